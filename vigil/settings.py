@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment == "production":
             for name in ("mqtt_password", "influx_token", "secret_key"):
-                if getattr(self, name).get_secret_value() == DEV_SECRET:
+                if getattr(self, name).get_secret_value() in ("", DEV_SECRET):
                     raise ConfigurationError(f"VIGIL_{name.upper()} must be set in production")
         return self
 
