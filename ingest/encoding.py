@@ -1,0 +1,280 @@
+"""The wire encodings of Vigil's ingest topics, defined once.
+
+``vigil.vitals``
+    A :class:`VitalsRecord`: the validated samples of one patient from one device (one MQTT
+    message, or one chunk of a file for ``vigil produce``), keyed by ``patient_id``. msgpack,
+    as an array led by the version tag: ``[1, patient_id, device_id, received_at, samples]``
+    with each sample ``[ts, hr, spo2, rr, temp, sbp, dbp, glucose, motion, quality, custom]``
+    (an absent vital costs one byte: a heart-rate-only sample is 29 bytes, JSON ~45).
+    Carrying several samples per record is what lets one gateway and one worker move tens of
+    thousands of samples a second; the patient key keeps every sample of a patient in order
+    on one partition either way. A new version is a new struct with the next tag, decoded
+    side by side with the old one.
+
+``vigil.vitals.dlq``
+    A :class:`DeadLetter` as JSON (operators read it with a console consumer): the raw payload
+    (base64), where it came from, why it was refused, when it arrived.
+
+Examples
+--------
+>>> from ingest.sample import Sample
+>>> samples = [Sample("p1", "d1", 1709280000.0, hr=72.0), Sample("p1", "d1", 1709280001.0, hr=73.5)]
+>>> data = encode_vitals(samples, received_at=1709280002.0)
+>>> len(data), data[:2]
+(74, b'\\x95\\x01')
+>>> decode_vitals(data) == samples
+True
+>>> decode_vitals(b"garbage")
+Traceback (most recent call last):
+...
+ingest.exceptions.WireFormatError: undecodable vitals record: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import msgspec
+
+from ingest.exceptions import WireFormatError
+from ingest.sample import Sample, format_ts
+
+__all__ = [
+    "WIRE_VERSION",
+    "DeadLetter",
+    "VitalsRecord",
+    "WireSample",
+    "decode_dead_letter",
+    "decode_vitals",
+    "dead_letter",
+    "decode_vitals_record",
+    "encode_dead_letter",
+    "encode_vitals",
+    "records_from_samples",
+]
+
+#: Version tag of the ``vigil.vitals`` records this module writes.
+WIRE_VERSION = 1
+
+
+class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One sample inside a :class:`VitalsRecord` (identifiers live on the record)."""
+
+    ts: float
+    hr: float | None = None
+    spo2: float | None = None
+    rr: float | None = None
+    temp: float | None = None
+    sbp: float | None = None
+    dbp: float | None = None
+    glucose: float | None = None
+    motion: float | None = None
+    quality: float | None = None
+    custom: dict[str, float] = {}
+
+
+class VitalsRecord(msgspec.Struct, array_like=True, tag=1, frozen=True, gc=False):
+    """Version 1 of a ``vigil.vitals`` record: samples of one patient from one device.
+
+    ``received_at`` is when the gateway received them (epoch seconds), for latency metrics.
+    """
+
+    patient_id: str
+    device_id: str
+    received_at: float
+    samples: list[WireSample]
+
+
+#: Every version this code can read; extend with ``VitalsRecordV2`` (tag=2) when one exists.
+_AnyVitalsRecord = VitalsRecord
+_vitals_encoder = msgspec.msgpack.Encoder()
+_vitals_decoder = msgspec.msgpack.Decoder(_AnyVitalsRecord)
+
+
+def encode_vitals(samples: Sequence[Sample], *, received_at: float) -> bytes:
+    """Encode samples of one patient and one device as a ``vigil.vitals`` record value.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is empty or mixes patients or devices.
+    """
+    if not samples:
+        raise ValueError("a vitals record holds at least one sample")
+    first = samples[0]
+    patient_id, device_id = first.patient_id, first.device_id
+    wire = []
+    for s in samples:
+        if s.patient_id != patient_id or s.device_id != device_id:
+            raise ValueError("a vitals record holds one patient's samples from one device")
+        wire.append(
+            WireSample(
+                s.ts,
+                s.hr,
+                s.spo2,
+                s.rr,
+                s.temp,
+                s.sbp,
+                s.dbp,
+                s.glucose,
+                s.motion,
+                s.quality,
+                s.custom,
+            )
+        )
+    return _vitals_encoder.encode(VitalsRecord(patient_id, device_id, received_at, wire))
+
+
+def decode_vitals_record(data: bytes) -> VitalsRecord:
+    """Decode a ``vigil.vitals`` record value; raise WireFormatError if it is not one."""
+    try:
+        return _vitals_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise WireFormatError(f"undecodable vitals record: {exc}") from None
+
+
+def decode_vitals(data: bytes) -> list[Sample]:
+    """Decode a ``vigil.vitals`` record value into its samples."""
+    record = decode_vitals_record(data)
+    pid, did = record.patient_id, record.device_id
+    return [
+        Sample(
+            pid,
+            did,
+            w.ts,
+            w.hr,
+            w.spo2,
+            w.rr,
+            w.temp,
+            w.sbp,
+            w.dbp,
+            w.glucose,
+            w.motion,
+            w.quality,
+            w.custom,
+        )
+        for w in record.samples
+    ]
+
+
+def records_from_samples(
+    samples: Iterable[Sample], *, received_at: float, max_samples: int = 500
+) -> Iterator[tuple[bytes, bytes]]:
+    """Group consecutive samples of one patient and device into ``(key, value)`` records.
+
+    What ``vigil produce`` writes: the same records the gateway would, at most
+    ``max_samples`` samples each.
+
+    Examples
+    --------
+    >>> from ingest.sample import Sample
+    >>> s = [Sample("p1", "d", 1.7e9, hr=70.0), Sample("p1", "d", 1.7e9 + 1, hr=71.0),
+    ...      Sample("p2", "e", 1.7e9, hr=90.0)]
+    >>> [(k, len(decode_vitals(v))) for k, v in records_from_samples(s, received_at=1.7e9)]
+    [(b'p1', 2), (b'p2', 1)]
+    """
+    chunk: list[Sample] = []
+    for sample in samples:
+        if chunk and (
+            sample.patient_id != chunk[0].patient_id
+            or sample.device_id != chunk[0].device_id
+            or len(chunk) >= max_samples
+        ):
+            yield chunk[0].patient_id.encode(), encode_vitals(chunk, received_at=received_at)
+            chunk = []
+        chunk.append(sample)
+    if chunk:
+        yield chunk[0].patient_id.encode(), encode_vitals(chunk, received_at=received_at)
+
+
+class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
+    """A payload Vigil refused, with where it came from and why (``vigil.vitals.dlq``).
+
+    Attributes
+    ----------
+    reason
+        Stable snake_case reason: a :data:`ingest.sample.REASON_CODES` key for an invalid
+        sample, or a message-level reason of :mod:`ingest.payload` (``bad_json``,
+        ``oversize``, ``unknown_device`` ...), or ``undecodable_record`` from a worker.
+    source
+        ``"gateway"`` (MQTT) or ``"worker"`` (a Kafka record the stream could not read).
+    topic
+        The MQTT topic or Kafka topic the payload arrived on.
+    payload
+        The raw bytes (base64 in JSON): the whole message, or the one refused sample of a
+        batch (then ``index`` is its position). Cut to ``payload_size`` limits when
+        ``truncated``.
+    received_at
+        Receive time, ISO-8601 UTC.
+    """
+
+    v: int = 1
+    reason: str
+    detail: str
+    source: str
+    topic: str
+    device_id: str | None
+    received_at: str
+    payload: bytes
+    payload_size: int
+    truncated: bool = False
+    index: int | None = None
+
+
+#: Largest raw payload kept in a dead letter (base64 grows it by 4/3; Kafka's default record
+#: limit is 1 MiB).
+MAX_DEAD_PAYLOAD = 256 * 1024
+
+
+def dead_letter(
+    *,
+    reason: str,
+    detail: str,
+    source: str,
+    topic: str,
+    device_id: str | None,
+    received_at: float,
+    payload: bytes,
+    index: int | None = None,
+) -> DeadLetter:
+    """Build a :class:`DeadLetter`, truncating an over-long payload."""
+    return DeadLetter(
+        reason=reason,
+        detail=detail[:500],
+        source=source,
+        topic=topic,
+        device_id=device_id,
+        received_at=format_ts(received_at),
+        payload=payload[:MAX_DEAD_PAYLOAD],
+        payload_size=len(payload),
+        truncated=len(payload) > MAX_DEAD_PAYLOAD,
+        index=index,
+    )
+
+
+_dead_encoder = msgspec.json.Encoder()
+_dead_decoder = msgspec.json.Decoder(DeadLetter)
+
+
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    """Encode a dead letter as JSON."""
+    return _dead_encoder.encode(letter)
+
+
+def decode_dead_letter(data: bytes) -> DeadLetter:
+    """Decode a ``vigil.vitals.dlq`` record value.
+
+    Examples
+    --------
+    >>> letter = dead_letter(reason="bad_json", detail="not JSON", source="gateway",
+    ...                      topic="vigil/v1/devices/d1/vitals", device_id="d1",
+    ...                      received_at=1709280000.0, payload=b"{oops")
+    >>> decode_dead_letter(encode_dead_letter(letter)) == letter
+    True
+    >>> encode_dead_letter(letter)[:60]
+    b'{"v":1,"reason":"bad_json","detail":"not JSON","source":"gat'
+    """
+    try:
+        return _dead_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise WireFormatError(f"undecodable dead letter: {exc}") from None

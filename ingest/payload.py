@@ -1,0 +1,294 @@
+"""From one MQTT message to Kafka records: parse, attribute, validate, encode or dead-letter.
+
+This is the gateway's whole decision, kept free of MQTT and Kafka so unit and property tests
+drive it directly. :meth:`PayloadHandler.handle` turns the message published on
+``vigil/v1/devices/{device_id}/vitals`` into a list of :class:`OutRecord`: one ``vigil.vitals``
+record per patient for the valid samples, one ``vigil.vitals.dlq`` record per refused sample,
+or a single dead letter when the whole message is refused. It never raises on device input
+and always returns at least one record, so every message is either produced or
+dead-lettered.
+
+The device is named by the topic, which the broker's ACL ties to the authenticated username;
+the patient is whoever the registry says the device was enrolled to at each sample's ``ts``.
+Payload fields never choose either.
+
+Message-level reasons (per-sample ones are :data:`ingest.sample.REASON_CODES`):
+
+=================== =========================================================================
+``bad_topic``       the topic is not ``vigil/v1/devices/{id}/vitals``
+``oversize``        payload larger than :data:`MAX_PAYLOAD_BYTES`
+``unknown_device``  the registry does not know the device
+``device_revoked``  the device's credentials were revoked
+``bad_json``        not UTF-8 JSON
+``not_an_object``   the JSON is not an object
+``bad_batch``       ``samples`` is not a non-empty list
+``too_many_samples`` more than :data:`MAX_BATCH_SAMPLES` samples in a batch
+``not_enrolled``    (per sample) no enrolment of the device covers the sample's ``ts``
+``unparseable``     (per sample) validation failed in an unexpected way
+=================== =========================================================================
+
+Examples
+--------
+>>> from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
+>>> from ingest.topics import TopicNames
+>>> handler = PayloadHandler(
+...     InMemoryDirectory([DeviceRecord("w1", (Enrollment("p1", 0.0),))]), TopicNames())
+>>> out = handler.handle("vigil/v1/devices/w1/vitals",
+...                      b'{"samples": [{"ts": 1709280000, "hr": 70}, {"ts": 1709280001}]}',
+...                      received_at=1709280002.0)
+>>> [(r.topic, r.key, r.samples, r.reason) for r in out]
+[('vigil.vitals', b'p1', 1, None), ('vigil.vitals.dlq', b'w1', 1, 'no_vitals')]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import msgspec
+
+from ingest.directory import DeviceDirectory, DeviceRecord
+from ingest.encoding import dead_letter, encode_dead_letter, encode_vitals
+from ingest.exceptions import SampleRejected
+from ingest.sample import Sample, parse_sample
+from ingest.topics import TopicNames
+
+__all__ = [
+    "MAX_BATCH_SAMPLES",
+    "MAX_PAYLOAD_BYTES",
+    "MESSAGE_REASONS",
+    "OutRecord",
+    "PayloadHandler",
+    "device_from_topic",
+    "device_topic",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Largest accepted MQTT payload.
+MAX_PAYLOAD_BYTES = 256 * 1024
+#: Most samples in one ``{"samples": [...]}`` batch.
+MAX_BATCH_SAMPLES = 1000
+
+MESSAGE_REASONS: dict[str, str] = {
+    "bad_topic": "topic is not vigil/v1/devices/{id}/vitals",
+    "oversize": "payload larger than MAX_PAYLOAD_BYTES",
+    "unknown_device": "the registry does not know the device",
+    "device_revoked": "the device's credentials were revoked",
+    "bad_json": "payload is not UTF-8 JSON",
+    "not_an_object": "the JSON document is not an object",
+    "bad_batch": "samples is not a non-empty list",
+    "too_many_samples": "more than MAX_BATCH_SAMPLES samples",
+    "not_enrolled": "no enrolment of the device covers the sample's ts",
+    "unparseable": "validation failed unexpectedly",
+}
+
+_TOPIC_HEAD = "vigil/v1/devices/"
+_TOPIC_TAIL = "/vitals"
+
+
+def device_topic(device_id: str) -> str:
+    """The topic a device publishes its vitals on.
+
+    Examples
+    --------
+    >>> device_topic("w1")
+    'vigil/v1/devices/w1/vitals'
+    """
+    return f"{_TOPIC_HEAD}{device_id}{_TOPIC_TAIL}"
+
+
+def device_from_topic(topic: str) -> str | None:
+    """The device id in a vitals topic, or ``None`` if the topic is not one.
+
+    Examples
+    --------
+    >>> device_from_topic("vigil/v1/devices/w1/vitals"), device_from_topic("vigil/v1/x")
+    ('w1', None)
+    """
+    if not (topic.startswith(_TOPIC_HEAD) and topic.endswith(_TOPIC_TAIL)):
+        return None
+    device_id = topic[len(_TOPIC_HEAD) : -len(_TOPIC_TAIL)]
+    if not device_id or "/" in device_id:
+        return None
+    return device_id
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A Kafka record to produce: ``reason`` is ``None`` for vitals, else the DLQ reason.
+
+    ``samples`` counts the samples the record carries (a whole refused message counts 1).
+    """
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    samples: int
+    reason: str | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+class PayloadHandler:
+    """Turn MQTT messages into Kafka records (pure; thread-compatible, not shared-mutable).
+
+    Parameters
+    ----------
+    directory
+        Where device enrolments are looked up.
+    topics
+        Kafka topic names (with the deployment's prefix).
+    """
+
+    def __init__(
+        self,
+        directory: DeviceDirectory,
+        topics: TopicNames,
+        *,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_batch_samples: int = MAX_BATCH_SAMPLES,
+    ) -> None:
+        self.directory = directory
+        self.topics = topics
+        self.max_payload_bytes = max_payload_bytes
+        self.max_batch_samples = max_batch_samples
+
+    def handle(self, mqtt_topic: str, payload: bytes, *, received_at: float) -> list[OutRecord]:
+        """Return the records for one message (never empty, never raises on device input)."""
+        device_id = device_from_topic(mqtt_topic)
+        try:
+            record, items, is_batch = self._open(device_id, payload)
+        except _Refused as refused:
+            return [
+                self._dead(
+                    refused.reason, refused.detail, mqtt_topic, device_id, received_at, payload
+                )
+            ]
+        device_id = record.device_id
+        # The usual answer to "whose sample is this": the newest enrolment's patient.
+        placeholder = record.enrollments[-1].patient_id if record.enrollments else "unenrolled"
+        out: list[OutRecord] = []
+        groups: dict[str, list[Sample]] = {}
+        for index, raw in enumerate(items):
+            try:
+                sample = parse_sample(
+                    raw,  # type: ignore[arg-type]  # parse_sample refuses non-objects itself
+                    patient_id=placeholder,
+                    device_id=device_id,
+                    received_at=received_at,
+                )
+            except SampleRejected as exc:
+                reason, detail = exc.reason_code, exc.detail
+            except Exception as exc:  # noqa: BLE001 - untrusted input must never stop the gateway
+                logger.warning("device %s: validation raised %s", device_id, type(exc).__name__)
+                reason, detail = "unparseable", type(exc).__name__
+            else:
+                patient_id = record.patient_at(sample.ts)
+                if patient_id is not None:
+                    if patient_id != placeholder:
+                        sample = msgspec.structs.replace(sample, patient_id=patient_id)
+                    groups.setdefault(patient_id, []).append(sample)
+                    continue
+                reason, detail = "not_enrolled", "no enrolment covers the sample's ts"
+            raw_bytes = _reencode(raw) if is_batch else payload
+            out.append(
+                self._dead(
+                    reason,
+                    detail,
+                    mqtt_topic,
+                    device_id,
+                    received_at,
+                    raw_bytes,
+                    index if is_batch else None,
+                )
+            )
+        vitals = [
+            OutRecord(
+                self.topics.vitals,
+                patient_id.encode(),
+                encode_vitals(samples, received_at=received_at),
+                len(samples),
+            )
+            for patient_id, samples in groups.items()
+        ]
+        return vitals + out
+
+    def _open(
+        self, device_id: str | None, payload: bytes
+    ) -> tuple[DeviceRecord, list[object], bool]:
+        """Check the message as a whole; return the device, its raw samples, whether batched."""
+        if device_id is None:
+            raise _Refused("bad_topic", "not a device vitals topic")
+        if len(payload) > self.max_payload_bytes:
+            raise _Refused("oversize", f"{len(payload)} bytes > {self.max_payload_bytes}")
+        record = self.directory.lookup(device_id)
+        if record is None:
+            raise _Refused("unknown_device", "device not in the registry")
+        if record.revoked:
+            raise _Refused("device_revoked", "device credentials revoked")
+        doc = _decode_json(payload)
+        if not isinstance(doc, dict):
+            raise _Refused("not_an_object", f"JSON {type(doc).__name__}, not an object")
+        if "samples" not in doc:
+            return record, [doc], False
+        items = doc["samples"]
+        if not isinstance(items, list) or not items:
+            raise _Refused("bad_batch", "samples must be a non-empty list")
+        if len(items) > self.max_batch_samples:
+            raise _Refused("too_many_samples", f"{len(items)} > {self.max_batch_samples}")
+        return record, items, True
+
+    def _dead(
+        self,
+        reason: str,
+        detail: str,
+        mqtt_topic: str,
+        device_id: str | None,
+        received_at: float,
+        payload: bytes,
+        index: int | None = None,
+    ) -> OutRecord:
+        letter = dead_letter(
+            reason=reason,
+            detail=detail,
+            source="gateway",
+            topic=mqtt_topic[:300],
+            device_id=device_id,
+            received_at=received_at,
+            payload=payload,
+            index=index,
+        )
+        key = device_id.encode() if device_id else None
+        return OutRecord(self.topics.dlq, key, encode_dead_letter(letter), 1, reason)
+
+
+def _decode_json(payload: bytes) -> object:
+    try:
+        return msgspec.json.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        pass
+    # The strict fast decoder refuses NaN, Infinity and numbers beyond float range, which
+    # devices do send; the lenient one reads them so validation can name the real problem
+    # (``not_finite``) instead of calling it bad JSON.
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused("bad_json", "payload is not UTF-8") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _Refused("bad_json", f"not JSON: {type(exc).__name__}") from None
+
+
+def _reencode(raw: object) -> bytes:
+    """One sample of a batch, as JSON again (NaN kept as written), for its dead letter."""
+    try:
+        return json.dumps(raw, separators=(",", ":"), allow_nan=True).encode()
+    except (TypeError, ValueError, RecursionError):
+        return repr(raw).encode(errors="replace")

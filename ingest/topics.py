@@ -1,0 +1,132 @@
+"""Vigil's Kafka topics: their names and their idempotent creation.
+
+Kafka runs with automatic topic creation off, so ``vigil topics create`` makes every topic the
+pipeline uses. Names carry an optional prefix (``VIGIL_TOPIC_PREFIX``) so concurrent test runs
+on one broker never see each other's records.
+
+Examples
+--------
+>>> names = TopicNames("run7.")
+>>> names.vitals, names.dlq, names.patient_config
+('run7.vigil.vitals', 'run7.vigil.vitals.dlq', 'run7.vigil.patient-config')
+>>> [spec.name for spec in topic_specs(TopicNames(), vitals_partitions=12)][:2]
+['vigil.vitals', 'vigil.vitals.dlq']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TopicNames", "TopicSpec", "create_topics", "topic_specs"]
+
+logger = logging.getLogger(__name__)
+
+#: Kafka's error code for "topic already exists" (CreateTopics response).
+_TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The names of Vigil's topics under an optional ``prefix``."""
+
+    prefix: str = ""
+
+    @property
+    def vitals(self) -> str:
+        """Validated samples, keyed by patient_id (:mod:`ingest.encoding`)."""
+        return f"{self.prefix}vigil.vitals"
+
+    @property
+    def dlq(self) -> str:
+        """Dead letters: whatever could not enter ``vigil.vitals``, with the reason."""
+        return f"{self.prefix}vigil.vitals.dlq"
+
+    @property
+    def alerts(self) -> str:
+        """Alerts as JSON, keyed by patient_id."""
+        return f"{self.prefix}vigil.alerts"
+
+    @property
+    def patient_config(self) -> str:
+        """Per-patient configuration overrides (compacted, keyed by patient_id)."""
+        return f"{self.prefix}vigil.patient-config"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What one topic should look like."""
+
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(names: TopicNames, *, vitals_partitions: int = 12) -> list[TopicSpec]:
+    """Return the specs of every topic Vigil needs.
+
+    ``vitals``, ``alerts`` and ``patient-config`` share the patient key, so they share the
+    partition count (a worker's partitions line up across them); the DLQ is low-volume, three
+    partitions are plenty, and it keeps a month for investigation.
+    """
+    return [
+        TopicSpec(names.vitals, vitals_partitions),
+        TopicSpec(names.dlq, 3, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(names.alerts, vitals_partitions),
+        TopicSpec(names.patient_config, vitals_partitions, {"cleanup.policy": "compact"}),
+    ]
+
+
+def create_topics(
+    bootstrap: str, specs: list[TopicSpec], *, replication_factor: int = 1
+) -> dict[str, str]:
+    """Create the topics that do not exist yet; return ``{name: "created" | "exists"}``.
+
+    Idempotent: existing topics are left as they are (a partition count that differs is
+    reported in the log, never changed, because repartitioning moves patients between
+    partitions).
+    """
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-topics")
+    try:
+        existing: dict[str, Any] = {
+            t["name"]: t
+            for t in admin.describe_topics([s.name for s in specs])
+            if not t.get("error_code")
+        }
+        wanted = {
+            s.name: {
+                "num_partitions": s.partitions,
+                "replication_factor": replication_factor,
+                "configs": dict(s.configs),
+            }
+            for s in specs
+            if s.name not in existing
+        }
+        result = {name: "exists" for name in existing}
+        for s in specs:
+            if s.name in existing and len(existing[s.name]["partitions"]) != s.partitions:
+                logger.warning(
+                    "topic %s has %d partitions, not %d; left unchanged",
+                    s.name,
+                    len(existing[s.name]["partitions"]),
+                    s.partitions,
+                )
+        if wanted:
+            response = admin.create_topics(wanted, raise_errors=False)
+            for topic in response["topics"]:
+                code = topic["error_code"]
+                if code == _TOPIC_ALREADY_EXISTS:  # created concurrently by someone else
+                    result[topic["name"]] = "exists"
+                elif code:
+                    from kafka.errors import for_code
+
+                    raise for_code(code)(f"creating {topic['name']}: {topic.get('error_message')}")
+                else:
+                    result[topic["name"]] = "created"
+            admin.wait_for_topics(list(wanted), timeout_ms=30_000)
+        return result
+    finally:
+        admin.close()

@@ -1,0 +1,96 @@
+"""The vitals wire encoding and dead letters: round trips, versions, grouping."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from ingest.encoding import (
+    MAX_DEAD_PAYLOAD,
+    VitalsRecord,
+    dead_letter,
+    decode_dead_letter,
+    decode_vitals,
+    decode_vitals_record,
+    encode_dead_letter,
+    encode_vitals,
+    records_from_samples,
+)
+from ingest.exceptions import WireFormatError
+from ingest.sample import Sample
+
+FULL = Sample(
+    "p1",
+    "w1",
+    1709280000.25,
+    hr=72.0,
+    spo2=97.0,
+    rr=14.0,
+    temp=36.6,
+    sbp=120.0,
+    dbp=80.0,
+    glucose=95.0,
+    motion=0.1,
+    quality=0.9,
+    custom={"hrv_ms": 41.5},
+)
+
+
+def test_every_field_survives_a_round_trip():
+    sparse = Sample("p1", "w1", 1709280001.0, spo2=95.0)
+    assert decode_vitals(encode_vitals([FULL, sparse], received_at=1.0)) == [FULL, sparse]
+    record = decode_vitals_record(encode_vitals([FULL], received_at=5.5))
+    assert isinstance(record, VitalsRecord) and record.received_at == 5.5
+
+
+def test_records_start_with_the_version_tag():
+    assert msgspec.msgpack.decode(encode_vitals([FULL], received_at=1.0))[0] == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00", msgspec.msgpack.encode([2, "p", "d", 1.0, []]), b'{"ts": 1}'],
+    ids=["empty", "garbage", "unknown-version", "json"],
+)
+def test_foreign_bytes_raise_wire_format_error(data):
+    with pytest.raises(WireFormatError):
+        decode_vitals(data)
+
+
+def test_a_record_never_mixes_patients():
+    with pytest.raises(ValueError):
+        encode_vitals([FULL, Sample("p2", "w1", 1709280000.0, hr=70.0)], received_at=1.0)
+    with pytest.raises(ValueError):
+        encode_vitals([], received_at=1.0)
+
+
+def test_produce_grouping_keys_by_patient_and_caps_record_size():
+    samples = [Sample("p1", "w1", 1.7e9 + i, hr=70.0) for i in range(5)]
+    samples += [Sample("p2", "w2", 1.7e9, hr=80.0)]
+    records = list(records_from_samples(samples, received_at=0.0, max_samples=2))
+    assert [(k, len(decode_vitals(v))) for k, v in records] == [
+        (b"p1", 2),
+        (b"p1", 2),
+        (b"p1", 1),
+        (b"p2", 1),
+    ]
+    assert [s for _, v in records for s in decode_vitals(v)] == samples
+
+
+def test_dead_letters_keep_raw_bytes_and_truncate_huge_ones():
+    raw = b"\xff\x00not utf-8" + b"x" * (MAX_DEAD_PAYLOAD + 10)
+    letter = dead_letter(
+        reason="oversize",
+        detail="too big",
+        source="gateway",
+        topic="t",
+        device_id=None,
+        received_at=1709280000.0,
+        payload=raw,
+    )
+    back = decode_dead_letter(encode_dead_letter(letter))
+    assert back.truncated and back.payload_size == len(raw)
+    assert back.payload == raw[:MAX_DEAD_PAYLOAD]
+    assert back.received_at == "2024-03-01T08:00:00Z"
+    with pytest.raises(WireFormatError):
+        decode_dead_letter(b"[]")

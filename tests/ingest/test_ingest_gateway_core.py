@@ -1,0 +1,128 @@
+"""The gateway's message handling without a network: acks follow delivery; nothing crashes it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
+from ingest.encoding import decode_dead_letter, decode_vitals
+from ingest.gateway import MessageProcessor
+from ingest.payload import PayloadHandler, device_topic
+from ingest.sink import InMemorySink
+from ingest.topics import TopicNames
+
+NOW = 1_709_280_000.0
+TOPICS = TopicNames()
+DIRECTORY = InMemoryDirectory(
+    [
+        DeviceRecord("w1", (Enrollment("p1", NOW - 86400),)),
+        DeviceRecord("w2", (Enrollment("p2", NOW - 86400),), revoked=True),
+    ]
+)
+
+
+def make(sink: InMemorySink, acks: list[int], **kw: Any) -> MessageProcessor:
+    return MessageProcessor(
+        PayloadHandler(DIRECTORY, TOPICS),
+        sink,
+        ack=lambda mid, generation: acks.append(mid),
+        **kw,
+    )
+
+
+def test_mqtt_message_is_acked_only_after_kafka_acked_all_its_records():
+    sink, acks = InMemorySink(manual=True), list[int]()
+    processor = make(sink, acks)
+    batch = {"samples": [{"ts": NOW, "hr": 70}, {"ts": NOW, "hr": 999}]}
+    processor.process(device_topic("w1"), json.dumps(batch).encode(), mid=5, received_at=NOW)
+    assert len(sink.records) == 2 and acks == []
+    sink.deliver()
+    assert acks == [5]
+    m = processor.metrics
+    assert m.produced._value.get() == 1
+    assert m.rejected.labels(reason="out_of_range")._value.get() == 1
+
+
+def test_a_lost_record_leaves_the_message_unacked_and_reports_the_failure():
+    failures, acks = list[BaseException](), list[int]()
+    sink = InMemorySink(fail_topics=frozenset({TOPICS.vitals}))
+    processor = make(sink, acks, on_failure=failures.append)
+    processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
+    processor.process(device_topic("w1"), b"garbage", mid=2, received_at=NOW)
+    assert acks == [] and len(failures) == 1
+    assert processor.metrics.produce_errors._value.get() == 1
+
+
+class _RefusingSink(InMemorySink):
+    def send(self, topic, key, value, on_delivery):
+        raise RuntimeError("producer closed")
+
+
+def test_a_producer_that_refuses_to_send_is_a_delivery_failure():
+    failures, acks = list[BaseException](), list[int]()
+    processor = make(_RefusingSink(), acks, on_failure=failures.append)
+    processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
+    assert acks == [] and len(failures) == 1 and len(processor.window) == 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+sample_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "ts": st.one_of(
+            st.floats(NOW - 2 * 86400, NOW + 900), st.integers(), st.text(max_size=30), json_values
+        ),
+        "hr": st.one_of(st.floats(), st.integers(-10, 400), json_values),
+        "spo2": st.floats(allow_nan=True),
+        "custom": json_values,
+        "samples": st.lists(json_values, max_size=3),
+    },
+).flatmap(
+    lambda d: st.dictionaries(st.text(max_size=10), json_values, max_size=3).map(
+        lambda extra: {**extra, **d}
+    )
+)
+
+
+def _encode(doc: object) -> bytes:
+    return json.dumps(doc, allow_nan=True).encode()
+
+
+payloads = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(_encode),
+    sample_like.map(_encode),
+    st.lists(sample_like, min_size=1, max_size=5).map(lambda s: _encode({"samples": s})),
+)
+topics = st.one_of(
+    st.sampled_from([device_topic("w1"), device_topic("w2"), device_topic("ghost")]),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topic=topics, payload=payloads)
+def test_any_payload_is_produced_or_dead_lettered_and_acked_once(topic, payload):
+    sink, acks = InMemorySink(), list[int]()
+    processor = make(sink, acks)
+    processor.process(topic, payload, mid=42, received_at=NOW)
+    assert acks == [42]
+    assert sink.records
+    for out_topic, key, value in sink.records:
+        if out_topic == TOPICS.vitals:
+            samples = decode_vitals(value)
+            assert samples and key == b"p1"
+            assert all(s.patient_id == "p1" and s.device_id == "w1" for s in samples)
+        else:
+            assert out_topic == TOPICS.dlq
+            assert decode_dead_letter(value).reason

@@ -1,0 +1,134 @@
+"""From MQTT message to records: attribution by enrolment, validation, dead-letter reasons."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
+from ingest.encoding import decode_dead_letter, decode_vitals
+from ingest.payload import MAX_PAYLOAD_BYTES, OutRecord, PayloadHandler, device_topic
+from ingest.topics import TopicNames
+
+NOW = 1_709_280_000.0
+HANDOVER = NOW - 3600.0
+
+DIRECTORY = InMemoryDirectory(
+    [
+        DeviceRecord("w1", (Enrollment("p1", NOW - 86400, HANDOVER), Enrollment("p2", HANDOVER))),
+        DeviceRecord("w2", (Enrollment("p3", NOW - 86400),), revoked=True),
+        DeviceRecord("w3", ()),
+    ]
+)
+
+
+@pytest.fixture
+def handler():
+    return PayloadHandler(DIRECTORY, TopicNames("t."))
+
+
+def handle(
+    handler: PayloadHandler, payload: object, device: str = "w1", topic: str | None = None
+) -> list[OutRecord]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return handler.handle(topic or device_topic(device), body, received_at=NOW)
+
+
+def dlq_reasons(records: list[OutRecord]) -> list[str]:
+    return [decode_dead_letter(r.value).reason for r in records if r.topic == "t.vigil.vitals.dlq"]
+
+
+def test_batch_spanning_a_handover_is_split_between_the_two_patients(handler):
+    out = handle(
+        handler,
+        {
+            "samples": [
+                {"ts": HANDOVER - 10, "hr": 70},
+                {"ts": HANDOVER + 10, "hr": 80},
+                {"ts": HANDOVER - 5, "hr": 71},
+            ]
+        },
+    )
+    by_key = {r.key: decode_vitals(r.value) for r in out}
+    assert [s.hr for s in by_key[b"p1"]] == [70.0, 71.0]
+    assert [s.hr for s in by_key[b"p2"]] == [80.0]
+    assert all(s.device_id == "w1" for samples in by_key.values() for s in samples)
+
+
+def test_payload_fields_never_choose_the_patient_or_device(handler):
+    out = handle(handler, {"ts": NOW, "hr": 70, "patient_id": "p9", "device_id": "w9"})
+    [record] = out
+    assert record.key == b"p2"
+    [sample] = decode_vitals(record.value)
+    assert (sample.patient_id, sample.device_id) == ("p2", "w1")
+
+
+@pytest.mark.parametrize(
+    ("payload", "device", "reason"),
+    [
+        (b"{not json", "w1", "bad_json"),
+        (b"\xff\xfe", "w1", "bad_json"),
+        (b"[1, 2]", "w1", "not_an_object"),
+        (b'{"ts": 1709280000, "hr": NaN}', "w1", "not_finite"),
+        (b'{"ts": 1709280000, "hr": 1e999}', "w1", "not_finite"),
+        ({"ts": NOW, "hr": "fast"}, "w1", "wrong_type"),
+        ({"ts": NOW, "hr": 400}, "w1", "out_of_range"),
+        ({"hr": 70}, "w1", "missing_ts"),
+        ({"ts": NOW + 600, "hr": 70}, "w1", "ts_in_future"),
+        ({"ts": NOW - 2 * 86400, "hr": 70}, "w1", "not_enrolled"),
+        ({"ts": NOW, "hr": 70}, "w2", "device_revoked"),
+        ({"ts": NOW, "hr": 70}, "w3", "not_enrolled"),
+        ({"ts": NOW, "hr": 70}, "ghost", "unknown_device"),
+        ({"samples": []}, "w1", "bad_batch"),
+        ({"samples": {"ts": NOW}}, "w1", "bad_batch"),
+        ({"samples": [{"ts": NOW, "hr": 70}] * 1001}, "w1", "too_many_samples"),
+        ({"ts": NOW, "hr": 10**400}, "w1", "unparseable"),
+    ],
+)
+def test_each_refusal_is_dead_lettered_with_its_reason(handler, payload, device, reason):
+    out = handle(handler, payload, device=device)
+    assert dlq_reasons(out) == [reason]
+    assert all(r.topic == "t.vigil.vitals.dlq" for r in out)
+
+
+def test_oversize_payload_is_refused_before_parsing(handler):
+    big = b'{"ts": 1709280000, "hr": 70, "pad": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}'
+    [record] = handle(handler, big)
+    letter = decode_dead_letter(record.value)
+    assert letter.reason == "oversize" and letter.payload_size == len(big)
+
+
+def test_a_topic_that_names_no_device_is_refused(handler):
+    [record] = handle(handler, {"ts": NOW, "hr": 70}, topic="vigil/v1/devices/a/b/vitals")
+    letter = decode_dead_letter(record.value)
+    assert (letter.reason, letter.device_id, record.key) == ("bad_topic", None, None)
+
+
+def test_invalid_samples_of_a_batch_are_dead_lettered_one_by_one(handler):
+    out = handle(
+        handler,
+        {
+            "samples": [
+                {"ts": NOW, "hr": 70},
+                {"ts": NOW, "hr": -1},
+                {"ts": NOW + 1, "spo2": float("nan")},
+            ]
+        },
+    )
+    vitals = [r for r in out if r.reason is None]
+    dead = [decode_dead_letter(r.value) for r in out if r.reason is not None]
+    assert sum(r.samples for r in vitals) == 1
+    assert [(d.reason, d.index) for d in dead] == [("out_of_range", 1), ("not_finite", 2)]
+    assert json.loads(dead[0].payload) == {"ts": NOW, "hr": -1}
+    assert b"NaN" in dead[1].payload
+    assert {d.device_id for d in dead} == {"w1"} and dead[0].topic == device_topic("w1")
+
+
+def test_dead_letter_carries_raw_payload_and_receive_time(handler):
+    [record] = handle(handler, b"{oops")
+    letter = decode_dead_letter(record.value)
+    assert letter.payload == b"{oops" and letter.source == "gateway"
+    assert letter.received_at == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW))
+    assert record.key == b"w1"
