@@ -32,6 +32,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from ingest.sample import format_ts as iso
 from ingest.simulator.device import CHANNELS, DeviceTrace, observe
 from ingest.simulator.events import Event, schedule_events
 from ingest.simulator.physiology import true_vitals
@@ -42,18 +43,6 @@ logger = logging.getLogger(__name__)
 #: Default cohort start (a Monday, midnight UTC): fixed so that a seed fully determines output.
 DEFAULT_START: Final[float] = datetime(2025, 1, 6, tzinfo=UTC).timestamp()
 _INT_CHANNELS: Final[frozenset[str]] = frozenset({"hr", "spo2", "rr", "sbp", "dbp"})
-
-
-def iso(ts: float) -> str:
-    """Format epoch seconds as ISO-8601 UTC with a ``Z`` (whole seconds unless fractional).
-
-    >>> iso(0.0), iso(1.5)
-    ('1970-01-01T00:00:00Z', '1970-01-01T00:00:01.500Z')
-    """
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    if ts == int(ts):
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

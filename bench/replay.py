@@ -1,0 +1,197 @@
+"""Benchmark ``vigil replay``: throughput, peak memory and per-patient state size.
+
+Usage::
+
+    .venv/bin/python bench/replay.py [--runs 3] [--patients 150] [--days 5]
+
+1. **Throughput**: a 150-patient x 5-day cohort (~1.05M samples, generated once into
+   ``$VIGIL_CACHE_DIR/bench`` or ``~/.cache/vigil/bench``) is replayed end to end from its JSONL
+   file (read, JSON decode, validate, detect, alert policy) in a fresh process per run;
+   samples/s (wall clock, and per CPU-second of the process, which is steadier on a shared
+   machine) and peak RSS are reported as the median of ``--runs`` runs.
+2. **State size**: the last run snapshots every patient's state after 5 days (mature
+   baselines: the largest a state gets). 10 000 and 100 000 patients are then built in fresh
+   processes by restoring those mature states under new ids, each fed one more sample so it is
+   live; we report pickled ``Pipeline.snapshot`` bytes per patient (median, max) and the RSS
+   of the process holding all of them.
+
+Each phase runs in its own subprocess so peak RSS (``ru_maxrss``) belongs to that phase only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("VIGIL_CACHE_DIR") or str(Path.home() / ".cache" / "vigil")
+    return Path(base) / "bench"
+
+
+def _status_mib(field: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process, in MiB.
+
+    Not ``ru_maxrss``: it survives ``fork``/``exec`` and would report the parent's peak
+    (generating the cohort) in a fresh phase process.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _peak_rss_mib() -> float:
+    return _status_mib("VmHWM")
+
+
+def _cohort(patients: int, days: float) -> Path:
+    from ingest.simulator import CohortSpec, write_cohort
+
+    out = _cache_dir() / f"cohort-{patients}x{days:g}-seed424242"
+    if not (out / "labels.json").exists():
+        print(f"generating cohort into {out} ...", flush=True)
+        t0 = time.perf_counter()
+        write_cohort(CohortSpec(patients=patients, days=days, seed=424242), out)
+        print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+
+def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
+    """Replay the cohort file once; optionally save every patient's snapshot."""
+    from ingest.simulator import read_labels
+    from stream.cohort_eval import configs_from_labels
+    from stream.pipeline import Pipeline
+    from stream.records import RecordReader
+    from stream.replay import replay
+
+    configs = configs_from_labels(read_labels(cohort))
+    pipe = Pipeline(configs)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = replay(RecordReader(cohort / "samples.jsonl"), pipeline=pipe, keep_scores=False)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if states_out is not None:
+        states = {pid: pipe.snapshot(pid) for pid in pipe.patients()}
+        states_out.write_bytes(pickle.dumps(states))
+    return {
+        "samples": result.samples,
+        "seconds": seconds,
+        "samples_per_s": result.samples / seconds,
+        "samples_per_cpu_s": result.samples / cpu,
+        "peak_rss_mib": _peak_rss_mib(),
+        "alerts": len(result.alerts),
+    }
+
+
+def phase_states(states_file: Path, n: int) -> dict[str, float]:
+    """Hold ``n`` patients built from mature snapshots; measure snapshot sizes and RSS."""
+    from ingest.sample import Sample
+    from stream.pipeline import Pipeline
+
+    base_rss = _status_mib("VmRSS")
+    mature: dict[str, bytes] = pickle.loads(states_file.read_bytes())  # noqa: S301 - own file
+    pipe = Pipeline()
+    donors = sorted(mature)
+    t0 = time.perf_counter()
+    for i in range(n):
+        donor = donors[i % len(donors)]
+        # Re-key the snapshot: (version, patient_id, monitor, tracker) with the new id.
+        version, _, monitor, tracker = pickle.loads(mature[donor])  # noqa: S301 - own file
+        pid = f"bench-{i:06d}"
+        monitor.patient_id = pid
+        tracker.patient_id = pid
+        pipe.restore(pid, pickle.dumps((version, pid, monitor, tracker), protocol=5))
+        last = monitor_last_ts(monitor)
+        pipe.process(Sample(pid, "dev", last + 60.0, hr=72.0, spo2=97.0, rr=15.0, temp=36.8))
+    build_s = time.perf_counter() - t0
+    del mature
+    rss = _status_mib("VmRSS")
+    sizes = sorted(len(pipe.snapshot(p)) for p in pipe.patients())
+    return {
+        "patients": n,
+        "median_state_bytes": statistics.median(sizes),
+        "max_state_bytes": sizes[-1],
+        "rss_mib": rss,
+        "base_rss_mib": base_rss,
+        "build_s": build_s,
+    }
+
+
+def monitor_last_ts(monitor: object) -> float:
+    """Newest event time a restored monitor has seen (falls back to a fixed recent time)."""
+    for name in ("last_ts", "watermark", "_last_ts", "_watermark"):
+        value = getattr(monitor, name, None)
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return 1_736_600_000.0
+
+
+def _sub(*args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--patients", type=int, default=150)
+    ap.add_argument("--days", type=float, default=5.0)
+    ap.add_argument("--phase", choices=["replay", "states"], help=argparse.SUPPRESS)
+    ap.add_argument("--cohort", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--states-file", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.phase == "replay":
+        print(json.dumps(phase_replay(args.cohort, args.states_file)))
+        return
+    if args.phase == "states":
+        print(json.dumps(phase_states(args.states_file, args.n)))
+        return
+
+    cohort = _cohort(args.patients, args.days)
+    states_file = _cache_dir() / "mature-states.pickle"
+    runs = []
+    for i in range(args.runs):
+        extra = ["--states-file", str(states_file)] if i == args.runs - 1 else []
+        r = _sub("--phase", "replay", "--cohort", str(cohort), *extra)
+        print(
+            f"run {i + 1}: {r['samples']:.0f} samples in {r['seconds']:.1f} s = "
+            f"{r['samples_per_s']:,.0f} samples/s wall ({r['samples_per_cpu_s']:,.0f} per CPU-s), "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+        runs.append(r)
+    print(
+        f"replay (median of {len(runs)}): "
+        f"{statistics.median(r['samples_per_s'] for r in runs):,.0f} samples/s wall, "
+        f"{statistics.median(r['samples_per_cpu_s'] for r in runs):,.0f} per CPU-second, "
+        f"peak RSS {statistics.median(r['peak_rss_mib'] for r in runs):.0f} MiB"
+    )
+    for n in (10_000, 100_000):
+        s = _sub("--phase", "states", "--states-file", str(states_file), "--n", str(n))
+        per_patient_kib = (s["rss_mib"] - s["base_rss_mib"]) * 1024.0 / n
+        print(
+            f"{n:,} patients: pickled state median {s['median_state_bytes']:,.0f} B, "
+            f"max {s['max_state_bytes']:,.0f} B; RSS {s['rss_mib']:,.0f} MiB "
+            f"(~{per_patient_kib:.1f} KiB/patient in memory; built in {s['build_s']:.0f} s)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""``vigil replay``, ``vigil simulate`` and ``vigil eval`` from the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ingest.simulator import CohortSpec, write_cohort
+from stream import cli
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)  # keep sub-command names
+    cli.register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cohort")
+    write_cohort(CohortSpec(patients=4, days=1.0, seed=21, events_per_day=1.5), out)
+    return out
+
+
+def _run(app: typer.Typer, *args: str) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_replay_twice_gives_byte_identical_alerts_and_scores(app, cohort, tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        alerts, scores = tmp_path / f"{run}.jsonl", tmp_path / f"{run}.csv"
+        _run(app, "replay", cohort / "samples.jsonl", "--alerts", alerts, "--scores", scores)
+        outs.append((alerts.read_bytes(), scores.read_bytes()))
+    assert outs[0] == outs[1]
+    assert outs[0][0], "the cohort's events should raise alerts"
+
+
+def test_replay_writes_iso_alerts_and_one_score_row_per_accepted_sample(app, cohort, tmp_path):
+    alerts, scores = tmp_path / "a.jsonl", tmp_path / "s.csv"
+    out = _run(app, "replay", cohort / "samples.jsonl", "--alerts", alerts, "--scores", scores)
+    labels = json.loads((cohort / "labels.json").read_text())
+    n_samples = labels["summary"]["samples"]
+    n_invalid = labels["summary"]["invalid_samples"]
+    with scores.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["patient_id", "ts", "score"]
+    assert len(rows) - 1 == n_samples - n_invalid
+    assert all(r[1].endswith("Z") and 0.0 <= float(r[2]) <= 1.0 for r in rows[1:])
+    first = orjson.loads(alerts.read_bytes().splitlines()[0])
+    assert first["detected_at"].endswith("Z") and first["category"] in ("clinical", "technical")
+    assert f"samples {n_samples}: accepted {n_samples - n_invalid}, rejected {n_invalid}" in out
+    assert "out_of_range" in out
+    assert "alerts " in out and "clinical" in out
+
+
+def test_replay_reads_csv_like_jsonl(app, cohort, tmp_path):
+    lines = (cohort / "samples.jsonl").read_bytes().splitlines()
+    fields = ["patient_id", "device_id", "ts", "hr", "spo2", "rr", "temp", "sbp", "dbp"]
+    fields += ["motion", "quality"]
+    src = tmp_path / "samples.csv"
+    with src.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for line in lines:
+            w.writerow(orjson.loads(line))
+    _run(app, "replay", cohort / "samples.jsonl", "--alerts", tmp_path / "j.jsonl")
+    out = _run(app, "replay", src, "--alerts", tmp_path / "c.jsonl")
+    assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "j.jsonl").read_bytes()
+    assert f"samples {len(lines)}" in out
+
+
+def test_replay_counts_malformed_lines(app, tmp_path):
+    src = tmp_path / "s.jsonl"
+    src.write_text(
+        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:00:00Z", "hr": 70}\n'
+        "not json\n"
+        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:01:00Z", "hr": 900}\n'
+    )
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    assert "samples 3: accepted 1, rejected 2 (malformed_line 1, out_of_range 1)" in out
+
+
+def test_simulate_writes_a_cohort(app, tmp_path):
+    out = _run(app, "simulate", "--out", tmp_path, "--patients", "2", "--days", "0.2")
+    assert (tmp_path / "samples.jsonl").stat().st_size > 0
+    assert json.loads((tmp_path / "labels.json").read_text())["summary"]["patients"] == 2
+    assert "wrote" in out
+
+
+def test_simulate_needs_an_output(app):
+    assert runner.invoke(app, ["simulate"]).exit_code != 0
+
+
+def test_eval_prints_vigil_beside_the_baselines(app, cohort):
+    out = _run(app, "eval", cohort)
+    for name in ("vigil", "static", "static 5 min", "news2", "news2 5 min", "recall"):
+        assert name in out
+    assert "false alerts / patient-day" in out
