@@ -1,0 +1,195 @@
+"""Alert episodes: from a stream of findings to one alert per patient x condition episode.
+
+:class:`EpisodeTracker` holds one patient's open episodes and applies an
+:class:`~alerts.policy.AlertPolicy`. It is pure and event-time driven: the same findings at the
+same times always yield the same :class:`~alerts.model.Alert` records, ids included.
+
+Examples
+--------
+>>> from stream.detect.findings import Finding
+>>> def f(ts, sev="medium", firing=True):
+...     return Finding("tachycardia", "clinical", sev, ("hr",), since=0.0, firing=firing,
+...                    score=0.9, message="HR 130 bpm", evidence={})
+>>> tr = EpisodeTracker("p1")
+>>> [(a.status, a.severity) for a in tr.update(60.0, [f(60.0)])[0]]
+[('open', 'medium')]
+>>> tr.update(120.0, [f(120.0)])[0]  # same episode: nothing new to say
+[]
+>>> [(a.status, a.seq) for a in tr.update(900.0, [f(900.0, "high")])[0]]
+[('escalated', 1)]
+>>> out, resolved = tr.update(900.0 + 1800.0, [])
+>>> out, [(a.status, a.seq) for a in resolved]
+([], [('resolved', 2)])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from alerts.model import SEVERITY_RANK, Alert, alert_id_for
+from alerts.policy import AlertPolicy
+from stream.detect.config import PatientConfig
+from stream.detect.findings import Finding
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Episode", "EpisodeTracker"]
+
+
+class Episode:
+    """State of one open episode (announced or held back by the rate limit or a snooze)."""
+
+    __slots__ = (
+        "alert_id",
+        "announced",
+        "category",
+        "kind",
+        "last_evidence",
+        "last_record",
+        "message",
+        "score",
+        "seq",
+        "severity",
+        "started_at",
+        "vitals",
+    )
+
+    def __init__(self, patient_id: str, f: Finding, ts: float) -> None:
+        self.kind = f.kind
+        self.category = f.category
+        self.started_at = f.since
+        self.alert_id = alert_id_for(patient_id, f.kind, f.since)
+        self.severity = f.severity
+        self.vitals = f.vitals
+        self.message = f.message
+        self.score = f.score
+        self.seq = -1
+        self.announced = False
+        self.last_evidence = ts
+        self.last_record = ts
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+    def record(self, patient_id: str, ts: float, status: str, f: Finding | None) -> Alert:
+        """Build this episode's next alert record (``seq`` advances)."""
+        self.seq += 1
+        self.last_record = ts
+        message = f.message if f is not None else self.message
+        if status == "resolved":
+            message = f"Resolved: {self.message}"
+        return Alert(
+            alert_id=self.alert_id,
+            patient_id=patient_id,
+            category=self.category,  # type: ignore[arg-type]
+            kind=self.kind,
+            severity=self.severity,  # type: ignore[arg-type]
+            vitals=list(self.vitals),
+            started_at=self.started_at,
+            detected_at=ts,
+            message=message,
+            evidence=dict(f.evidence) if f is not None else {},
+            score=self.score,
+            status=status,  # type: ignore[arg-type]
+            seq=self.seq,
+        )
+
+
+class EpisodeTracker:
+    """One patient's episodes under an :class:`AlertPolicy`.
+
+    Parameters
+    ----------
+    patient_id
+        The patient.
+    policy
+        Alerting parameters (shared, immutable).
+    """
+
+    def __init__(self, patient_id: str, policy: AlertPolicy | None = None) -> None:
+        self.patient_id = patient_id
+        self.policy = policy or AlertPolicy()
+        self.open: dict[str, Episode] = {}
+        self.recent_announcements: list[float] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["policy"] = None  # policies are process configuration, not patient state
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.policy = AlertPolicy()
+
+    def _may_announce(self, ts: float, f: Finding, config: PatientConfig | None) -> bool:
+        if f.severity == "critical":
+            return True
+        if config is not None and config.snoozed(f.kind, ts):
+            return False
+        if f.category != "clinical":
+            return True
+        window = self.policy.rate_window
+        recent = [t for t in self.recent_announcements if ts - t < window]
+        self.recent_announcements = recent
+        return len(recent) < self.policy.max_new
+
+    def update(
+        self, ts: float, findings: Sequence[Finding], config: PatientConfig | None = None
+    ) -> tuple[list[Alert], list[Alert]]:
+        """Fold in one evaluation's findings at event time ``ts``.
+
+        Returns
+        -------
+        (alerts, resolved)
+            New ``open``/``escalated`` records, and ``resolved`` records of closed episodes.
+        """
+        out: list[Alert] = []
+        pid = self.patient_id
+        policy = self.policy
+        seen: list[str] = []
+        for f in findings:
+            ep = self.open.get(f.kind)
+            seen.append(f.kind)
+            if ep is None:
+                if not f.firing:
+                    continue
+                ep = Episode(pid, f, ts)
+                self.open[f.kind] = ep
+            ep.last_evidence = ts
+            if f.score > ep.score:
+                ep.score = f.score
+            if not ep.announced:
+                if f.firing and self._may_announce(ts, f, config):
+                    ep.announced = True
+                    ep.severity = f.severity
+                    ep.vitals = f.vitals
+                    ep.message = f.message
+                    if f.category == "clinical":
+                        self.recent_announcements.append(ts)
+                    out.append(ep.record(pid, ts, "open", f))
+                continue
+            if (
+                SEVERITY_RANK[f.severity] > SEVERITY_RANK[ep.severity]
+                and ts - ep.last_record >= policy.escalate_every
+                and f.firing
+            ):
+                ep.severity = f.severity
+                ep.message = f.message
+                out.append(ep.record(pid, ts, "escalated", f))
+        resolved: list[Alert] = []
+        if len(self.open) > len(seen):
+            for kind in sorted(self.open):
+                if kind in seen:
+                    continue
+                ep = self.open[kind]
+                if ts - ep.last_evidence >= policy.clear_delay(ep.category, kind):
+                    del self.open[kind]
+                    if ep.announced:
+                        resolved.append(ep.record(pid, ts, "resolved", None))
+        return out, resolved

@@ -1,0 +1,181 @@
+"""Activity context and artifact gating from the motion and signal-quality channels.
+
+Wearable optical and impedance sensors lie when the wearer moves: a loose strap or a run gives
+false heart rates of 150-200 or 30-40 and false SpO2 dips. And real exertion legitimately raises
+heart rate, respiration and blood pressure for the duration *and* the recovery. So each sample
+gets:
+
+- a **context** for the personal baselines: ``STILL`` (very little movement over the last
+  minutes, typically sleep), ``REST`` or ``ACTIVE`` (light activity such as walking);
+- a **reliable** flag: ``False`` when the device reports poor quality, when the sample itself
+  shows a burst of motion, or during vigorous exertion and its recovery period. Unreliable
+  readings are neither learned nor allowed to build clinical evidence.
+
+Examples
+--------
+>>> a = Activity()
+>>> a.update(0.1, 0.95, 0.0)
+(1, True)
+>>> a.update(2.0, 0.3, 60.0)   # a motion burst with poor quality: an artifact suspect
+(1, False)
+>>> [a.update(1.5, 0.85, 120.0 + 60 * i)[1] for i in range(8)][-1]   # exercising
+False
+>>> a.update(0.1, 0.95, 660.0)  # just stopped: recovery still gated
+(1, False)
+>>> a.update(0.1, 0.95, 4000.0)
+(1, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from stream.detect.baseline import ACTIVE, REST, STILL
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Activity"]
+
+
+class Activity:
+    """Per-patient motion state: smoothed motion, exertion and its recovery window.
+
+    Parameters
+    ----------
+    tau
+        Time constant (s) of the motion average.
+    still_below
+        Motion (g) under which a sample counts as still; the wearer is still (context
+        ``STILL``) once 70 % of recent samples are, and until fewer than 40 % are.
+    active_above
+        Average motion (g) from which the wearer counts as active (walking).
+    vigorous_above
+        Average motion (g) from which the wearer is exerting: vitals are not interpretable.
+    burst_motion
+        Motion (g) of a single sample that makes that sample an artifact suspect.
+    min_quality
+        Device quality under which a sample is an artifact suspect.
+    recovery
+        Seconds after exertion during which vitals are still not interpretable.
+    active_linger
+        Seconds the ``ACTIVE`` context lasts after movement stops (heart rate takes minutes
+        to come back down after a walk).
+    """
+
+    __slots__ = (
+        "active_above",
+        "active_linger",
+        "active_until",
+        "burst_motion",
+        "ewm",
+        "exertion",
+        "last_t",
+        "min_quality",
+        "prev_motion",
+        "recovery",
+        "still",
+        "still_below",
+        "stillness",
+        "tau",
+        "vigorous_above",
+        "vigorous_until",
+    )
+
+    def __init__(
+        self,
+        tau: float = 300.0,
+        still_below: float = 0.02,
+        active_above: float = 0.25,
+        vigorous_above: float = 0.6,
+        burst_motion: float = 0.8,
+        min_quality: float = 0.5,
+        recovery: float = 1500.0,
+        active_linger: float = 600.0,
+    ) -> None:
+        self.tau = tau
+        self.still_below = still_below
+        self.active_above = active_above
+        self.vigorous_above = vigorous_above
+        self.burst_motion = burst_motion
+        self.min_quality = min_quality
+        self.recovery = recovery
+        self.active_linger = active_linger
+        self.active_until = -math.inf
+        self.prev_motion = 0.0
+        self.ewm = math.nan
+        self.stillness = 0.0
+        self.still = False
+        self.exertion = 0.0
+        self.last_t = -math.inf
+        self.vigorous_until = -math.inf
+
+    def __getstate__(self) -> tuple[float, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[float, ...]) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+    @property
+    def exerting(self) -> bool:
+        """Whether the last update was during exertion or its recovery."""
+        return self.last_t < self.vigorous_until
+
+    def update(self, motion: float | None, quality: float | None, ts: float) -> tuple[int, bool]:
+        """Fold in one sample's motion and quality; return ``(context, reliable)``.
+
+        Two averages: of ordinary motion (the context) and of the share of samples with
+        bursts of motion (exertion, once it reaches ``vigorous_above`` - several minutes of
+        bursts, which a momentary artifact is not).
+        """
+        reliable = quality is None or quality >= self.min_quality
+        if motion is not None:
+            burst = motion >= self.burst_motion
+            dt = ts - self.last_t
+            if self.ewm != self.ewm:  # first motion reading
+                self.ewm = motion if not burst else self.burst_motion
+                self.exertion = 1.0 if burst else 0.0
+                self.stillness = 1.0 if motion < self.still_below else 0.0
+            elif dt > 0.0:
+                a = 1.0 - math.exp(-dt / self.tau) if dt < 5.0 * self.tau else 1.0
+                # stillness: share of recent samples with hardly any motion, over twice the
+                # time constant, so that turning over in bed does not wake the context
+                a2 = a
+                self.stillness += a2 * ((1.0 if motion < self.still_below else 0.0) - self.stillness)
+                if burst:
+                    reliable = False
+                    self.exertion += a * (1.0 - self.exertion)
+                else:
+                    self.exertion -= a * self.exertion
+                    self.ewm += a * (motion - self.ewm)
+            elif burst:
+                reliable = False
+            if self.still:
+                self.still = self.stillness >= 0.3
+            else:
+                self.still = self.stillness >= 0.6
+            if self.exertion >= self.vigorous_above:
+                self.vigorous_until = ts + self.recovery
+            # two moving samples in a row (turning over in bed is one) or a moving average
+            moving = min(motion, self.prev_motion) >= self.active_above
+            if not burst and (moving or self.ewm >= self.active_above):
+                self.active_until = ts + self.active_linger
+            self.prev_motion = motion
+        if ts > self.last_t:
+            self.last_t = ts
+        if ts < self.vigorous_until:
+            reliable = False
+        return self.context, reliable
+
+    @property
+    def context(self) -> int:
+        """The current context: ``STILL``, ``REST`` or ``ACTIVE``."""
+        ewm = self.ewm
+        if ewm != ewm:
+            return REST
+        if self.last_t < self.active_until:
+            return ACTIVE
+        if self.still:
+            return STILL
+        return REST

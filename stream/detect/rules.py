@@ -1,0 +1,169 @@
+"""Clinical conditions on one vital: when a departure from the personal normal matters.
+
+A :class:`VitalRule` turns what the personal baseline says (smoothed value, expected value,
+scale) into clinical evidence for one condition such as tachycardia. Evidence needs all of:
+
+- **relevance**: the value is beyond a population bound where a clinician would care
+  (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic;
+- **magnitude**: it is at least ``dev`` units away from this patient's expected value, so a
+  COPD patient's usual SpO2 of 89 % is not a desaturation;
+- **surprise**: ``|z| >= z_on`` against the personal scale, *or* the value is beyond the
+  ``hard`` bound (NEWS2 3-point territory, where population rules apply from the first
+  minute, before any baseline exists).
+
+A clinician's limit (:class:`~stream.detect.config.PatientConfig` ``thresholds``) replaces all
+of this for its side: outside the limit is evidence, inside is not.
+
+Evidence comes in two strengths: ``FIRING`` (the above) and ``HOLDING`` (relaxed bounds, used
+by the episode tracker as hysteresis so that an open episode does not flap).
+
+The bounds are from NEWS2 (RCP 2017) bands and common clinical definitions (tachycardia
+> 100 bpm, bradycardia < 50 bpm in this context, fever >= 38 C, hypotension SBP <= 100 with a
+fall, hypertensive crisis SBP >= 180); ``dev`` and ``hard`` were set on simulated cohorts of
+several seeds (see the module tests).
+
+Examples
+--------
+>>> rule = RULES["tachycardia"]
+>>> rule.evidence(128.0, 71.0, 6.0, settled=True)
+2
+>>> rule.evidence(96.0, 71.0, 6.0, settled=True)  # surprising but not yet relevant: holding
+1
+>>> rule.evidence(75.0, 71.0, 6.0, settled=True)
+0
+>>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
+0
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Final, NamedTuple
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FIRING", "HOLDING", "NONE", "RULES", "RULES_BY_VITAL", "VitalRule", "scale2_rule"]
+
+NONE, HOLDING, FIRING = 0, 1, 2
+
+
+class VitalRule(NamedTuple):
+    """One condition on one vital (see the module docstring for the semantics).
+
+    Parameters
+    ----------
+    kind
+        Condition name, the alert ``kind``.
+    vital
+        Sample field.
+    sign
+        +1 for a high condition, -1 for a low one.
+    rel, rel_hold
+        Relevance bound for firing and for holding.
+    dev
+        Minimal distance from the personal expected value (holding: half of it).
+    z_on
+        Personal surprise needed (holding: ``z_on / 2``).
+    hard
+        Bound beyond which surprise is not required (NEWS2 3-point band).
+    persist
+        Consecutive firing readings before an episode opens (1 for sparse cuff readings).
+    z_early, dev_early, rel_early
+        Early warning: a departure this surprising and this large from a *settled*
+        personal baseline, at rest, beyond the edge of the normal range ``rel_early``, fires
+        before the value reaches ``rel`` (the episode opens at low severity and escalates as
+        the value becomes clinically abnormal).
+    exertion
+        Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
+        active, only the ``hard`` bound fires.
+    """
+
+    kind: str
+    vital: str
+    sign: int
+    rel: float
+    rel_hold: float
+    dev: float
+    z_on: float
+    hard: float
+    persist: int
+    z_early: float = math.inf
+    dev_early: float = math.inf
+    rel_early: float = math.nan
+    exertion: bool = False
+
+    def evidence(
+        self,
+        xs: float,
+        expected: float,
+        sd: float,
+        *,
+        settled: bool,
+        limit: float | None = None,
+        at_rest: bool = True,
+    ) -> int:
+        """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
+
+        ``expected``/``sd`` are the personal baseline (``nan`` before any); ``limit`` is the
+        clinician's bound for this side, if set; ``at_rest`` enables the early warning.
+        """
+        s = self.sign
+        if limit is not None:
+            if s * (xs - limit) > 0.0:
+                return FIRING
+            return NONE
+        if sd != sd:  # no baseline at all yet: population rule only
+            return FIRING if s * (xs - self.hard) >= 0.0 else NONE
+        if self.exertion and not at_rest:
+            return FIRING if s * (xs - self.hard) >= 0.0 else NONE
+        d = s * (xs - expected)
+        z = d / sd
+        if settled and at_rest and z >= self.z_early and d >= self.dev_early:
+            if s * (xs - self.rel_early) >= 0.0:
+                return FIRING
+        if s * (xs - self.rel_hold) < 0.0 or d < 0.5 * self.dev:
+            if settled and z >= 0.5 * self.z_early and d >= 0.5 * self.dev_early:
+                return HOLDING
+            return NONE
+        if s * (xs - self.rel) >= 0.0 and d >= self.dev:
+            if s * (xs - self.hard) >= 0.0 or (settled and z >= self.z_on):
+                return FIRING
+        if z >= 0.5 * self.z_on or (not settled and s * (xs - self.hard) >= 0.0):
+            return HOLDING
+        return NONE
+
+
+# kind, vital, sign, rel, rel_hold, dev, z_on, hard, persist, z_early, dev_early, rel_early,
+# exertion
+RULES: Final[dict[str, VitalRule]] = {
+    r.kind: r
+    for r in (
+        VitalRule("tachycardia", "hr", +1, 100.0, 95.0, 20.0, 4.0, 140.0, 2, 4.5, 15.0, 90.0, True),
+        VitalRule("bradycardia", "hr", -1, 45.0, 48.0, 10.0, 3.5, 35.0, 2, 3.5, 8.0, 55.0),
+        VitalRule("desaturation", "spo2", -1, 93.0, 94.0, 3.0, 3.5, 88.0, 2, 3.5, 2.5, 95.0, True),
+        VitalRule("tachypnea", "rr", +1, 22.0, 21.0, 6.0, 4.0, 25.0, 2, 3.5, 4.0, 19.0, True),
+        VitalRule("bradypnea", "rr", -1, 9.0, 10.0, 4.0, 3.5, 8.0, 3),
+        VitalRule("fever", "temp", +1, 37.9, 37.7, 0.8, 4.0, 38.6, 2, 4.5, 0.6, 37.5),
+        VitalRule("hypothermia", "temp", -1, 35.5, 35.8, 1.0, 4.0, 35.0, 3),
+        VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 20.0, 3.0, 85.0, 1, 3.5, 20.0, 95.0),
+        VitalRule("hypertension", "sbp", +1, 175.0, 170.0, 25.0, 3.0, 200.0, 1, 4.0, 30.0, 170.0,
+                  True),
+        VitalRule("hypoglycemia", "glucose", -1, 70.0, 80.0, 20.0, 3.0, 54.0, 2),
+        VitalRule("hyperglycemia", "glucose", +1, 250.0, 230.0, 60.0, 3.0, 400.0, 2),
+    )
+}  # fmt: skip
+
+
+def scale2_rule() -> VitalRule:
+    """The desaturation rule for NEWS2 SpO2 scale 2 (prescribed target 88-92 %).
+
+    >>> scale2_rule().rel, scale2_rule().hard
+    (87.0, 84.0)
+    """
+    return VitalRule("desaturation", "spo2", -1, 87.0, 88.0, 3.0, 3.5, 84.0, 2, 3.5, 2.5, 88.0, True)
+
+
+RULES_BY_VITAL: Final[dict[str, tuple[VitalRule, ...]]] = {}
+for _rule in RULES.values():
+    RULES_BY_VITAL[_rule.vital] = (*RULES_BY_VITAL.get(_rule.vital, ()), _rule)
