@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed
 STACK := deploy/local/stack
 export VIGIL_CACHE_DIR ?= $(HOME)/.cache/vigil
 export PIP_CACHE_DIR ?= $(VIGIL_CACHE_DIR)/pip
+export npm_config_cache ?= $(VIGIL_CACHE_DIR)/npm
+ASSETS := api/static/vendor/.installed
 
-.PHONY: venv test unit integration check lint typecheck demo stack-up stack-down browser clean
+.PHONY: venv test unit integration check lint typecheck demo assets stack-up stack-down browser clean
 
 venv: $(STAMP)
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## make test: install, start the real local stack, run every test (unit, doctest, integration, browser)
-test: venv browser
+test: venv assets browser
 	$(STACK) up
 	$(BIN)/python -m pytest -p no:cacheprovider
 
@@ -37,6 +39,19 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+## make demo: the whole system in one process (embedded MQTT, in-process bus, SQLite), dashboard at :8000
+demo: venv assets
+	$(BIN)/vigil demo $(DEMO_ARGS)
+
+# The dashboard's charting library, from npm (package-lock pins it), copied where the API serves it.
+assets: $(ASSETS)
+
+$(ASSETS): dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p api/static/vendor
+	cp dashboard/node_modules/uplot/dist/uPlot.esm.js dashboard/node_modules/uplot/dist/uPlot.min.css api/static/vendor/
+	@touch $@
+
 stack-up:
 	$(STACK) up
 
@@ -48,4 +63,4 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dashboard/node_modules api/static/vendor

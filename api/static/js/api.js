@@ -1,0 +1,229 @@
+// The dashboard's only door to the server: the versioned JSON API of issue 7.
+// Every request carries the bearer token; a 401 sends the user back to the login screen.
+// Response shapes are normalised here so views never guess (list vs. {items}, etc.).
+
+const BASE = "/api/v1";
+const TOKEN_KEY = "vigil.session";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+let session = loadSession();
+let onUnauthorized = () => {};
+
+function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(TOKEN_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function saveSession(value) {
+  session = value;
+  if (value) sessionStorage.setItem(TOKEN_KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export function currentSession() {
+  return session;
+}
+
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+async function readProblem(resp) {
+  try {
+    return await resp.json();
+  } catch {
+    return { title: resp.statusText };
+  }
+}
+
+async function refresh() {
+  if (!session || !session.refresh_token) return false;
+  const resp = await fetch(`${BASE}/auth/refresh`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh_token }),
+  });
+  if (!resp.ok) return false;
+  const body = await resp.json();
+  saveSession({ ...session, token: body.access_token, refresh_token: body.refresh_token || session.refresh_token });
+  return true;
+}
+
+export async function request(method, path, body, { retry = true, extraHeaders = {}, withEtag = false } = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path.startsWith(BASE) ? path : `${BASE}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (resp.status === 401 && retry && (await refresh())) {
+    return request(method, path, body, { retry: false, extraHeaders, withEtag });
+  }
+  if (resp.status === 401) {
+    saveSession(null);
+    onUnauthorized();
+  }
+  if (!resp.ok) throw new ApiError(resp.status, await readProblem(resp));
+  const data = resp.status === 204 ? null : await resp.json();
+  return withEtag ? { body: data, etag: resp.headers.get("ETag") } : data;
+}
+
+const get = (path) => request("GET", path);
+
+/** The items of a list response, whichever envelope the server used. */
+export function items(body) {
+  if (Array.isArray(body)) return body;
+  if (!body) return [];
+  for (const key of ["items", "data", "results", "alerts", "patients", "points", "samples"]) {
+    if (Array.isArray(body[key])) return body[key];
+  }
+  return [];
+}
+
+export async function login(username, password) {
+  const form = new URLSearchParams({ username, password, grant_type: "password" });
+  const resp = await fetch(`${BASE}/auth/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: form,
+  });
+  if (!resp.ok) throw new ApiError(resp.status, await readProblem(resp));
+  const body = await resp.json();
+  saveSession({ token: body.access_token, refresh_token: body.refresh_token || null, username, role: null, patient_id: null });
+  // Prefer the server's own account of who we are when it offers one.
+  const me = await get("/auth/me");
+  saveSession({ ...session, role: me.role, patient_id: me.patient_id || null, username: me.subject || username });
+  return session;
+}
+
+export function logout() {
+  saveSession(null);
+}
+
+export const isClinician = () => !!session && ["admin", "clinician"].includes(session.role);
+
+// ---- resources ----
+
+export async function listPatients() {
+  const out = [];
+  let cursor = null;
+  do {
+    const q = new URLSearchParams({ limit: "200" });
+    if (cursor) q.set("cursor", cursor);
+    const body = await get(`/patients?${q}`);
+    out.push(...items(body));
+    cursor = body && !Array.isArray(body) ? body.next_cursor || null : null;
+  } while (cursor);
+  return out.map(normalisePatient);
+}
+
+export function normalisePatient(p) {
+  const id = p.patient_id || p.id;
+  return { ...p, patient_id: id, name: p.display_name || p.name || id };
+}
+
+export const getPatient = (id) => get(`/patients/${encodeURIComponent(id)}`).then(normalisePatient);
+
+/** Latest vitals flattened to {ts, hr, spo2, ...}: the mean of each vital's newest minute. */
+export async function latestVitals(id) {
+  let body;
+  try {
+    body = await get(`/patients/${encodeURIComponent(id)}/vitals/latest`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+  const out = { ts: null };
+  let newest = -Infinity;
+  for (const [vital, point] of Object.entries((body && body.vitals) || {})) {
+    out[vital] = point.mean;
+    newest = Math.max(newest, toEpoch(point.ts));
+  }
+  if (!Number.isFinite(newest)) return null;
+  out.ts = newest;
+  return out;
+}
+
+/** Vitals history as [{ts (seconds), hr, spo2, ...}] ascending, one row per bucket. */
+export async function vitalsHistory(id, fromIso, toIso, resolution = "5m") {
+  const q = new URLSearchParams({ resolution });
+  if (fromIso) q.set("from", fromIso);
+  if (toIso) q.set("to", toIso);
+  const body = await get(`/patients/${encodeURIComponent(id)}/vitals?${q}`);
+  const rows = new Map();
+  for (const [vital, points] of Object.entries((body && body.series) || {})) {
+    for (const p of points) {
+      const t = toEpoch(p.ts);
+      if (!rows.has(t)) rows.set(t, { ts: t });
+      rows.get(t)[vital] = p.mean;
+    }
+  }
+  return [...rows.values()].sort((x, y) => x.ts - y.ts);
+}
+
+export async function news2(id) {
+  try {
+    return await get(`/patients/${encodeURIComponent(id)}/news2`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+/** Alerts matching `params` (an object, or [name, value] pairs to repeat a filter). */
+export async function listAlerts(params = {}) {
+  const out = [];
+  let cursor = null;
+  let pages = 0;
+  const pairs = Array.isArray(params) ? params : Object.entries(params);
+  do {
+    const q = new URLSearchParams([["limit", "200"], ...pairs]);
+    if (cursor) q.set("cursor", cursor);
+    const body = await get(`/alerts?${q}`);
+    out.push(...items(body));
+    cursor = body && !Array.isArray(body) ? body.next_cursor || null : null;
+    pages += 1;
+  } while (cursor && pages < 10);
+  return out;
+}
+
+
+/**
+ * Lifecycle actions: ack | resolve | snooze ({minutes}) | note | assign ({assignee}).
+ * A note travels with ack/resolve/snooze as `note`; the note action itself takes `text`.
+ */
+export function alertAction(id, action, { note = "", ...extra } = {}) {
+  const body = action === "note" ? { text: note } : { ...extra, ...(note ? { note } : {}) };
+  return request("POST", `/alerts/${encodeURIComponent(id)}/${action}`, body);
+}
+
+/** {body, etag}: the ETag guards the PUT against overwriting a colleague's change. */
+export const getThresholds = (id) =>
+  request("GET", `/patients/${encodeURIComponent(id)}/thresholds`, undefined, { withEtag: true });
+export const putThresholds = (id, body, etag) =>
+  request("PUT", `/patients/${encodeURIComponent(id)}/thresholds`, body, {
+    withEtag: true,
+    extraHeaders: etag ? { "If-Match": etag } : {},
+  });
+
+export function toEpoch(value) {
+  if (value === null || value === undefined) return NaN;
+  if (typeof value === "number") return value > 1e12 ? value / 1000 : value;
+  return Date.parse(value) / 1000;
+}
+
+export function streamUrl() {
+  return `${BASE}/alerts/stream`;
+}

@@ -1,0 +1,132 @@
+"""The demo's detection worker: gateway records in; alerts, rollups and NEWS2 stored, then live."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from alerts.model import Alert
+from alerts.store.base import AlertQuery
+from alerts.store.sqlite import SqliteStore
+from ingest.encoding import encode_vitals
+from ingest.sample import Sample
+from ingest.topics import TopicNames
+from stream.pipeline import Pipeline
+from vigil.demo.bus import InProcessBus
+from vigil.demo.clock import SimClock
+from vigil.demo.worker import DetectionWorker
+
+Running = tuple[InProcessBus, SqliteStore, "ListSink", DetectionWorker, list[float]]
+T0 = 1_700_000_040.0  # a minute boundary
+TOPICS = TopicNames()
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def publish(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[
+    tuple[InProcessBus, SqliteStore, ListSink, DetectionWorker, list[float]]
+]:
+    bus, store, sink = InProcessBus(), SqliteStore(":memory:"), ListSink()
+    wall = [0.0]
+    clock = SimClock(start=T0, speed=60.0, wall=lambda: wall[0])
+    worker = DetectionWorker(
+        bus,
+        (TOPICS.vitals, TOPICS.patient_config),
+        Pipeline(emit_resolved=True),
+        store,
+        sink,
+        clock,
+    )
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(worker.apply_configs())]
+    yield bus, store, sink, worker, wall
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    store.close()
+
+
+def sample(minute: int, hr: float) -> Sample:
+    return Sample(
+        "P1", "dev-1", T0 + 60.0 * minute, hr=hr, spo2=97.0, rr=14.0 + minute % 3, temp=36.8
+    )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for the worker (it runs as a task) to get somewhere."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_sustained_tachycardia_is_stored_before_it_is_published_live(
+    running: Running,
+) -> None:
+    bus, store, sink, worker, _ = running
+    minutes = [sample(m, 72.0 + m % 4) for m in range(90)] + [
+        sample(m, 142.0) for m in range(90, 105)
+    ]
+    for s in minutes:
+        bus.publish(TOPICS.vitals, "P1", encode_vitals([s], received_at=s.ts))
+    await until(lambda: any(a.kind == "tachycardia" for a in sink.alerts))
+    assert worker.stats.samples == 105
+    kinds = {a.kind for a in sink.alerts}
+    assert "tachycardia" in kinds
+    stored = store.list_alerts(AlertQuery(categories=frozenset({"clinical"})))
+    assert {r.alert.alert_id for r in stored.items} >= {
+        a.alert_id for a in sink.alerts if a.category == "clinical"
+    }
+    assert worker.stats.clinical_alerts >= 1 and worker.stats.first_clinical_at is not None
+
+
+async def test_closed_minutes_are_rolled_up_with_news2(running: Running) -> None:
+    bus, store, _, _, _ = running
+    for m in range(5):
+        s = sample(m, 72.0)
+        bus.publish(TOPICS.vitals, "P1", encode_vitals([s], received_at=s.ts))
+    await until(lambda: "hr" in store.latest_vitals("P1") and store.latest_news2("P1") is not None)
+    latest = store.latest_vitals("P1")
+    assert latest["hr"].mean == 72.0
+    assert latest["hr"].ts == datetime.fromtimestamp(T0 + 3 * 60, UTC)  # minute 4 is still open
+    news = store.latest_news2("P1")
+    assert news is not None and news.score == 0 and news.risk == "low"
+    assert set(news.subscores) == {"hr", "spo2", "rr", "temp"}
+
+
+async def test_clinician_settings_from_the_config_topic_reach_detection_and_news2(
+    running: Running,
+) -> None:
+    bus, store, _, worker, _ = running
+    config = {"spo2_scale": 2, "on_oxygen": True, "thresholds": {"hr": [40, 150]}, "v": 1}
+    pipeline = worker.detector
+    assert isinstance(pipeline, Pipeline)
+    bus.publish(TOPICS.patient_config, "P1", json.dumps(config).encode())
+    await until(lambda: "P1" in pipeline.configs)
+    for m in range(3):
+        s = sample(m, 72.0)
+        bus.publish(TOPICS.vitals, "P1", encode_vitals([s], received_at=s.ts))
+    await until(lambda: store.latest_news2("P1") is not None)
+    assert pipeline.configs["P1"].thresholds["hr"] == (40.0, 150.0)
+    news = store.latest_news2("P1")
+    assert news is not None and news.score >= 2  # supplemental oxygen scores 2
+
+
+async def test_silence_in_event_time_raises_a_technical_alert_on_tick(running: Running) -> None:
+    bus, _, sink, worker, wall = running
+    for m in range(30):
+        s = sample(m, 72.0)
+        bus.publish(TOPICS.vitals, "P1", encode_vitals([s], received_at=s.ts))
+    await until(lambda: worker.stats.samples == 30)
+    wall[0] = 120.0  # two wall minutes at 60x: two simulated hours without a sample
+    await worker.tick()
+    assert any(a.category == "technical" for a in sink.alerts)

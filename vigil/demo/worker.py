@@ -1,0 +1,253 @@
+"""The demo's detection worker: what the Faust worker and the sink do, in one asyncio task.
+
+It reads validated samples from the in-process bus (``vigil.vitals``, the gateway's exact
+records), runs them through :class:`stream.pipeline.Pipeline` (the same detection and alert
+policy as the Faust worker and ``vigil replay``), rolls vitals and NEWS2 up per minute
+(:mod:`stream.rollup`), writes everything to the store, and only then hands new alert records
+to the API's live stream, so a client that hears of an alert can always fetch it. Clinician
+settings arrive on ``vigil.patient-config`` (from the API's thresholds editor) and are applied
+to the pipeline and to NEWS2.
+
+NEWS2 for display is scored (:func:`stream.detect.news2.news2`) once per closed minute on the
+minute's mean of each vital, carrying a vital forward while it is fresh (the monitor's
+:data:`~stream.detect.monitor.FRESH_S`), so an hourly cuff reading keeps counting.
+
+Device-offline and data-gap conditions need time to pass without samples, so a ticker calls
+:meth:`Pipeline.advance` with the simulated clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from alerts.model import Alert
+from alerts.store.base import Store, StoreBatch
+from ingest.encoding import decode_vitals
+from ingest.sample import Sample
+from stream.detect.config import PatientConfig
+from stream.detect.monitor import FRESH_S
+from stream.detect.news2 import news2
+from stream.rollup import News2Record, Risk, RollupBuilder, VitalsRollup
+from vigil.demo.bus import InProcessBus
+from vigil.demo.clock import SimClock
+
+__all__ = ["DetectionWorker", "WorkerStats"]
+
+logger = logging.getLogger(__name__)
+
+#: Bus records handled per store transaction at most.
+_MAX_BATCH = 500
+#: Wall seconds between event-time ticks (device-offline checks, rollup flushes).
+TICK_S = 1.0
+_VITALS = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "glucose", "motion")
+
+
+class AlertSink(Protocol):
+    """Where new alert records go after they are stored (the API's in-memory alert bus)."""
+
+    def publish(self, alert: Alert) -> None: ...
+
+
+class Detector(Protocol):
+    """The slice of :class:`stream.pipeline.Pipeline` the worker drives."""
+
+    def process(self, sample: Sample) -> Any: ...
+
+    def advance(self, ts: float) -> list[Alert]: ...
+
+    def set_config(self, patient_id: str, config: PatientConfig) -> None: ...
+
+
+@dataclass
+class WorkerStats:
+    """Counters for the demo's progress line."""
+
+    samples: int = 0
+    alerts: int = 0
+    clinical_alerts: int = 0
+    #: ``time.monotonic()`` when the first clinical alert was stored.
+    first_clinical_at: float | None = None
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class DetectionWorker:
+    """Consume ``vitals_topic`` from ``bus`` into ``detector`` and ``store``.
+
+    Parameters
+    ----------
+    bus
+        The in-process bus the gateway produces to.
+    topics
+        ``(vitals, patient_config)``: the gateway's validated records, clinician settings.
+    detector
+        The detection pipeline.
+    store
+        Alerts, rollups and NEWS2 go here.
+    alert_sink
+        New alert records go here after they are stored.
+    clock
+        The simulated clock (for ticks).
+    """
+
+    def __init__(
+        self,
+        bus: InProcessBus,
+        topics: tuple[str, str],
+        detector: Detector,
+        store: Store,
+        alert_sink: AlertSink,
+        clock: SimClock,
+    ) -> None:
+        self.detector = detector
+        self.store = store
+        self.alert_sink = alert_sink
+        self.clock = clock
+        self.stats = WorkerStats()
+        self._sub = bus.subscribe(topics[0])
+        self._config_sub = bus.subscribe(topics[1])
+        self._configs: dict[str, PatientConfig] = {}
+        self._rollups: dict[str, RollupBuilder] = {}
+        #: Per patient, each vital's latest minute mean and the minute's start.
+        self._latest: dict[str, dict[str, tuple[float, float]]] = {}
+        self._lock = asyncio.Lock()
+        self._busy = False
+
+    async def run(self) -> None:
+        """Consume forever (cancel to stop; :meth:`flush` afterwards writes what is pending)."""
+        while True:
+            self._busy = False
+            first = await self._sub.get()
+            self._busy = True
+            records = [first]
+            while len(records) < _MAX_BATCH and (more := self._sub.get_nowait()) is not None:
+                records.append(more)
+            batch = StoreBatch()
+            for record in records:
+                try:
+                    samples = decode_vitals(record.value)
+                except Exception:  # the gateway wrote it; a bad record is a bug, not a crash
+                    logger.exception("undecodable vitals record at offset %d", record.offset)
+                    continue
+                for sample in samples:
+                    self._process(sample, batch)
+            await self._write(batch)
+
+    async def apply_configs(self) -> None:
+        """Apply clinician settings as they are published (forever; cancel to stop)."""
+        async for record in self._config_sub:
+            try:
+                config = PatientConfig.from_dict(json.loads(record.value))
+            except Exception:  # the API validated it; refuse quietly rather than crash
+                logger.exception(
+                    "unreadable configuration for a patient at offset %d", record.offset
+                )
+                continue
+            self._configs[record.key] = config
+            self.detector.set_config(record.key, config)
+            logger.info("applied new clinician settings for %s", record.key)
+
+    def idle(self) -> bool:
+        """Whether every record published so far has been processed."""
+        return self._sub.pending() == 0 and not self._busy
+
+    async def tick_forever(self) -> None:
+        """Advance event time every :data:`TICK_S` wall seconds."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Raise time-driven alerts (device offline, gaps) up to the simulated now."""
+        batch = StoreBatch()
+        batch.alerts.extend(self.detector.advance(self.clock.now()))
+        await self._write(batch)
+
+    async def flush(self) -> None:
+        """Write every open minute (at shutdown)."""
+        batch = StoreBatch()
+        for builder in self._rollups.values():
+            self._rolled_up(builder.flush(), batch)
+        await self._write(batch)
+
+    def _process(self, sample: Sample, batch: StoreBatch) -> None:
+        self.stats.samples += 1
+        result = self.detector.process(sample)
+        batch.alerts.extend(result.alerts)
+        batch.alerts.extend(result.resolved)
+        pid = sample.patient_id
+        builder = self._rollups.get(pid)
+        if builder is None:
+            builder = self._rollups[pid] = RollupBuilder(pid)
+        values = {name: getattr(sample, name) for name in _VITALS}
+        self._rolled_up(builder.add(sample.ts, values), batch)
+
+    def _rolled_up(self, rollups: list[VitalsRollup], batch: StoreBatch) -> None:
+        batch.rollups.extend(rollups)
+        for rollup in rollups:
+            batch.news2.append(self._score(rollup))
+
+    def _score(self, rollup: VitalsRollup) -> News2Record:
+        """NEWS2 at the end of a closed minute (see the module docstring)."""
+        pid, at = rollup.patient_id, rollup.minute.timestamp()
+        latest = self._latest.setdefault(pid, {})
+        for vital, stats in rollup.vitals.items():
+            latest[vital] = (stats.mean, at)
+        fresh = {
+            v: latest[v][0]
+            for v, ttl in FRESH_S.items()
+            if v in latest and at - latest[v][1] <= ttl
+        }
+        cfg = self._configs.get(pid) or PatientConfig()
+        result = news2(
+            **fresh,
+            spo2_scale=cfg.spo2_scale,
+            on_oxygen=cfg.on_oxygen,
+            consciousness=cfg.consciousness,
+        )
+        return News2Record(
+            patient_id=pid,
+            minute=rollup.minute,
+            score=result.total,
+            risk=_risk(result.total, result.max_single),
+            subscores={k: v for k, v in result.subscores.items() if k in fresh or v > 0},
+        )
+
+    async def _write(self, batch: StoreBatch) -> None:
+        if not len(batch):
+            return
+        async with self._lock:
+            await asyncio.to_thread(self.store.write_batch, batch)
+        for alert in batch.alerts:
+            self._count(alert)
+            self.alert_sink.publish(alert)
+
+    def _count(self, alert: Alert) -> None:
+        if alert.status == "resolved":
+            return
+        if alert.seq != 0:
+            return
+        self.stats.alerts += 1
+        self.stats.by_kind[alert.kind] = self.stats.by_kind.get(alert.kind, 0) + 1
+        if alert.category == "clinical":
+            self.stats.clinical_alerts += 1
+            if self.stats.first_clinical_at is None:
+                self.stats.first_clinical_at = time.monotonic()
+                logger.info("first clinical alert stored (%s)", alert.kind)
+
+
+def _risk(total: int, max_single: int) -> Risk:
+    """NEWS2 clinical risk band (RCP 2017, chart 2).
+
+    >>> _risk(4, 2), _risk(3, 3), _risk(5, 2), _risk(7, 3)
+    ('low', 'low-medium', 'medium', 'high')
+    """
+    if total >= 7:
+        return "high"
+    if total >= 5:
+        return "medium"
+    return "low-medium" if max_single >= 3 else "low"
