@@ -1,0 +1,171 @@
+"""FHIR R4 read access: vitals as vital-signs Observations, alerts as Flags (searchset Bundles).
+
+The mapping itself is :mod:`api.fhir` (pure); this router only authorises, queries the
+stores and builds links. Observations come from the rollups, at a resolution chosen by the
+window (1 min up to 6 h, 5 min up to a week, 1 h beyond), newest first; each carries its
+bucket as ``effectivePeriod``. Paging is by time: the ``next`` link repeats the search with
+``date=lt<oldest instant returned>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+
+from alerts.store import AlertQuery
+from alerts.store.base import RESOLUTIONS
+from api import fhir
+from api.access import Principal, require_patient
+from api.deps import AlertsReader, AlertStore, PatientsDep, VitalsReader, VitalsStore
+from api.exceptions import BadRequest, NotFound
+from api.fhir_search import channels_for_codes, date_range
+from api.params import EARLIEST, LATEST
+from api.problems import problem_responses
+from api.schemas.fhir import Bundle, FhirJSONResponse
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["fhir"], default_response_class=FhirJSONResponse)
+
+PatientParam = Annotated[
+    str,
+    Query(
+        max_length=80,
+        description="Patient id, or a reference `Patient/<id>`.",
+        examples=["P0001"],
+    ),
+]
+
+
+def _patient(principal: Principal, patients: PatientsDep, raw: str) -> str:
+    patient_id = raw.removeprefix("Patient/")
+    require_patient(principal, patient_id)
+    if patients.get(patient_id) is None:
+        raise NotFound("patient not found")
+    return patient_id
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir/r4"
+
+
+def _resolution(window: timedelta) -> Literal["1m", "5m", "1h"]:
+    if window <= timedelta(hours=6):
+        return "1m"
+    if window <= timedelta(days=7):
+        return "5m"
+    return "1h"
+
+
+@router.get(
+    "/Observation",
+    response_model=Bundle,
+    summary="Search vital-signs Observations",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
+def search_observations(
+    request: Request,
+    principal: VitalsReader,
+    patients: PatientsDep,
+    store: VitalsStore,
+    patient: PatientParam,
+    code: Annotated[
+        list[str] | None,
+        Query(description="LOINC codes, `[system|]code`, comma = OR (e.g. 8867-4).", max_length=10),
+    ] = None,
+    date: Annotated[
+        list[str] | None,
+        Query(
+            description="FHIR date search with prefixes: ge, gt, le, lt, eq (default last 24 h).",
+            max_length=4,
+        ),
+    ] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size.")] = 100,
+) -> FhirJSONResponse:
+    """Vital signs as FHIR Observations (heart rate, respiratory rate, SpO2, temperature, BP)."""
+    patient_id = _patient(principal, patients, patient)
+    try:
+        channels = channels_for_codes(code) if code else fhir.CHANNELS
+        now = datetime.now(UTC)
+        start, stop = date_range(date or [], default=(EARLIEST, LATEST))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    if not date:
+        start, stop = now - timedelta(hours=24), now
+    stop = min(stop, now + timedelta(minutes=1))
+    start = max(start, stop - timedelta(days=400))
+    resources: list[fhir.JSON] = []
+    oldest: datetime | None = None
+    more = False
+    if start < stop:
+        resolution = _resolution(stop - start)
+        points = store.vitals_history(
+            patient_id, start=start, stop=stop, resolution=resolution, vitals=sorted(channels)
+        )
+        by_ts: dict[datetime, dict[str, float | None]] = {}
+        for p in points:
+            by_ts.setdefault(p.ts, {})[p.vital] = p.mean
+        period = timedelta(seconds=RESOLUTIONS[resolution])
+        for ts in sorted(by_ts, reverse=True):
+            batch = fhir.vital_observations(
+                patient_id, ts, by_ts[ts], period=period, channels=channels
+            )
+            if resources and len(resources) + len(batch) > count:
+                more = True
+                break
+            resources.extend(batch)
+            oldest = ts
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "date"]
+    self_url = f"{_base(request)}/Observation?{urlencode(request.query_params.multi_items())}"
+    next_url = None
+    if more and oldest is not None:
+        nxt = params + [
+            ("date", f"ge{fhir.fhir_instant(start)}"),
+            ("date", f"lt{fhir.fhir_instant(oldest)}"),
+        ]
+        next_url = f"{_base(request)}/Observation?{urlencode(nxt)}"
+    bundle = fhir.searchset(
+        resources, base_url=_base(request), self_url=self_url, next_url=next_url
+    )
+    return FhirJSONResponse(bundle)
+
+
+@router.get(
+    "/Flag",
+    response_model=Bundle,
+    summary="Search alert Flags",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
+def search_flags(
+    request: Request,
+    principal: AlertsReader,
+    patients: PatientsDep,
+    store: AlertStore,
+    patient: PatientParam,
+    status: Annotated[
+        Literal["active", "inactive"] | None,
+        Query(description="active: open or acknowledged; inactive: resolved."),
+    ] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size.")] = 100,
+) -> FhirJSONResponse:
+    """The patient's alerts as FHIR Flags, newest first."""
+    patient_id = _patient(principal, patients, patient)
+    statuses: frozenset[Literal["open", "acknowledged", "resolved"]] = frozenset()
+    if status == "active":
+        statuses = frozenset({"open", "acknowledged"})
+    elif status == "inactive":
+        statuses = frozenset({"resolved"})
+    page = store.list_alerts(
+        AlertQuery(patient_ids=frozenset({patient_id}), statuses=statuses, limit=count)
+    )
+    flags = []
+    for record in page.items:
+        view = record.alert.to_json_dict()
+        view.update(status=record.state.status, resolved_at=record.state.resolved_at)
+        flags.append(fhir.alert_flag(view))
+    self_url = f"{_base(request)}/Flag?{urlencode(request.query_params.multi_items())}"
+    return FhirJSONResponse(fhir.searchset(flags, base_url=_base(request), self_url=self_url))

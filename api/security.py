@@ -1,0 +1,157 @@
+"""Passwords (argon2id) and bearer tokens (JWT, HS256): issuing and checking credentials.
+
+Access tokens are short-lived and carry only who the caller is (``sub``, ``knd``: user or
+client, ``scope`` for apps); what they may see is resolved from the registry on every request,
+so removing a clinician from a care team takes effect at once, not when the token expires.
+Refresh tokens are longer-lived, typed ``refresh`` and accepted only by the token endpoint.
+
+References
+----------
+RFC 6749 (OAuth 2.0), RFC 7519 (JWT), RFC 9700 (OAuth 2.0 Security Best Current Practice),
+RFC 9106 (Argon2).
+
+Examples
+--------
+>>> keys = TokenKeys(secret="x" * 32, issuer="vigil")
+>>> token = issue_token(keys, subject="nurse", kind="user", token_type="access", ttl_s=60, now=0.0)
+>>> claims = decode_token(keys, token, expected_type="access", now=30.0)
+>>> claims.subject, claims.kind, claims.scopes
+('nurse', 'user', frozenset())
+>>> decode_token(keys, token, expected_type="access", now=120.0)
+Traceback (most recent call last):
+...
+api.exceptions.NotAuthenticated: token expired
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from api.exceptions import NotAuthenticated
+
+logger = logging.getLogger(__name__)
+
+TokenType = Literal["access", "refresh"]
+SubjectKind = Literal["user", "client"]
+ALGORITHM = "HS256"
+
+_hasher = PasswordHasher()
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against when the user does not exist, so a login for an unknown name costs the
+    # same time as a wrong password and timing does not reveal which usernames exist.
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    """Hash a password or client secret with argon2id (RFC 9106 defaults of argon2-cffi).
+
+    Examples
+    --------
+    >>> h = hash_password("s3cret-pass")
+    >>> h.startswith("$argon2id$"), verify_password(h, "s3cret-pass"), verify_password(h, "no")
+    (True, True, False)
+    """
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Return whether ``password`` matches ``password_hash``; ``None`` hash never matches."""
+    try:
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_client_secret() -> str:
+    """Return a fresh random client secret (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """The signing secret and issuer used for every token of one deployment."""
+
+    secret: str
+    issuer: str = "vigil"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """The verified content of a token."""
+
+    subject: str
+    kind: SubjectKind
+    token_type: TokenType
+    scopes: frozenset[str]
+    expires_at: float
+    token_id: str
+
+
+def issue_token(
+    keys: TokenKeys,
+    *,
+    subject: str,
+    kind: SubjectKind,
+    token_type: TokenType,
+    ttl_s: float,
+    now: float,
+    scopes: frozenset[str] = frozenset(),
+) -> str:
+    """Sign a token for ``subject`` valid for ``ttl_s`` seconds from ``now`` (epoch seconds)."""
+    payload: dict[str, object] = {
+        "iss": keys.issuer,
+        "sub": subject,
+        "knd": kind,
+        "typ": token_type,
+        "iat": int(now),
+        "exp": int(now + ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    if scopes:
+        payload["scope"] = " ".join(sorted(scopes))
+    return jwt.encode(payload, keys.secret, algorithm=ALGORITHM)
+
+
+def decode_token(
+    keys: TokenKeys, token: str, *, expected_type: TokenType, now: float
+) -> TokenClaims:
+    """Verify signature, issuer, expiry and type; raise :class:`NotAuthenticated` otherwise."""
+    try:
+        payload = jwt.decode(
+            token,
+            keys.secret,
+            algorithms=[ALGORITHM],
+            issuer=keys.issuer,
+            options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated("invalid token") from exc
+    exp = payload.get("exp")
+    if not isinstance(exp, int | float) or exp <= now:
+        raise NotAuthenticated("token expired")
+    sub, kind, typ = payload.get("sub"), payload.get("knd"), payload.get("typ")
+    if typ != expected_type:
+        raise NotAuthenticated(f"expected a {expected_type} token")
+    if not isinstance(sub, str) or not sub or kind not in ("user", "client"):
+        raise NotAuthenticated("invalid token")
+    scope = payload.get("scope", "")
+    return TokenClaims(
+        subject=sub,
+        kind=kind,
+        token_type=typ,
+        scopes=frozenset(str(scope).split()),
+        expires_at=float(exp),
+        token_id=str(payload.get("jti", "")),
+    )

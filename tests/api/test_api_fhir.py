@@ -1,0 +1,199 @@
+"""FHIR R4: vital-signs Observations and alert Flags that validate with ``fhir.resources``.
+
+``fhir.resources`` checks structure and datatypes (R4B models, the R4 maintenance release
+whose Observation and Flag match R4); the vital-signs profile's own rules (category, LOINC
+code, UCUM unit, subject, effective time, BP components) are asserted here one by one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.observation import Observation
+
+from api import fhir
+from tests.api.conftest import TestClient
+from tests.api.world import World
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+#: channel -> (required LOINC code, UCUM code), from the HL7 vital-signs profiles.
+PROFILE = {
+    "8867-4": "/min",  # heart rate
+    "9279-1": "/min",  # respiratory rate
+    "2708-6": "%",  # oxygen saturation (with 59408-5, pulse oximetry)
+    "8310-5": "Cel",  # body temperature
+}
+
+
+def search(client: TestClient, world: World, resource: str, **params: Any) -> dict[str, Any]:
+    r = client.get(f"/fhir/r4/{resource}", params=params, headers=world.auth("nurse"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/fhir+json"
+    Bundle.model_validate(r.json())  # raises if the bundle or any resource is not valid R4
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def assert_vital_signs_profile(obs: dict[str, Any]) -> None:
+    Observation.model_validate(obs)
+    assert obs["status"] == "final"
+    assert "http://hl7.org/fhir/StructureDefinition/vitalsigns" in obs["meta"]["profile"]
+    [category] = obs["category"]
+    assert category["coding"][0]["code"] == "vital-signs"
+    assert obs["subject"]["reference"] == "Patient/P1"
+    assert "effectivePeriod" in obs or "effectiveDateTime" in obs
+    codes = {c["code"] for c in obs["code"]["coding"] if c["system"] == LOINC}
+    if "85354-9" in codes:  # blood pressure panel: components, no value of its own
+        assert "valueQuantity" not in obs
+        by_code = {c["code"]["coding"][0]["code"]: c for c in obs["component"]}
+        assert set(by_code) == {"8480-6", "8462-4"}
+        for component in by_code.values():
+            q = component["valueQuantity"]
+            assert (q["system"], q["code"]) == (UCUM, "mm[Hg]")
+        return
+    [code] = codes & set(PROFILE)
+    q = obs["valueQuantity"]
+    assert (q["system"], q["code"]) == (UCUM, PROFILE[code])
+    if code == "2708-6":
+        assert "59408-5" in codes
+
+
+def test_observations_validate_and_follow_the_vital_signs_profile(
+    world: World, client: TestClient
+) -> None:
+    bundle = search(client, world, "Observation", patient="P1", _count=60)
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert len(resources) >= 50
+    for obs in resources:
+        assert_vital_signs_profile(obs)
+    codes = {c["code"] for o in resources for c in o["code"]["coding"]}
+    assert {"8867-4", "9279-1", "59408-5", "2708-6", "8310-5", "85354-9"} <= codes
+
+
+def test_code_and_date_narrow_the_search(world: World, client: TestClient) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bundle = search(
+        client,
+        world,
+        "Observation",
+        patient="Patient/P1",
+        code=f"{LOINC}|8867-4",
+        date=f"ge{start}",
+    )
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert resources and all(r["code"]["coding"][0]["code"] == "8867-4" for r in resources)
+    assert all(r["effectivePeriod"]["start"] >= start for r in resources)
+
+
+def test_count_pages_with_a_next_link_that_continues_where_the_page_ended(
+    world: World, client: TestClient
+) -> None:
+    first = search(client, world, "Observation", patient="P1", code="8867-4", _count=10)
+    [next_link] = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    r = client.get(next_link, headers=world.auth("nurse"))
+    second = r.json()
+    firsts = {e["resource"]["id"] for e in first["entry"]}
+    seconds = {e["resource"]["id"] for e in second["entry"]}
+    assert len(firsts) == len(seconds) == 10 and not firsts & seconds
+    oldest_first = min(e["resource"]["effectivePeriod"]["start"] for e in first["entry"])
+    assert all(e["resource"]["effectivePeriod"]["start"] < oldest_first for e in second["entry"])
+
+
+def test_an_unsupported_code_or_date_is_a_400_problem(world: World, client: TestClient) -> None:
+    for params in ({"code": "1234-5"}, {"date": "yesterday"}, {"code": "http://snomed.info/sct|1"}):
+        r = client.get(
+            "/fhir/r4/Observation", params={"patient": "P1", **params}, headers=world.auth("nurse")
+        )
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_alerts_are_flags_active_until_resolved(world: World, client: TestClient) -> None:
+    alert_id = world.alerts["P1"][0].alert_id
+    client.post(f"/api/v1/alerts/{alert_id}/resolve", headers=world.auth("nurse"))
+    bundle = search(client, world, "Flag", patient="P1")
+    flags = {e["resource"]["identifier"][0]["value"]: e["resource"] for e in bundle["entry"]}
+    for flag in flags.values():
+        Flag.model_validate(flag)
+        assert flag["subject"]["reference"] == "Patient/P1"
+    assert flags[alert_id]["status"] == "inactive" and "end" in flags[alert_id]["period"]
+    other = world.alerts["P1"][1].alert_id
+    assert flags[other]["status"] == "active"
+    active = search(client, world, "Flag", patient="P1", status="active")
+    assert [e["resource"]["identifier"][0]["value"] for e in active["entry"]] == [other]
+
+
+@pytest.mark.parametrize(
+    ("channel", "loinc", "ucum"),
+    [
+        ("hr", "8867-4", "/min"),
+        ("rr", "9279-1", "/min"),
+        ("spo2", "2708-6", "%"),
+        ("temp", "8310-5", "Cel"),
+    ],
+)
+def test_each_vital_maps_to_its_loinc_code_and_ucum_unit(
+    channel: str, loinc: str, ucum: str
+) -> None:
+    t = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    [obs] = fhir.vital_observations("P1", t, {channel: 42.0})
+    Observation.model_validate(obs)
+    assert obs["code"]["coding"][0]["code"] == loinc
+    assert (
+        obs["valueQuantity"]["code"] == ucum and obs["effectiveDateTime"] == "2024-05-01T08:00:00Z"
+    )
+
+
+def test_severity_maps_to_the_standard_flag_priority_extension() -> None:
+    alert = {
+        "alert_id": "a1",
+        "patient_id": "P9",
+        "category": "technical",
+        "kind": "device_offline",
+        "severity": "critical",
+        "message": "no data for 30 min",
+        "started_at": 1714550400.0,
+    }
+    flag = fhir.alert_flag(alert)
+    Flag.model_validate(flag)
+    [ext] = flag["extension"]
+    assert ext["url"] == fhir.FLAG_PRIORITY_EXT
+    assert ext["valueCodeableConcept"]["coding"][0]["code"] == "PH"
+    assert flag["category"][0]["coding"][0]["code"] == "admin"
+
+
+def test_the_fhir_mapping_and_search_parsing_are_pure() -> None:
+    import ast
+    from pathlib import Path
+
+    from api import fhir_search
+
+    banned = {
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "kafka",
+        "aiokafka",
+        "faust",
+        "paho",
+        "influxdb_client",
+        "httpx",
+        "amqtt",
+        "pydantic",
+    }
+    for module in (fhir, fhir_search):
+        tree = ast.parse(Path(str(module.__file__)).read_text())
+        imported = {
+            (node.module or "").split(".")[0]
+            if isinstance(node, ast.ImportFrom)
+            else alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not imported & banned, module.__name__
