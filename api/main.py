@@ -3,7 +3,7 @@
 Every collaborator is a parameter, so the same app runs in production (InfluxDB stores,
 Kafka alert bus and config publisher, the registry database from settings: the defaults) and
 embedded (SQLite stores, in-process bus and publisher: what ``vigil demo`` and the unit tests
-pass in). The dashboard (issue 8) mounts its static files on the returned app at ``/``.
+pass in). The care-team dashboard's static files are served at ``/``, after every API route.
 
 Examples
 --------
@@ -46,6 +46,7 @@ from api.accounts.patients import PatientDirectory
 from api.accounts.thresholds import ThresholdRepository
 from api.accounts.users import Accounts
 from api.config_publisher import KafkaConfigPublisher, PatientConfigPublisher
+from api.dashboard import mount_dashboard
 from api.exceptions import ApiError, BadRequest, Conflict, ServiceUnavailable
 from api.live import AlertBus, AlertHub
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -241,6 +242,8 @@ def create_app(
         app.include_router(router.router, prefix=API_PREFIX)
     app.include_router(fhir.router, prefix=FHIR_PREFIX)
     app.include_router(health.router)
+    # Last, so /api/v1, /fhir/r4 and the ops routes keep precedence over the static files.
+    mount_dashboard(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -35,6 +35,8 @@ PUBLIC = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # The dashboard's static files (mounted at "/"): no data, which it reads through the API.
+    ("GET", ""),
 }
 #: Path and query parameters that name a patient or something that belongs to one.
 PATIENT_PATH = {"patient_id", "alert_id", "device_id"}

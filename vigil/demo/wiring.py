@@ -20,7 +20,6 @@ from fastapi import FastAPI
 
 from alerts.store.base import Store
 from api.config_publisher import InMemoryConfigPublisher
-from api.dashboard import mount_dashboard
 from api.live import InMemoryAlertBus
 from api.main import create_app
 from api.readiness import sql_probe
@@ -91,5 +90,4 @@ def build_app(
         probes={"registry": sql_probe(registry.engine)},
         device_sync=device_sync or (lambda: None),
     )
-    mount_dashboard(app)
     return app
