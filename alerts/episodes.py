@@ -45,6 +45,7 @@ class Episode:
         "alert_id",
         "announced",
         "category",
+        "folded_into",
         "kind",
         "last_evidence",
         "last_record",
@@ -67,6 +68,7 @@ class Episode:
         self.score = f.score
         self.seq = -1
         self.announced = False
+        self.folded_into: str | None = None
         self.last_evidence = ts
         self.last_record = ts
 
@@ -165,6 +167,15 @@ class EpisodeTracker:
             if f.score > ep.score:
                 ep.score = f.score
             if not ep.announced:
+                primary = self._primary(ep) if policy.fold_related else None
+                if primary is not None and f.firing:
+                    # a related condition while the patient already has an open clinical
+                    # alert: one alert, updated, rather than a second interruption
+                    ep.announced = True
+                    ep.folded_into = primary.kind
+                    ep.severity = f.severity
+                    out.extend(self._update_primary(primary, f, ts))
+                    continue
                 if f.firing and self._may_announce(ts, f, config):
                     ep.announced = True
                     ep.severity = f.severity
@@ -174,9 +185,15 @@ class EpisodeTracker:
                         self.recent_announcements.append(ts)
                     out.append(ep.record(pid, ts, "open", f))
                 continue
+            if ep.folded_into is not None:
+                primary = self.open.get(ep.folded_into)
+                if primary is not None and f.firing:
+                    ep.severity = max(ep.severity, f.severity, key=SEVERITY_RANK.__getitem__)
+                    out.extend(self._update_primary(primary, f, ts))
+                continue
             if (
                 SEVERITY_RANK[f.severity] > SEVERITY_RANK[ep.severity]
-                and ts - ep.last_record >= policy.escalate_every
+                and (ts - ep.last_record >= policy.escalate_every or f.severity == "critical")
                 and f.firing
             ):
                 ep.severity = f.severity
@@ -190,6 +207,43 @@ class EpisodeTracker:
                 ep = self.open[kind]
                 if ts - ep.last_evidence >= policy.clear_delay(ep.category, kind):
                     del self.open[kind]
+                    if ep.folded_into is not None:
+                        continue  # it was never an alert of its own
                     if ep.announced:
                         resolved.append(ep.record(pid, ts, "resolved", None))
+                    for other in self.open.values():
+                        if other.folded_into == kind:
+                            # the alert it was part of is over: it stands on its own again
+                            other.folded_into = None
+                            other.announced = False
         return out, resolved
+
+    def _primary(self, ep: Episode) -> Episode | None:
+        """The open, announced clinical episode a new clinical one would be folded into."""
+        if ep.category != "clinical":
+            return None
+        for other in self.open.values():
+            if (
+                other is not ep
+                and other.category == "clinical"
+                and other.announced
+                and other.folded_into is None
+                and ep.started_at - other.started_at <= self.policy.fold_window
+            ):
+                return other
+        return None
+
+    def _update_primary(self, primary: Episode, f: Finding, ts: float) -> list[Alert]:
+        """Escalate ``primary`` with a folded condition's finding if it is more severe."""
+        primary.last_evidence = ts
+        new_vitals = tuple(v for v in f.vitals if v not in primary.vitals)
+        if new_vitals:
+            primary.vitals = (*primary.vitals, *new_vitals)
+        if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[primary.severity]:
+            return []
+        if ts - primary.last_record < self.policy.escalate_every and f.severity != "critical":
+            return []
+        primary.severity = f.severity
+        update = f._replace(message=f"{primary.message} — now also: {f.message}")
+        primary.message = update.message
+        return [primary.record(self.patient_id, ts, "escalated", update)]

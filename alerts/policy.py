@@ -8,10 +8,18 @@ The numbers a ward would tune live here, in one frozen :class:`AlertPolicy`; the
   firing or merely holding (hysteresis) — keeps coming. It closes ``clear_after`` seconds of
   event time after the last evidence (clear delay), with a ``resolved`` record if announced.
 - **Escalation**: when the severity of an open episode rises, one ``escalated`` record with the
-  same ``alert_id`` and ``seq + 1``; at most one per ``escalate_every`` seconds.
+  same ``alert_id`` and ``seq + 1``; at most one per ``escalate_every`` seconds, except that
+  reaching ``critical`` is always announced at once.
 - **Rate limit**: at most ``max_new`` new clinical alerts per patient per ``rate_window``
   seconds; an episode held back is announced when the window allows, if still in evidence.
   ``critical`` ones are never held back.
+- **One alert per deterioration**: a new clinical condition while the patient already has an
+  open clinical alert that began less than ``fold_window`` earlier (fever on top of
+  tachycardia, the typical sepsis picture) is folded
+  into that alert — its vitals join the alert's, and it escalates the alert if it is more
+  severe — instead of interrupting again. The alert stays open while any of its conditions
+  fires (a folded condition that merely holds no longer does; should the alert then clear,
+  the condition becomes an alert of its own when it fires again).
 - **Snooze**: a clinician's snooze (:class:`~stream.detect.config.PatientConfig`) holds back
   new announcements the same way, except ``critical``.
 
@@ -46,6 +54,10 @@ class AlertPolicy:
         Minimum spacing of escalation records of one episode.
     max_new, rate_window
         Per-patient rate limit on new clinical alerts.
+    fold_related, fold_window
+        Fold a new clinical condition into the patient's open clinical alert if that one
+        started at most ``fold_window`` seconds before it (see above); a condition starting
+        later is a new problem and gets its own alert.
     """
 
     clear_after_clinical: float = 1800.0
@@ -54,6 +66,8 @@ class AlertPolicy:
     escalate_every: float = 600.0
     max_new: int = 3
     rate_window: float = 3600.0
+    fold_related: bool = True
+    fold_window: float = 7200.0
 
     def clear_delay(self, category: str, kind: str = "") -> float:
         """Seconds without evidence after which an episode of ``kind`` closes."""

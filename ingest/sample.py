@@ -194,8 +194,17 @@ def format_ts(ts: float) -> str:
     """
     ms = round(ts * 1000.0)
     sec, frac = divmod(ms, 1000)
-    base = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:03d}Z" if frac else f"{base}Z"
+    day, tod = divmod(sec, 86400)
+    prefix = _day_prefix.get(day)
+    if prefix is None:
+        prefix = datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
+        if len(_day_prefix) < 100_000:
+            _day_prefix[day] = prefix
+    hh, rest = divmod(tod, 3600)
+    mm, ss = divmod(rest, 60)
+    if frac:
+        return f"{prefix}{hh:02d}:{mm:02d}:{ss:02d}.{frac:03d}Z"
+    return f"{prefix}{hh:02d}:{mm:02d}:{ss:02d}Z"
 
 
 def parse_ts(value: object) -> float:
@@ -228,6 +237,7 @@ def parse_ts(value: object) -> float:
 
 
 _day_epoch: dict[str, float] = {}
+_day_prefix: dict[int, str] = {}
 
 
 def _parse_ts_text(text: str) -> float:

@@ -68,17 +68,25 @@ class StepResult:
         ``resolved`` records of episodes that closed at this sample.
     findings
         The detector's current evidence (what the score and alerts are based on).
+    channel
+        The vital or custom channel that drives ``score`` (``None`` if nothing scored).
     """
 
-    __slots__ = ("alerts", "findings", "resolved", "score")
+    __slots__ = ("alerts", "channel", "findings", "resolved", "score")
 
     def __init__(
-        self, score: float, alerts: list[Alert], resolved: list[Alert], findings: list[Finding]
+        self,
+        score: float,
+        alerts: list[Alert],
+        resolved: list[Alert],
+        findings: list[Finding],
+        channel: str | None = None,
     ) -> None:
         self.score = score
         self.alerts = alerts
         self.resolved = resolved
         self.findings = findings
+        self.channel = channel
 
     def __repr__(self) -> str:
         return f"StepResult(score={self.score:.3f}, alerts={len(self.alerts)})"
@@ -145,11 +153,12 @@ class Pipeline:
     def process(self, sample: Sample) -> StepResult:
         """Run one accepted sample through its patient's detector and alert policy."""
         st = self._patients.get(sample.patient_id) or self._state(sample.patient_id)
-        score, findings = st.monitor.observe(sample)
+        mon = st.monitor
+        score, findings = mon.observe(sample)
         if not findings and not st.tracker.open:
-            return StepResult(score, [], [], findings)
-        alerts, resolved = st.tracker.update(sample.ts, findings, st.monitor.config)
-        return StepResult(score, alerts, resolved, findings)
+            return StepResult(score, [], [], findings, mon.top_channel)
+        alerts, resolved = st.tracker.update(sample.ts, findings, mon.config)
+        return StepResult(score, alerts, resolved, findings, mon.top_channel)
 
     def note_rejected(self, patient_id: str, ts: float, reason_code: str) -> list[Alert]:
         """Account for a sample of ``patient_id`` that failed validation (runs of them alert)."""

@@ -142,7 +142,9 @@ class Activity:
                 # stillness: share of recent samples with hardly any motion, over twice the
                 # time constant, so that turning over in bed does not wake the context
                 a2 = a
-                self.stillness += a2 * ((1.0 if motion < self.still_below else 0.0) - self.stillness)
+                self.stillness += a2 * (
+                    (1.0 if motion < self.still_below else 0.0) - self.stillness
+                )
                 if burst:
                     reliable = False
                     self.exertion += a * (1.0 - self.exertion)

@@ -8,7 +8,10 @@ only *reads* what this model computes.
 Per context (``STILL`` — e.g. asleep, ``REST``, ``ACTIVE`` — light activity; contexts come from
 the motion channel, :mod:`stream.detect.activity`) it keeps an exponentially weighted level and
 a Huber-clipped mean absolute deviation, with time-based learning rates so irregular sampling
-(a cuff every 15-60 min, a 5-minute metric) needs no retuning. Each step:
+(a cuff every 15-60 min, a 5-minute metric) needs no retuning; on top, a time-of-day profile
+of 24 hourly offsets (circadian rhythm, a morning blood-pressure surge), each folded in once
+its hour is over. A young baseline follows faster (its level's time constant grows from 2 h
+to ``tau``) so the first day is usable before the profile exists. Each step:
 
 1. a median of the last three *reliable* readings (artifact gating: isolated spikes cannot
    move it) — dense channels only; sparse ones (gaps above ``max_gap``) use the raw reading;
@@ -17,7 +20,9 @@ a Huber-clipped mean absolute deviation, with time-based learning rates so irreg
 3. two one-sided CUSUMs of the clipped ``z`` (a slow, persistent drift accumulates; noise
    does not) — the trend detector over hours;
 4. learning, unless told not to: samples with ``|z| >= freeze_z`` are learned at a tenth of the
-   rate, so an ongoing deterioration is absorbed only slowly as the new normal.
+   rate, so an ongoing deterioration is absorbed only slowly as the new normal — until it has
+   lasted ``absorb_after`` (then it *is* the new normal). After warm-up at most one reading
+   per ``learn_every`` seconds is learned (cost, not statistics: rates are per unit time).
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
 (0.5 at ``cusum_h``) and, more weakly, with ``|z|`` of the raw reading (isolated spikes).
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
+from array import array
 from collections.abc import Hashable
 from typing import Any
 
@@ -58,6 +64,48 @@ STILL, REST, ACTIVE = 0, 1, 2
 CONTEXTS = ("still", "rest", "active")
 _GAUSS_MAD = 1.2533  # sigma / mean absolute deviation for a normal distribution
 _MAX_DT = 900.0  # a learning step never counts for more than 15 min of data
+
+
+_PARAMS = (
+    "tau",
+    "tau_scale",
+    "warmup",
+    "prior_scale",
+    "min_scale",
+    "huber",
+    "z_on",
+    "cusum_k",
+    "cusum_h",
+    "freeze_z",
+    "max_gap",
+    "profile_rate",
+    "learn_every",
+    "absorb_after",
+)
+_STATE = (
+    "daily",
+    "hour_bin",
+    "hour_sum",
+    "hour_n",
+    "n",
+    "level",
+    "dev",
+    "learned_at",
+    "sd_cache",
+    "born",
+    "recent",
+    "recent_at",
+    "xs",
+    "expected",
+    "sd",
+    "z",
+    "settled",
+    "cusum_up",
+    "cusum_down",
+    "up_since",
+    "down_since",
+)
+_INTERNED: dict[float, float] = {}
 
 
 class ChannelModel(base.AnomalyDetector):
@@ -91,10 +139,22 @@ class ChannelModel(base.AnomalyDetector):
         Readings with ``|z|`` at or above this are learned at a tenth of the rate.
     max_gap
         Seconds after which the smoothing window restarts (and a channel counts as sparse).
-    tau_daily
-        Time constant (s) of the time-of-day profile (24 h and 12 h harmonics, learned by
-        least mean squares on the residuals); ``None`` disables it.
+    profile_rate
+        Learning rate of the time-of-day profile: 24 hourly offsets from the level, linearly
+        interpolated. Each hour's mean residual is folded into its offset when the hour is
+        over, from readings that were not departures (``|z| < freeze_z``) only, so the present
+        never moves its own expectation and an afternoon fever does not teach tomorrow's
+        afternoon to expect one. ``None`` disables it.
+    absorb_after
+        A departure that has lasted this long (continuously, by the CUSUM) is learned at the
+        full rate again: it has been alerted on, and it is the patient's new normal.
+    learn_every
+        After its warm-up, a context learns at most one reading per this many seconds. Rates are
+        per unit of time, so this changes cost, not time constants (every other reading of a
+        1/min stream; every reading of a 5-min one).
     """
+
+    __slots__ = _PARAMS + _STATE
 
     def __init__(
         self,
@@ -107,9 +167,11 @@ class ChannelModel(base.AnomalyDetector):
         z_on: float = 4.0,
         cusum_k: float = 1.5,
         cusum_h: float = 60.0,
-        freeze_z: float = 3.0,
+        freeze_z: float = 2.0,
         max_gap: float = 600.0,
-        tau_daily: float | None = 24 * 3600.0,
+        profile_rate: float | None = 0.35,
+        learn_every: float = 90.0,
+        absorb_after: float = 6 * 3600.0,
     ) -> None:
         self.tau = tau
         self.tau_scale = tau_scale
@@ -122,14 +184,22 @@ class ChannelModel(base.AnomalyDetector):
         self.cusum_h = cusum_h
         self.freeze_z = freeze_z
         self.max_gap = max_gap
-        self.tau_daily = tau_daily
-        # time-of-day profile: weights of the 24 h and 12 h harmonics, shared by contexts
-        self.daily = [0.0, 0.0, 0.0, 0.0]
-        # learned state, per context
-        self.n = [0, 0, 0]
-        self.level = [0.0, 0.0, 0.0]
-        self.dev = [0.0, 0.0, 0.0]
-        self.learned_at = [0.0, 0.0, 0.0]
+        self.profile_rate = profile_rate
+        self.learn_every = learn_every
+        self.absorb_after = absorb_after
+        # time-of-day profile: hourly offsets from the context level, shared by contexts
+        self.daily = array("d", bytes(8 * 24))
+        # this hour's residuals, folded into the profile when the hour is over (so that the
+        # present never moves its own expectation)
+        self.hour_bin = -1
+        self.hour_sum = 0.0
+        self.hour_n = 0
+        # learned state, per context (flat arrays: 100 000 patients must fit in memory)
+        self.n = array("q", (0, 0, 0))
+        self.level = array("d", (0.0, 0.0, 0.0))
+        self.dev = array("d", (0.0, 0.0, 0.0))
+        self.learned_at = array("d", (0.0, 0.0, 0.0))
+        self.sd_cache = array("d", (math.nan, math.nan, math.nan))
         self.born = math.nan  # event time of the first learned reading
         # smoothing window and the last step's results
         self.recent: list[float] = []
@@ -143,6 +213,16 @@ class ChannelModel(base.AnomalyDetector):
         self.cusum_down = 0.0
         self.up_since = 0.0
         self.down_since = 0.0
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        n_params = len(_PARAMS)
+        for i, (k, v) in enumerate(zip(self.__slots__, state, strict=True)):
+            if i < n_params and type(v) is float:
+                v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
+            setattr(self, k, v)
 
     # -- River contract -------------------------------------------------------------------
 
@@ -160,13 +240,24 @@ class ChannelModel(base.AnomalyDetector):
         if base is None:
             return 0.0
         expected, sd, _ = base
-        if self.tau_daily is not None and ts == ts and abs(ts) != math.inf:
-            c1, s1, c2, s2 = time_of_day(ts)
+        if self.profile_rate is not None and ts == ts and abs(ts) != math.inf:
+            i0, i1, f = time_of_day(ts)
             w = self.daily
-            expected += w[0] * c1 + w[1] * s1 + w[2] * c2 + w[3] * s2
+            expected += w[i0] + f * (w[i1] - w[i0])
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = _median_with(window, value)
         return self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
+
+    def expected_in(self, ctx: int, ts: float) -> float | None:
+        """Expected value at ``ts`` in context ``ctx``, or ``None`` if that context is unsettled."""
+        if self.n[ctx] < self.warmup:
+            return None
+        expected = self.level[ctx]
+        if self.profile_rate is not None:
+            i0, i1, f = time_of_day(ts)
+            w = self.daily
+            expected += w[i0] + f * (w[i1] - w[i0])
+        return expected
 
     # -- the hot path -----------------------------------------------------------------------
 
@@ -190,14 +281,14 @@ class ChannelModel(base.AnomalyDetector):
         """``(expected, scale, settled)`` for ``ctx``, falling back to the best-learned context."""
         n = self.n
         if n[ctx] >= self.warmup:
-            return self.level[ctx], self.scale(ctx), True
+            return self.level[ctx], self.sd_cache[ctx], True
         if n[ctx] >= 10:
-            return self.level[ctx], 1.5 * self.scale(ctx), False
+            return self.level[ctx], 1.5 * self.sd_cache[ctx], False
         best = max(range(3), key=n.__getitem__)
         if n[best] == 0:
             return None
         # a context with too little data borrows the best-learned one, with a wider scale
-        return self.level[best], 2.0 * self.scale(best), False
+        return self.level[best], 2.0 * self.sd_cache[best], False
 
     def _score(self, z: float, z_raw: float, cusum: float) -> float:
         z4 = z * z * z * z
@@ -218,7 +309,7 @@ class ChannelModel(base.AnomalyDetector):
         *,
         reliable: bool = True,
         learn: bool = True,
-        tod: tuple[float, float, float, float] | None = None,
+        tod: tuple[int, int, float] | None = None,
     ) -> float:
         """Smooth, score and (optionally) learn one reading; return its score in [0, 1].
 
@@ -233,28 +324,37 @@ class ChannelModel(base.AnomalyDetector):
             window.clear()
         if len(window) == 2:
             a, b = window
-            xs = _median3(a, b, value)
             window[0] = b
             window[1] = value
+            # median of three, inlined (this is the innermost loop of replay)
+            if a > b:
+                a, b = b, a
+            xs = a if value <= a else (b if value >= b else value)
         else:
             xs = value
             window.append(value)
         self.recent_at = ts
         self.xs = xs
 
-        base = self._baseline(ctx)
-        if base is None:
-            self.expected = value
-            self.sd = math.nan
-            self.z = 0.0
-            self.settled = False
-            if learn:
-                self._learn(value, ts, ctx, 0.0, 1.0, value, None)
-            return 0.0
-        expected, sd, settled = base
-        if tod is not None and self.tau_daily is not None:
+        if self.n[ctx] >= self.warmup:  # the common case, inlined
+            expected = self.level[ctx]
+            sd = self.sd_cache[ctx]
+            settled = True
+        else:
+            base = self._baseline(ctx)
+            if base is None:
+                self.expected = value
+                self.sd = math.nan
+                self.z = 0.0
+                self.settled = False
+                if learn:
+                    self._learn(value, ts, ctx, 0.0, 1.0, value, None)
+                return 0.0
+            expected, sd, settled = base
+        if tod is not None and self.profile_rate is not None:
             w = self.daily
-            expected += w[0] * tod[0] + w[1] * tod[1] + w[2] * tod[2] + w[3] * tod[3]
+            i0 = tod[0]
+            expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -276,12 +376,45 @@ class ChannelModel(base.AnomalyDetector):
         self.cusum_up = up if up < cap else cap
         self.cusum_down = down if down < cap else cap
 
-        if learn:
-            weight = 0.1 if (z >= self.freeze_z or z <= -self.freeze_z) else 1.0
+        if learn and (
+            self.n[ctx] < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every
+        ):
+            # a sustained departure is learned slowly (level and daily profile a tenth as
+            # fast from freeze_z, the scale from 1.5 freeze_z): deterioration must not become
+            # the new normal within hours
+            az = z if z >= 0.0 else -z
+            weight = weight_scale = 1.0
+            if az >= self.freeze_z:
+                # ... until it has lasted absorb_after: then it is the new normal
+                since = self.up_since if z > 0.0 else self.down_since
+                if ts - since < self.absorb_after:
+                    weight = 0.1
+                    if az >= 1.5 * self.freeze_z:
+                        weight_scale = 0.1
             self._learn(
-                value, ts, ctx, sd if settled or self.prior_scale else 0.0, weight, expected, tod
+                value,
+                ts,
+                ctx,
+                sd if settled or self.prior_scale else 0.0,
+                weight,
+                expected,
+                tod,
+                weight_scale,
             )
-        return self._score(z, (value - expected) / sd, up if up > down else down)
+        # the score (see _score), inlined: this runs for every reading of every channel
+        on4 = self.z_on**4
+        z4 = z * z
+        z4 *= z4
+        p = z4 / (z4 + on4)
+        zr = (value - expected) / sd
+        r4 = zr * zr
+        r4 *= r4
+        spike = 0.8 * r4 / (r4 + 16.0 * on4)
+        if spike > p:
+            p = spike
+        cusum = up if up > down else down
+        c = cusum / (cusum + self.cusum_h)
+        return c if c > p else p
 
     def _learn(
         self,
@@ -291,7 +424,8 @@ class ChannelModel(base.AnomalyDetector):
         sd: float,
         weight: float,
         expected: float,
-        tod: tuple[float, float, float, float] | None,
+        tod: tuple[int, int, float] | None,
+        weight_scale: float = 1.0,
     ) -> None:
         n = self.n[ctx]
         if self.born != self.born:
@@ -302,6 +436,7 @@ class ChannelModel(base.AnomalyDetector):
             self.dev[ctx] = 0.0
             self.n[ctx] = 1
             self.learned_at[ctx] = ts
+            self.sd_cache[ctx] = self.scale(ctx)
             return
         dt = ts - self.learned_at[ctx]
         dt = 0.0 if dt < 0.0 else (_MAX_DT if dt > _MAX_DT else dt)
@@ -320,35 +455,43 @@ class ChannelModel(base.AnomalyDetector):
         if warm > a_scale:
             a_scale = warm
         a_level *= weight
-        a_scale *= weight
+        a_scale *= weight_scale
         r = value - expected if expected == expected else value - self.level[ctx]
         if sd > 0.0:
             lim = self.huber * sd
             r = lim if r > lim else (-lim if r < -lim else r)
         self.level[ctx] += a_level * r
         self.dev[ctx] += a_scale * ((r if r >= 0.0 else -r) - self.dev[ctx])
-        if tod is not None and self.tau_daily is not None and n >= self.warmup:
-            # least mean squares on the harmonics (each has mean square 1/2, hence the 2)
-            g = 2.0 * weight * dt / self.tau_daily * r
-            w = self.daily
-            w[0] += g * tod[0]
-            w[1] += g * tod[1]
-            w[2] += g * tod[2]
-            w[3] += g * tod[3]
+        if tod is not None and self.profile_rate is not None and n >= self.warmup:
+            i0, i1, f = tod
+            hour = i0 if f < 0.5 else i1
+            if hour != self.hour_bin:
+                if self.hour_n >= 10:  # enough of that hour was ordinary to learn from
+                    w = self.daily
+                    b = self.hour_bin
+                    w[b] += self.profile_rate * (self.hour_sum / self.hour_n - w[b])
+                self.hour_bin = hour
+                self.hour_sum = 0.0
+                self.hour_n = 0
+            if weight == 1.0:
+                self.hour_sum += value - self.level[ctx]
+                self.hour_n += 1
         self.n[ctx] = n + 1
         self.learned_at[ctx] = ts
+        self.sd_cache[ctx] = self.scale(ctx)
 
 
-def time_of_day(ts: float) -> tuple[float, float, float, float]:
-    """Harmonic features of the UTC time of day: cos/sin of the 24 h and the 12 h cycle.
+def time_of_day(ts: float) -> tuple[int, int, float]:
+    """Hour-of-day bins around ``ts`` (UTC) and the interpolation weight of the second.
 
-    >>> [round(v, 3) for v in time_of_day(6 * 3600.0)]
-    [0.0, 1.0, -1.0, 0.0]
+    >>> time_of_day(6.5 * 3600.0), time_of_day(23.75 * 3600.0)
+    ((6, 7, 0.5), (23, 0, 0.75))
     """
-    angle = (ts % 86400.0) * (2.0 * math.pi / 86400.0)
-    c1 = math.cos(angle)
-    s1 = math.sin(angle)
-    return c1, s1, 2.0 * c1 * c1 - 1.0, 2.0 * s1 * c1
+    hour = (ts % 86400.0) / 3600.0
+    i0 = int(hour)
+    if i0 > 23:  # float rounding at the very end of a day
+        i0 = 23
+    return i0, (i0 + 1) % 24, hour - i0
 
 
 def _median3(a: float, b: float, c: float) -> float:

@@ -61,9 +61,7 @@ class PatientConfig(msgspec.Struct, frozen=True, kw_only=True):
     spo2_scale: int = 1
     on_oxygen: bool = False
     consciousness: str = "A"
-    thresholds: dict[str, tuple[float | None, float | None]] = msgspec.field(
-        default_factory=dict
-    )
+    thresholds: dict[str, tuple[float | None, float | None]] = msgspec.field(default_factory=dict)
     snooze_until: float | None = None
     snooze_kinds: tuple[str, ...] = ()
     alert_channels: tuple[str, ...] = ()

@@ -1,8 +1,8 @@
 """One patient's detector: personal baselines, clinical rules, NEWS2, trends and data quality.
 
-:class:`PatientMonitor` is driven by event time only (the sample's ``ts``; never the wall clock)
-and returns, per sample, a fused anomaly score in [0, 1] and the :class:`~stream.detect.findings.Finding`
-list the alert policy turns into episodes.
+:class:`PatientMonitor` is driven by event time only (the sample's ``ts``; never the wall
+clock) and returns, per sample, a fused anomaly score in [0, 1] and the
+:class:`~stream.detect.findings.Finding` list the alert policy turns into episodes.
 
 Per sample:
 
@@ -46,8 +46,9 @@ import math
 from typing import Any, Final
 
 from ingest.sample import Sample
+
 from stream.detect.activity import Activity
-from stream.detect.baseline import ACTIVE, CONTEXTS, ChannelModel, time_of_day
+from stream.detect.baseline import ACTIVE, CONTEXTS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
@@ -80,6 +81,19 @@ NEWS2_NAME: Final = {"hr": "pulse", "rr": "resp rate", "spo2": "SpO2", "temp": "
 #: How long a smoothed value stays current for NEWS2 (cuff readings are intermittent).
 FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp": 5400.0}
 _SEVERITY_BY_POINTS: Final = ("low", "low", "medium", "high")
+_DEFAULT_CONFIG: Final = PatientConfig()
+_RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
+#: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
+_SCREEN_Z: Final = 1.5
+_NO_SCREEN: Final = (-math.inf, math.inf)
+#: Per vital, the least extreme hard bounds of its rules (beyond them z is not needed).
+_HARD_SCREEN: Final = {
+    vital: (
+        max((r.hard for r in rules if r.sign < 0), default=-math.inf),
+        min((r.hard for r in rules if r.sign > 0), default=math.inf),
+    )
+    for vital, rules in RULES_BY_VITAL.items()
+}
 #: Adverse direction of each NEWS2 vital in a septic-like deterioration.
 _ADVERSE: Final = (("hr", 1.0), ("rr", 1.0), ("temp", 1.0), ("spo2", -1.0), ("sbp", -1.0))
 
@@ -103,6 +117,19 @@ class PatientMonitor:
         Seconds a sample may be older than the newest seen and still be processed normally.
     """
 
+    __slots__ = (
+        "activity",
+        "channels",
+        "config",
+        "deterioration",
+        "patient_id",
+        "quality",
+        "reorder_window",
+        "rule_state",
+        "top_channel",
+        "watermark",
+    )
+
     def __init__(
         self,
         patient_id: str,
@@ -111,58 +138,60 @@ class PatientMonitor:
         reorder_window: float = 120.0,
     ) -> None:
         self.patient_id = patient_id
-        self.config = config or PatientConfig()
+        self.config = config or _DEFAULT_CONFIG
         self.reorder_window = reorder_window
         self.activity = Activity()
         self.quality = DataQuality()
         self.channels: dict[str, ChannelModel] = {}
         # per rule kind: [consecutive firing readings, start of the evidence run]
         self.rule_state: dict[str, list[float]] = {}
-        self.latest: dict[str, tuple[float, float]] = {}  # vital -> (smoothed value, ts)
         self.watermark = -math.inf
         self.deterioration = [0.0, 0.0]
-        self._rules = self._rules_for(self.config)
+        self.top_channel: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
-    @staticmethod
-    def _rules_for(config: PatientConfig) -> dict[str, tuple[VitalRule, ...]]:
-        rules = dict(RULES_BY_VITAL)
-        if config.spo2_scale == 2:
-            rules["spo2"] = (scale2_rule(),)
-        return rules
+    @property
+    def _rules(self) -> dict[str, tuple[VitalRule, ...]]:
+        return _RULES_SCALE2 if self.config.spo2_scale == 2 else RULES_BY_VITAL
 
     def set_config(self, config: PatientConfig) -> None:
         """Apply new clinician settings from the next sample on (learned state is kept)."""
         self.config = config
-        self._rules = self._rules_for(config)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_rules"]
-        return state
+    def __getstate__(self) -> tuple[Any, ...]:
+        cfg = None if self.config == _DEFAULT_CONFIG else self.config
+        return tuple(cfg if k == "config" else getattr(self, k) for k in self.__slots__)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._rules = self._rules_for(self.config)
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, _DEFAULT_CONFIG if k == "config" and v is None else v)
+
+    def latest(self, vital: str, ts: float) -> float | None:
+        """The current smoothed value of ``vital``, or ``None`` when stale at ``ts``."""
+        ch = self.channels.get(vital)
+        if ch is None or ts - ch.recent_at > FRESH_S.get(vital, 900.0) or ch.xs != ch.xs:
+            return None
+        return ch.xs
 
     # -- per sample ----------------------------------------------------------------------------
 
     def _channel(self, name: str, custom: bool) -> ChannelModel | None:
         ch = self.channels.get(name)
         if ch is None:
-            if custom and len(self.channels) - len(self.latest_vitals()) >= MAX_CUSTOM_MODELS:
+            n_vitals = sum(1 for v in VITALS if v in self.channels)
+            if custom and len(self.channels) - n_vitals >= MAX_CUSTOM_MODELS:
                 return None
             ch = ChannelModel(**VITAL_MODEL_PARAMS.get(name, {}))
             self.channels[name] = ch
         return ch
 
-    def latest_vitals(self) -> list[str]:
-        """Vitals with a personal model so far."""
-        return [v for v in VITALS if v in self.channels]
-
     def observe(self, sample: Sample) -> tuple[float, list[Finding]]:
-        """Process one accepted sample; return ``(score, findings)``."""
+        """Process one accepted sample; return ``(score, findings)``.
+
+        ``score`` is the fused anomaly score: the highest channel score, whose channel is then
+        in :attr:`top_channel` (``None`` when nothing scored above 0).
+        """
         ts = sample.ts
         late = ts < self.watermark - self.reorder_window
         if ts > self.watermark:
@@ -173,37 +202,63 @@ class PatientMonitor:
             ctx, reliable = self.activity.update(sample.motion, sample.quality, ts)
         findings: list[Finding] = []
         best = 0.0
-        values = {
-            "hr": sample.hr,
-            "spo2": sample.spo2,
-            "rr": sample.rr,
-            "temp": sample.temp,
-            "sbp": sample.sbp,
-            "dbp": sample.dbp,
-            "glucose": sample.glucose,
-        }
+        top: str | None = None
+        values = (
+            ("hr", sample.hr),
+            ("spo2", sample.spo2),
+            ("rr", sample.rr),
+            ("temp", sample.temp),
+            ("sbp", sample.sbp),
+            ("dbp", sample.dbp),
+            ("glucose", sample.glucose),
+        )
         evaluate = reliable and not late
         tod = time_of_day(ts)
         at_rest = ctx != ACTIVE
-        for vital, x in values.items():
+        rule_state = self.rule_state
+        limits = self.config.thresholds
+        all_rules = self._rules
+        channels = self.channels
+        adverse_seen = False
+        for vital, x in values:
             if x is None:
                 continue
-            ch = self._channel(vital, False)
+            ch = channels.get(vital) or self._channel(vital, False)
             assert ch is not None  # noqa: S101 - vitals always get a model
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                rules = self._rules.get(vital, ())
-                learn = not any(self.rule_state.get(r.kind) for r in rules)
+                rules = all_rules.get(vital, ())
+                learn = not rule_state or not any(r.kind in rule_state for r in rules)
                 p = ch.step(x, ts, ctx, reliable=reliable, learn=learn, tod=tod)
                 if evaluate:
-                    self.latest[vital] = (ch.xs, ts)
-                    for rule in rules:
-                        f = self._apply_rule(rule, ch, ts, p, ctx, at_rest)
-                        if f is not None:
-                            findings.append(f)
+                    z = ch.z
+                    if z >= 2.0 or z <= -2.0:
+                        adverse_seen = True
+                    # cheap screen: most readings are unremarkable for every rule
+                    lo, hi = _HARD_SCREEN.get(vital, _NO_SCREEN)
+                    if (
+                        z >= _SCREEN_Z
+                        or z <= -_SCREEN_Z
+                        or not ch.settled
+                        or not learn
+                        or vital in limits
+                        or ch.xs <= lo
+                        or ch.xs >= hi
+                    ):
+                        for rule in rules:
+                            f = self._apply_rule(rule, ch, ts, p, ctx, at_rest)
+                            if f is not None:
+                                findings.append(f)
             if p > best:
                 best = p
+                top = vital
+        adverse = 0
+        if adverse_seen or self.deterioration[0] > 0.0:
+            for vital, sign in _ADVERSE:
+                ch = channels.get(vital)
+                if ch is not None and sign * ch.z >= 2.0:
+                    adverse += 1
         for name, x in sample.custom.items():
             ch = self._channel(name, True)
             if ch is None:
@@ -218,12 +273,14 @@ class PatientMonitor:
                         findings.append(f)
             if p > best:
                 best = p
-        if evaluate:
+                top = name
+        self.top_channel = top
+        if evaluate and (adverse >= 2 or self.deterioration[0] > 0.0):
             f = self._deterioration(ts)
             if f is not None:
                 findings.append(f)
         if not late:
-            findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=values))
+            findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=sample))
         return best, findings
 
     def tick(self, now: float) -> list[Finding]:
@@ -253,10 +310,10 @@ class PatientMonitor:
     def news2_now(self, ts: float) -> tuple[int, dict[str, int]]:
         """NEWS2 aggregate on the current smoothed values (stale ones omitted)."""
         sub: dict[str, int] = {}
-        for vital, fresh in FRESH_S.items():
-            got = self.latest.get(vital)
-            if got is not None and ts - got[1] <= fresh:
-                sub[vital] = self._news2_points(vital, got[0])
+        for vital in FRESH_S:
+            x = self.latest(vital, ts)
+            if x is not None:
+                sub[vital] = self._news2_points(vital, x)
         total = sum(sub.values()) + (2 if self.config.on_oxygen else 0)
         if self.config.consciousness.upper() != "A":
             total += 3
@@ -267,8 +324,15 @@ class PatientMonitor:
     ) -> Finding | None:
         low, high = self.config.limit(rule.vital)
         limit = high if rule.sign > 0 else low
+        expected = ch.expected
+        if ctx != ACTIVE and ch.settled:
+            # Still or merely resting? Motion cannot always tell (a frail patient awake in a
+            # chair barely moves): a departure must hold against both baselines.
+            other = ch.expected_in(REST if ctx == STILL else STILL, ts)
+            if other is not None and rule.sign * (other - expected) > 0.0:
+                expected = other
         level = rule.evidence(
-            ch.xs, ch.expected, ch.sd, settled=ch.settled, limit=limit, at_rest=at_rest
+            ch.xs, expected, ch.sd, settled=ch.settled, limit=limit, at_rest=at_rest
         )
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
@@ -326,10 +390,10 @@ class PatientMonitor:
         drift = 0.0
         for vital, sign in _ADVERSE:
             ch = self.channels.get(vital)
-            got = self.latest.get(vital)
-            if ch is None or got is None or ts - got[1] > FRESH_S[vital] or ch.sd != ch.sd:
+            x = self.latest(vital, ts)
+            if ch is None or x is None or ch.sd != ch.sd:
                 continue
-            z = sign * (got[0] - ch.expected) / ch.sd
+            z = sign * (x - ch.expected) / ch.sd
             if z >= 2.0:
                 adverse += 1
                 drift += z
@@ -356,12 +420,8 @@ class PatientMonitor:
         severity = "critical" if total >= 7 else "medium"
         involved = [v for v, n in sub.items() if n > 0]
         minutes = int((ts - state[1]) // 60.0)
-        parts = ", ".join(
-            f"{LABEL[v]} {_fmt(v, self.latest[v][0])}{UNIT[v]}" for v in involved
-        )
-        msg = (
-            f"Deteriorating over {minutes} min: NEWS2 {total} (usual {usual}) with {parts}"
-        )
+        parts = ", ".join(f"{LABEL[v]} {_fmt(v, self.channels[v].xs)}{UNIT[v]}" for v in involved)
+        msg = f"Deteriorating over {minutes} min: NEWS2 {total} (usual {usual}) with {parts}"
         return Finding(
             "deterioration", "clinical", severity, tuple(involved), state[1], firing,
             min(1.0, drift / 20.0), msg,
@@ -369,9 +429,7 @@ class PatientMonitor:
              "duration_min": minutes},
         )  # fmt: skip
 
-    def _channel_finding(
-        self, name: str, ch: ChannelModel, ts: float, p: float
-    ) -> Finding | None:
+    def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:
         """Opt-in alerts on a custom channel: its personal score alone decides."""
         state = self.rule_state.get("anomaly:" + name)
         if p < 0.5:
@@ -387,6 +445,6 @@ class PatientMonitor:
             f"± {ch.sd:.2g})"
         )
         return Finding(
-            "channel_anomaly", "clinical", "low", (name,), state[1], state[0] >= 3, p, msg,
+            f"{name}_anomaly", "clinical", "low", (name,), state[1], state[0] >= 3, p, msg,
             {"channel": name, "value": ch.xs, "expected": ch.expected, "z": round(ch.z, 2)},
         )  # fmt: skip

@@ -115,9 +115,9 @@ class VitalRule(NamedTuple):
             return NONE
         if sd != sd:  # no baseline at all yet: population rule only
             return FIRING if s * (xs - self.hard) >= 0.0 else NONE
-        if self.exertion and not at_rest:
-            return FIRING if s * (xs - self.hard) >= 0.0 else NONE
         d = s * (xs - expected)
+        if self.exertion and not at_rest:
+            return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
         z = d / sd
         if settled and at_rest and z >= self.z_early and d >= self.dev_early:
             if s * (xs - self.rel_early) >= 0.0:
@@ -146,8 +146,8 @@ RULES: Final[dict[str, VitalRule]] = {
         VitalRule("bradypnea", "rr", -1, 9.0, 10.0, 4.0, 3.5, 8.0, 3),
         VitalRule("fever", "temp", +1, 37.9, 37.7, 0.8, 4.0, 38.6, 2, 4.5, 0.6, 37.5),
         VitalRule("hypothermia", "temp", -1, 35.5, 35.8, 1.0, 4.0, 35.0, 3),
-        VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 20.0, 3.0, 85.0, 1, 3.5, 20.0, 95.0),
-        VitalRule("hypertension", "sbp", +1, 175.0, 170.0, 25.0, 3.0, 200.0, 1, 4.0, 30.0, 170.0,
+        VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 18.0, 3.0, 88.0, 1, 3.5, 20.0, 95.0),
+        VitalRule("hypertension", "sbp", +1, 180.0, 170.0, 15.0, 2.0, 180.0, 1, 4.0, 30.0, 170.0,
                   True),
         VitalRule("hypoglycemia", "glucose", -1, 70.0, 80.0, 20.0, 3.0, 54.0, 2),
         VitalRule("hyperglycemia", "glucose", +1, 250.0, 230.0, 60.0, 3.0, 400.0, 2),
@@ -161,7 +161,9 @@ def scale2_rule() -> VitalRule:
     >>> scale2_rule().rel, scale2_rule().hard
     (87.0, 84.0)
     """
-    return VitalRule("desaturation", "spo2", -1, 87.0, 88.0, 3.0, 3.5, 84.0, 2, 3.5, 2.5, 88.0, True)
+    return VitalRule(
+        "desaturation", "spo2", -1, 87.0, 88.0, 3.0, 3.5, 84.0, 2, 3.5, 2.5, 88.0, True
+    )
 
 
 RULES_BY_VITAL: Final[dict[str, tuple[VitalRule, ...]]] = {}

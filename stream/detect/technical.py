@@ -105,10 +105,11 @@ class DataQuality:
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
-    def on_sample(
-        self, ts: float, *, quality: float | None, values: Mapping[str, float | None]
-    ) -> list[Finding]:
-        """Account for one accepted sample; return technical findings still in evidence."""
+    def on_sample(self, ts: float, *, quality: float | None, values: object) -> list[Finding]:
+        """Account for one accepted sample; return technical findings still in evidence.
+
+        ``values`` has the vitals as attributes (a :class:`~ingest.sample.Sample`) or keys.
+        """
         out: list[Finding] = []
         if ts > self.last_seen:
             self.last_seen = ts
@@ -129,7 +130,7 @@ class DataQuality:
         else:
             self.poor_run = 0
         for vital in FLATLINE_VITALS:
-            x = values.get(vital)
+            x = values.get(vital) if isinstance(values, Mapping) else getattr(values, vital, None)
             if x is None:
                 continue
             run = self.flat.get(vital)

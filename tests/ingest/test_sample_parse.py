@@ -1,0 +1,171 @@
+"""The sample contract: what parse_sample accepts, what it rejects and why."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.exceptions import IngestError, SampleRejected
+from ingest.sample import (
+    MAX_CUSTOM_CHANNELS,
+    RANGES,
+    REASON_CODES,
+    Sample,
+    coerce_text_fields,
+    format_ts,
+    parse_sample,
+    parse_ts,
+)
+from vigil.exceptions import VigilError
+
+TS = 1_709_280_000.0  # 2024-03-01T08:00:00Z
+
+
+def parse(raw: dict[str, object], **kw: object) -> Sample:
+    return parse_sample(raw, patient_id="p1", device_id="d1", **kw)  # type: ignore[arg-type]
+
+
+def reason(raw: object, **kw: object) -> str:
+    with pytest.raises(SampleRejected) as info:
+        parse_sample(raw, patient_id="p1", device_id="d1", **kw)  # type: ignore[arg-type]
+    assert info.value.reason_code in REASON_CODES
+    return info.value.reason_code
+
+
+def test_a_full_sample_is_parsed_into_floats_with_utc_epoch_time():
+    s = parse({"ts": "2024-03-01T08:00:00Z", "hr": 72, "spo2": 97, "rr": 14, "temp": 36.8,
+               "sbp": 120, "dbp": 80, "glucose": 95, "motion": 0.1, "quality": 0.9})  # fmt: skip
+    assert s.ts == TS
+    assert (s.hr, s.spo2, s.rr, s.temp, s.sbp, s.dbp) == (72.0, 97.0, 14.0, 36.8, 120.0, 80.0)
+    assert isinstance(s.hr, float) and s.custom == {}
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [TS, int(TS), "1709280000", "2024-03-01T08:00:00Z", "2024-03-01T09:00:00+01:00",
+     "2024-03-01T08:00:00", "2024-03-01T08:00:00.000Z"],
+)  # fmt: skip
+def test_ts_accepts_iso_8601_and_epoch_seconds_naive_means_utc(ts):
+    assert parse({"ts": ts, "hr": 70}).ts == TS
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ({"hr": 70}, "missing_ts"),
+        ({"ts": None, "hr": 70}, "missing_ts"),
+        ({"ts": "yesterday", "hr": 70}, "bad_ts"),
+        ({"ts": 12.0, "hr": 70}, "bad_ts"),
+        ({"ts": 1e13, "hr": 70}, "bad_ts"),
+        ({"ts": [TS], "hr": 70}, "bad_ts"),
+        ({"ts": TS, "hr": "72"}, "wrong_type"),
+        ({"ts": TS, "hr": True}, "wrong_type"),
+        ({"ts": TS, "steps": False}, "wrong_type"),
+        ({"ts": TS, "hr": math.nan}, "not_finite"),
+        ({"ts": TS, "hrv": math.inf}, "not_finite"),
+        ({"ts": TS, "hr": 301}, "out_of_range"),
+        ({"ts": TS, "hr": 19.9}, "out_of_range"),
+        ({"ts": TS, "spo2": 101}, "out_of_range"),
+        ({"ts": TS, "temp": 5.0}, "out_of_range"),
+        ({"ts": TS, "rr": -3}, "out_of_range"),
+        ({"ts": TS, "quality": 1.5, "hr": 70}, "out_of_range"),
+        ({"ts": TS, "sbp": 80, "dbp": 90}, "inconsistent_bp"),
+        ({"ts": TS, "HeartRate": 70}, "bad_channel_name"),
+        ({"ts": TS, "a" * 33: 1.0}, "bad_channel_name"),
+        ({"ts": TS, "custom": {"hr": 1.0}}, "bad_channel_name"),
+        ({"ts": TS, "custom": [1.0]}, "wrong_type"),
+        ({"ts": TS, "motion": 0.2, "quality": 0.9}, "no_vitals"),
+        ({"ts": TS, "firmware": "1.2"}, "no_vitals"),
+    ],
+)
+def test_invalid_samples_are_rejected_with_a_stable_reason(raw, code):
+    assert reason(raw) == code
+
+
+def test_a_non_mapping_and_missing_ids_are_rejected():
+    assert reason([1, 2]) == "not_an_object"
+    with pytest.raises(SampleRejected) as info:
+        parse_sample({"ts": TS, "hr": 70}, patient_id="", device_id="d1")
+    assert info.value.reason_code == "bad_id"
+
+
+def test_ts_more_than_five_minutes_after_receipt_is_in_the_future():
+    assert parse({"ts": TS + 299, "hr": 70}, received_at=TS).ts == TS + 299
+    assert reason({"ts": TS + 301, "hr": 70}, received_at=TS) == "ts_in_future"
+    assert parse({"ts": TS - 86400, "hr": 70}, received_at=TS).ts == TS - 86400  # late is fine
+
+
+def test_custom_channels_top_level_or_nested_are_collected_in_name_order():
+    s = parse({"ts": TS, "zeta": 1, "alpha_2": 2.5, "custom": {"m": -1.0}, "fw": "v1"})
+    assert s.custom == {"alpha_2": 2.5, "m": -1.0, "zeta": 1.0}
+    assert list(s.custom) == sorted(s.custom)
+
+
+def test_at_most_sixteen_custom_channels():
+    raw: dict[str, object] = {"ts": TS}
+    raw.update({f"c{i}": float(i) for i in range(MAX_CUSTOM_CHANNELS)})
+    assert len(parse(raw).custom) == MAX_CUSTOM_CHANNELS
+    raw["c99"] = 1.0
+    assert reason(raw) == "too_many_channels"
+
+
+def test_custom_channels_only_need_to_be_finite():
+    assert parse({"ts": TS, "load": -1e9}).custom == {"load": -1e9}
+
+
+def test_ids_in_the_payload_are_ignored_in_favour_of_the_caller():
+    s = parse_sample({"ts": TS, "hr": 70, "patient_id": "mallory"}, patient_id="p1",
+                     device_id="d1")  # fmt: skip
+    assert s.patient_id == "p1"
+
+
+def test_every_range_bound_is_inclusive():
+    for field, (lo, hi) in RANGES.items():
+        if field in ("motion", "quality"):
+            continue
+        if field == "dbp":
+            assert parse({"ts": TS, "dbp": lo}).dbp == lo
+            continue
+        assert getattr(parse({"ts": TS, field: lo}), field) == lo
+        assert getattr(parse({"ts": TS, field: hi}), field) == hi
+
+
+def test_rejection_is_a_vigil_error_and_pickles():
+    err = SampleRejected("out_of_range", "hr=400")
+    assert isinstance(err, IngestError) and isinstance(err, VigilError)
+    again = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
+    assert (again.reason_code, again.detail) == ("out_of_range", "hr=400")
+
+
+def test_csv_rows_are_coerced_to_numbers_and_nulls():
+    row = coerce_text_fields({"ts": "2024-03-01T08:00:00Z", "hr": "71", "spo2": "", "fw": "x"})
+    assert parse(row).hr == 71.0 and parse(row).spo2 is None
+
+
+vital = st.floats(min_value=20, max_value=300, allow_nan=False)
+
+
+@given(
+    ts=st.floats(min_value=946_684_800, max_value=4_102_444_000, allow_nan=False),
+    hr=vital,
+    custom=st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True).filter(lambda n: n not in RANGES),
+        st.floats(allow_nan=False, allow_infinity=False),
+        max_size=MAX_CUSTOM_CHANNELS,
+    ),
+)
+def test_to_dict_round_trips_through_parse_sample(ts, hr, custom):
+    s = parse({"ts": round(ts, 3), "hr": hr, **custom})
+    again = parse(s.to_dict())
+    assert again.hr == s.hr and again.custom == s.custom
+    assert abs(again.ts - s.ts) < 1e-3
+
+
+def test_format_ts_writes_iso_utc_with_z():
+    assert format_ts(TS) == "2024-03-01T08:00:00Z"
+    assert format_ts(TS + 0.5) == "2024-03-01T08:00:00.500Z"
+    assert parse_ts(format_ts(TS + 0.5)) == TS + 0.5

@@ -1,0 +1,100 @@
+"""The univariate personal model: what it learns, what it ignores, how fast it forgets."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+
+
+def feed(
+    m: ChannelModel, values: list[float], start: float = 0.0, step: float = 60.0, ctx: int = REST
+) -> list[float]:
+    scores = []
+    for i, v in enumerate(values):
+        ts = start + step * i
+        scores.append(m.step(v, ts, ctx, tod=time_of_day(ts)))
+    return scores
+
+
+def noise(n: int, mean: float, sd: float, seed: int = 1) -> list[float]:
+    rng = random.Random(seed)
+    return [mean + rng.gauss(0.0, sd) for _ in range(n)]
+
+
+def test_learns_the_level_and_scale_of_a_stationary_channel():
+    m = ChannelModel()
+    feed(m, noise(1440, 50.0, 2.0))
+    assert abs(m.level[REST] - 50.0) < 0.5
+    assert 1.5 < m.scale(REST) < 2.6
+
+
+def test_the_scale_is_scale_free_across_units():
+    small, large = ChannelModel(), ChannelModel()
+    s1 = feed(small, noise(600, 0.002, 0.0001) + [0.0028] * 5)
+    s2 = feed(large, noise(600, 2e6, 1e5) + [2.8e6] * 5)
+    assert s1[-1] > 0.9 and s2[-1] > 0.9
+    assert max(s1[100:600]) < 0.5 and max(s2[100:600]) < 0.5
+
+
+def test_an_isolated_spike_barely_moves_the_smoothed_value():
+    m = ChannelModel(prior_scale=3.0)
+    feed(m, noise(300, 70.0, 2.0))
+    m.step(190.0, 300 * 60.0)
+    assert abs(m.xs - 70.0) < 6.0
+    assert m.z < 3.0
+
+
+def test_unreliable_readings_are_neither_learned_nor_scored():
+    m = ChannelModel()
+    feed(m, noise(200, 70.0, 2.0))
+    before = (m.level[REST], m.n[REST], m.xs)
+    assert m.step(30.0, 200 * 60.0, reliable=False) == 0.0
+    assert (m.level[REST], m.n[REST], m.xs) == before
+
+
+def test_an_ongoing_shift_is_absorbed_only_slowly():
+    m = ChannelModel(prior_scale=3.0)
+    feed(m, noise(2880, 70.0, 3.0))
+    scores = feed(m, noise(240, 100.0, 3.0), start=2880 * 60.0)
+    assert min(scores[5:]) > 0.9  # still anomalous four hours later
+    assert m.level[REST] < 75.0
+
+
+def test_contexts_keep_separate_baselines():
+    m = ChannelModel()
+    feed(m, noise(600, 72.0, 2.0), ctx=REST)
+    feed(m, noise(600, 60.0, 2.0), start=600 * 60.0, ctx=STILL)
+    assert abs(m.level[REST] - 72.0) < 1.0 and abs(m.level[STILL] - 60.0) < 1.0
+    assert m.n[ACTIVE] == 0
+
+
+def test_an_unlearned_context_borrows_the_learned_one_with_a_wider_scale():
+    m = ChannelModel(prior_scale=2.0)
+    feed(m, noise(600, 72.0, 2.0))
+    m.step(72.0, 600 * 60.0, ACTIVE)
+    assert not m.settled and m.sd > 1.5 * m.sd_cache[REST]
+
+
+def test_the_daily_rhythm_is_learned_and_expected():
+    m = ChannelModel(prior_scale=0.2)
+    rng = random.Random(5)
+    values = [37.0 + 0.3 * math.cos(2 * math.pi * i / 1440) + rng.gauss(0, 0.1)
+              for i in range(1440 * 4)]  # fmt: skip
+    feed(m, values)
+    peak = m.score_one({"value": 37.3, "ts": 1440 * 4 * 60.0})  # midnight: the usual peak
+    trough = m.score_one({"value": 37.3, "ts": (1440 * 4 + 720) * 60.0})  # noon: unusual
+    assert peak < 0.05 and trough > 0.3
+
+
+def test_the_cusum_accumulates_a_small_persistent_drift():
+    m = ChannelModel(prior_scale=2.0)
+    feed(m, noise(1440, 70.0, 2.0))
+    feed(m, noise(180, 75.0, 2.0, seed=3), start=1440 * 60.0)  # +2.5 sd for 3 h
+    assert m.cusum_up > m.cusum_h
+
+
+def test_time_of_day_bins_interpolate_between_hours():
+    assert time_of_day(0.0) == (0, 1, 0.0)
+    assert time_of_day(86399.0)[:2] == (23, 0)

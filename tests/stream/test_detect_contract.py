@@ -1,0 +1,130 @@
+"""One contract suite over every detector configuration (River ``checks/`` style).
+
+Every configuration Vigil runs — the generic model for custom channels, and the personal
+model of each vital with its priors — must: pickle and unpickle to an equivalent detector,
+score before any learning, not change when only scored, clone into an independent fresh
+detector, and stay small. The whole per-patient state (detector + episodes) must stay under
+16 KiB pickled even with every custom channel in use.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import random
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+import pytest
+
+from ingest.sample import Sample
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel
+from stream.detect.monitor import MAX_CUSTOM_MODELS, VITAL_MODEL_PARAMS
+from stream.pipeline import Pipeline
+
+CONFIGS = {
+    "custom-channel": {},
+    **{f"vital-{name}": params for name, params in VITAL_MODEL_PARAMS.items()},
+    "no-daily-profile": {"profile_rate": None},
+    "fast": {"tau": 3600.0, "tau_scale": 7200.0, "warmup": 5, "learn_every": 0.0},
+}
+STATE_BOUND = 1024  # bytes of one pickled channel model
+
+
+def stream(n: int = 500, seed: int = 0) -> Iterator[dict[Hashable, Any]]:
+    rng = random.Random(seed)
+    for i in range(n):
+        ctx = (REST, STILL, ACTIVE)[(i // 60) % 3]
+        yield {"value": 50.0 + 10.0 * math.sin(i / 50) + rng.gauss(0, 2), "ts": 60.0 * i,
+               "context": ctx}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(CONFIGS), ids=str)
+def model(request: pytest.FixtureRequest) -> ChannelModel:
+    return ChannelModel(**CONFIGS[request.param])
+
+
+def trained(model: ChannelModel) -> ChannelModel:
+    for x in stream():
+        model.learn_one(x)
+    return model
+
+
+def test_pickle_round_trip_gives_an_equivalent_detector(model):
+    m = trained(model)
+    again = pickle.loads(pickle.dumps(m))  # noqa: S301 - our own bytes
+    probe: dict[Hashable, Any] = {"value": 71.0, "ts": 500 * 60.0, "context": REST}
+    assert again.score_one(probe) == m.score_one(probe)
+    nxt: dict[Hashable, Any] = {"value": 55.0, "ts": 501 * 60.0}
+    again.learn_one(nxt)
+    m.learn_one(nxt)
+    assert again.score_one(probe) == m.score_one(probe)
+
+
+def test_scoring_before_any_learning_returns_a_valid_score(model):
+    for x in stream(5):
+        s = model.score_one(x)
+        assert s == 0.0
+
+
+def test_scores_are_in_the_unit_interval(model):
+    m = model
+    for x in stream():
+        assert 0.0 <= m.score_one(x) <= 1.0
+        m.learn_one(x)
+    assert 0.0 <= m.score_one({"value": 1e9, "ts": 1e6}) <= 1.0
+
+
+def test_scoring_does_not_mutate(model):
+    m = trained(model)
+    before = pickle.dumps(m)
+    for x in stream(50, seed=9):
+        m.score_one(x)
+    assert pickle.dumps(m) == before
+
+
+def test_clones_are_fresh_and_independent(model):
+    m = trained(model)
+    clone = m.clone()
+    assert clone._get_params() == m._get_params()
+    assert clone.n[REST] == 0 and clone.score_one({"value": 50.0}) == 0.0
+    clone.learn_one({"value": 10.0, "ts": 0.0})
+    assert m.n[REST] != clone.n[REST]
+    deep = copy.deepcopy(m)
+    deep.learn_one({"value": 1e6, "ts": 1e6})
+    assert deep.level[REST] != m.level[REST]
+
+
+def test_state_size_is_bounded_however_long_it_learns(model):
+    m = trained(model)
+    small = len(pickle.dumps(m))
+    for x in stream(3000, seed=2):
+        m.learn_one(x)
+    assert len(pickle.dumps(m)) == small <= STATE_BOUND
+
+
+def test_a_patients_full_state_stays_under_16_kib_with_every_custom_channel():
+    pipe = Pipeline()
+    rng = random.Random(4)
+    names = [f"chan_{i:02d}" for i in range(MAX_CUSTOM_MODELS + 4)]
+    for i in range(3000):
+        custom = {n: rng.gauss(0, 1) for n in names[(i % 5) : (i % 5) + MAX_CUSTOM_MODELS]}
+        pipe.process(
+            Sample(
+                "p1",
+                "d1",
+                1.7e9 + 60 * i,
+                hr=70 + rng.gauss(0, 3),
+                spo2=97.0,
+                rr=14.0,
+                temp=36.8,
+                sbp=120.0 if i % 30 == 0 else None,
+                dbp=80.0 if i % 30 == 0 else None,
+                glucose=100.0,
+                motion=0.1,
+                quality=0.9,
+                custom=custom,
+            )  # fmt: skip
+        )
+    assert len(pipe.snapshot("p1")) <= 16 * 1024

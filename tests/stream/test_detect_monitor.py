@@ -1,0 +1,135 @@
+"""PatientMonitor behaviour on the classic wearable confounders and on real deterioration."""
+
+from __future__ import annotations
+
+import pickle
+
+from alerts.model import Alert
+from ingest.sample import Sample
+from stream.detect.config import PatientConfig
+from stream.detect.monitor import PatientMonitor
+from stream.pipeline import Pipeline
+from tests.stream.detect_synth import T0, Mod, Person, artifacts, exercise, ramp, samples
+
+DAY = 1440
+
+
+def clinical_alerts(
+    person: Person,
+    minutes: int,
+    mods: tuple[Mod, ...] = (),
+    config: PatientConfig | None = None,
+) -> list[Alert]:
+    pipe = Pipeline({"p1": config} if config else None)
+    out: list[Alert] = []
+    for s in samples(person, minutes, mods=mods):
+        out.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    return out
+
+
+def first_alert_minute(alerts: list[Alert], kind: str | None = None) -> float | None:
+    times = [(a.detected_at - T0) / 60 for a in alerts if kind is None or a.kind == kind]
+    return min(times) if times else None
+
+
+def test_an_ordinary_day_raises_no_clinical_alert():
+    assert clinical_alerts(Person(seed=1), 2 * DAY) == []
+
+
+def test_an_athletes_resting_heart_rate_of_45_is_normal_for_them():
+    assert clinical_alerts(Person(hr=45.0, hr_sleep_drop=6.0, seed=2), 2 * DAY) == []
+
+
+def test_a_copd_patients_usual_spo2_of_89_is_not_a_desaturation():
+    person = Person(spo2=89.0, rr=19.0, seed=3)
+    assert clinical_alerts(person, 2 * DAY) == []
+    assert clinical_alerts(person, 2 * DAY, config=PatientConfig(spo2_scale=2)) == []
+
+
+def test_isolated_motion_artifacts_are_gated():
+    assert clinical_alerts(Person(seed=4), DAY, mods=(artifacts(97), artifacts(61, hr=32.0))) == []
+
+
+def test_exercise_and_its_recovery_are_not_tachycardia():
+    mods = (exercise(600, 45), exercise(DAY + 900, 60, peak_hr=170.0))
+    assert clinical_alerts(Person(seed=5), 2 * DAY, mods=mods) == []
+
+
+def test_a_tachycardia_ramp_is_caught_early_and_explained():
+    onset = DAY + 600
+    mods = (ramp("hr", onset, 30, 145, onset + 120),)
+    alerts = clinical_alerts(Person(seed=6), DAY + 800, mods=mods)
+    assert [(a.kind, a.status) for a in alerts] == [
+        ("tachycardia", "open"),
+        ("tachycardia", "escalated"),
+    ]
+    assert alerts[0].alert_id == alerts[1].alert_id and alerts[1].severity == "high"
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 15
+    msg = alerts[0].message
+    assert msg.startswith("HR ") and "bpm for" in msg and "personal baseline" in msg
+    assert "NEWS2 pulse" in msg
+
+
+def test_a_cold_start_desaturation_is_caught_by_population_rules():
+    onset = 40
+    alerts = clinical_alerts(Person(seed=7), 300, mods=(ramp("spo2", onset, 20, 84, 200),))
+    first = first_alert_minute(alerts, "desaturation")
+    assert first is not None and first - onset <= 20
+
+
+def test_a_fever_is_caught_and_its_severity_follows_news2():
+    onset = DAY + 300
+    mods = (ramp("temp", onset, 40, 39.5, onset + 200),)
+    alerts = clinical_alerts(Person(seed=8), DAY + 600, mods=mods)
+    fever = [a for a in alerts if a.kind == "fever"]
+    assert fever and fever[0].detected_at - T0 >= onset * 60
+    assert max(a.severity_rank for a in fever) >= 2  # escalated to medium at NEWS2 temp 2
+
+
+def test_a_clinician_limit_replaces_the_population_rule():
+    person = Person(hr=112.0, hr_sleep_drop=0.0, seed=9)
+    cfg = PatientConfig(thresholds={"hr": (50.0, 125.0)})
+    onset = DAY
+    mods = (ramp("hr", onset, 10, 130, onset + 60),)
+    alerts = clinical_alerts(person, DAY + 120, mods=mods, config=cfg)
+    assert [a.kind for a in alerts if a.status == "open"] == ["tachycardia"]
+    assert "clinician limit 125" in alerts[0].message
+
+
+def test_a_snooze_holds_back_non_critical_alerts():
+    onset = DAY
+    mods = (ramp("hr", onset, 10, 125, onset + 60),)
+    cfg = PatientConfig(snooze_until=T0 + 60 * (DAY + 200))
+    assert clinical_alerts(Person(seed=10), DAY + 120, mods=mods, config=cfg) == []
+
+
+def test_custom_channels_are_scored_by_the_personal_model_but_never_alert_clinically():
+    person = Person(seed=11, extra={"steps_rate": lambda m: 5000.0 if m > DAY + 100 else 40.0})
+    mon = PatientMonitor("p1")
+    scores = []
+    for s in samples(person, DAY + 130):
+        score, found = mon.observe(s)
+        scores.append(score)
+        assert all(f.category != "clinical" or "steps_rate" not in f.vitals for f in found)
+    assert max(scores[DAY : DAY + 100]) < 0.5 < min(scores[DAY + 103 :])
+
+
+def test_late_samples_are_scored_but_not_learned():
+    mon = PatientMonitor("p1")
+    for s in samples(Person(seed=12), 600):
+        mon.observe(s)
+    before = pickle.dumps(mon.channels["hr"])
+    late = Sample("p1", "d1", T0 + 60 * 100, hr=150.0, spo2=97.0)
+    score, found = mon.observe(late)
+    assert score > 0.5 and found == []
+    assert pickle.dumps(mon.channels["hr"]) == before
+
+
+def test_a_flatlined_sensor_and_a_poor_signal_are_technical():
+    mon = PatientMonitor("p1")
+    kinds = set()
+    for i in range(60):
+        _, found = mon.observe(Sample("p1", "d1", T0 + 60 * i, hr=72.0, rr=14.0, quality=0.2))
+        kinds |= {(f.kind, f.category) for f in found}
+    assert ("flatline", "technical") in kinds and ("poor_signal", "technical") in kinds
