@@ -20,7 +20,14 @@ app = typer.Typer(
 )
 
 #: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = ("ingest.cli", "stream.cli", "alerts.cli", "api.cli", "vigil.demo")
+COMMAND_MODULES = (
+    "ingest.cli",
+    "stream.cli",
+    "stream.worker_cli",
+    "alerts.cli",
+    "api.cli",
+    "vigil.demo",
+)
 
 
 @app.callback()

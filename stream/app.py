@@ -1,0 +1,357 @@
+"""The Faust stream worker: ``vigil.vitals`` -> detection -> ``vigil.alerts``, rollups, DLQ.
+
+``vigil worker`` runs :func:`run_worker`. One agent consumes ``vigil.vitals`` in batches
+(``stream.noack_take``) and hands the raw records to :class:`~stream.processor.VitalsProcessor`
+(decode, detect, build the records to produce). This module is the Kafka adapter around it:
+
+- **Output.** Alerts (``Alert.to_json``, key ``patient_id``) to ``vigil.alerts``, per-minute
+  rollups to ``vigil.vitals.1m`` and NEWS2 to ``vigil.news2``, undecodable records to
+  ``vigil.vitals.dlq``; straight to the aiokafka producer, batched by ``producer_linger_ms``.
+- **State.** Checkpoints go to the Faust table ``patient-state`` (RocksDB, changelog topic
+  ``<app id>-patient-state-changelog``, created by Faust). A partition is checkpointed every
+  ``checkpoint_every_samples`` samples of a patient or ``checkpoint_every_s`` seconds, when its
+  partitions are revoked and at shutdown. Records are acknowledged only once their checkpoint
+  and every record produced before it are acknowledged by Kafka, so the committed offset
+  never passes the saved state (:mod:`stream.checkpoint` states the recovery contract).
+- **Rebalances.** On revocation everything is checkpointed and committed and processing
+  stops; on assignment, partitions whose in-memory state is still the table's are kept, the
+  others are loaded from the table before their first record (Faust restores the table from
+  the changelog first).
+- **Settings.** Clinician overrides are followed live (:mod:`stream.config_feed`).
+- **Scale-out.** Workers share the partitions through the consumer group; the web server is
+  off and each process locks its own state directory, so several run on one host as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT
+
+from stream.config_feed import ConfigFeed
+from stream.output import BatchProducer
+from stream.processor import Out, OutputTopics, VitalsProcessor
+from stream.state_slot import StateSlot
+from stream.worker_settings import WorkerSettings
+
+__all__ = ["WorkerRuntime", "build_app", "run_worker"]
+
+logger = logging.getLogger(__name__)
+
+TABLE_NAME = "patient-state"
+
+
+@contextmanager
+def _in_event(event: EventT[Any]) -> Iterator[None]:
+    # Faust's table store files a key under the partition of the "current event", a
+    # context variable its stream sets per record. A checkpoint is written for one
+    # partition at a time, outside that context: lend it a record of that partition.
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class WorkerRuntime:
+    """The worker's Faust app and the state its agent and hooks share."""
+
+    def __init__(self, settings: WorkerSettings, slot: StateSlot) -> None:
+        self.settings = settings
+        self.slot = slot
+        self.topics = OutputTopics.for_prefix(settings.topic_prefix)
+        self.processor = VitalsProcessor(
+            self.topics,
+            rollups=settings.worker_rollups,
+            checkpoint_every_samples=settings.checkpoint_every_samples,
+            checkpoint_every_s=settings.checkpoint_every_s,
+        )
+        self.configs = ConfigFeed(
+            settings.kafka_bootstrap, settings.topics.patient_config, self.processor.set_config
+        )
+        self.lock = asyncio.Lock()
+        self.assigned: set[int] = set()
+        self.frozen = True  # until the first assignment
+        self.check_owned = False
+        self.saved_offset: dict[int, int] = {}
+        self.unacked: dict[int, deque[EventT[Any]]] = {}
+        self.last_event: dict[int, EventT[Any]] = {}
+        self.out = BatchProducer(
+            settings.kafka_bootstrap,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_size,
+        )
+        self._out_started = False
+        self._ckpt_queue: asyncio.Queue[list[tuple[int, int, EventT[Any], Any]]] = asyncio.Queue()
+        self._ckpt_writer: asyncio.Future[None] | None = None
+        self._ckpt_error: BaseException | None = None
+        self.app = self._build_app()
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        brokers = [f"kafka://{b.strip()}" for b in s.kafka_bootstrap.split(",") if b.strip()]
+        app = faust.App(
+            s.group_id,
+            broker=brokers,
+            store="rocksdb://",
+            datadir=str(self.slot.path),
+            autodiscover=False,
+            web_enabled=s.worker_web_port > 0,
+            web_port=s.worker_web_port or 6066,
+            topic_allow_declare=True,  # the table's changelog topic; Kafka auto-create is off
+            topic_disable_leader=True,
+            topic_partitions=s.vitals_partitions,
+            consumer_auto_offset_reset="earliest",
+            stream_wait_empty=False,  # acks wait for checkpoints, not for the stream to drain
+            stream_buffer_maxsize=s.stream_buffer_maxsize,
+            broker_commit_interval=s.commit_interval_s,
+            broker_session_timeout=s.session_timeout_s,
+            broker_heartbeat_interval=s.session_timeout_s / 4,
+            consumer_max_fetch_size=4 * 1024 * 1024,
+            producer_linger_ms=s.producer_linger_ms,
+            producer_max_batch_size=s.producer_max_batch_size,
+            producer_acks=-1,
+        )
+        self.vitals = app.topic(
+            s.topics.vitals,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.vitals_partitions,
+        )
+        self.table = app.Table(  # bytes types: the "raw" serializer both ways
+            TABLE_NAME, partitions=s.vitals_partitions, key_type=bytes, value_type=bytes
+        )
+        app.agent(self.vitals, name="detect")(self._agent)
+        app.task(self.configs.run)
+        app.timer(30.0)(self._log_stats)
+        app.timer(1.0)(self._on_timer)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        return app
+
+    async def _agent(self, stream: faust.StreamT[Any]) -> None:
+        s = self.settings
+        # noack_take yields events, not values, and leaves acknowledging them to us.
+        batches = cast(faust.Stream[Any], stream).noack_take(s.take_max_records, s.take_within_s)
+        async for items in batches:
+            events = cast(Sequence[EventT[Any]], items)
+            await self.configs.ready.wait()
+            async with self.lock:
+                await self._handle_batch(events)
+
+    async def _log_stats(self) -> None:
+        st = self.processor.stats
+        logger.info(
+            "worker: partitions %s, records %d, samples %d (%.0f samples/s), alerts %d, "
+            "dead %d, skipped %d, checkpoints %d",
+            sorted(self.processor.owned()), st.records, st.samples, st.rate(), st.alerts,
+            st.dead, st.skipped, st.checkpoints,
+        )  # fmt: skip
+
+    # -- records -------------------------------------------------------------------------------
+
+    async def _handle_batch(self, events: Sequence[EventT[Any]]) -> None:
+        if self.frozen:
+            return  # revoked: the new owner (maybe us again) starts at the committed offset
+        generation = self.app.consumer_generation_id
+        if self.check_owned:
+            self._reconcile()
+        missing = self.assigned - self.saved_offset.keys()
+        if missing:
+            await self._restore(missing)
+        processor = self.processor
+        handle = processor.handle
+        now = time.time()
+        outs: list[Out] = []
+        for event in events:
+            message = event.message
+            p = message.partition
+            if message.generation_id != generation or p not in self.assigned:
+                continue  # fetched before the last rebalance: fetched again after it
+            outs += handle(p, message.offset, message.key, message.value, now=now)
+            self.unacked[p].append(event)
+            self.last_event[p] = event
+        await self._send(outs)
+        if outs or events:
+            processor.stats.last_at = time.time()  # the rate counts this batch's work too
+        if self._ckpt_error is not None:
+            raise self._ckpt_error
+        self._checkpoint(processor.due(now))
+        self._ack_saved()
+
+    async def _send(self, outs: list[Out]) -> None:
+        if not self._out_started:
+            await self.out.start()
+            self._out_started = True
+        if outs:
+            await self.out.send(outs)
+
+    def _reconcile(self) -> None:
+        """After an assignment: keep partitions whose state is still the table's."""
+        self.check_owned = False
+        from stream.checkpoint import decode, partition_key
+
+        for p in self.processor.owned():
+            stored = self.table.data.get(partition_key(p))
+            offset = decode(stored).offset if stored is not None else 0
+            keep = (
+                p in self.assigned
+                and self.processor.is_clean(p)
+                and offset == self.processor.next_offset(p)
+            )
+            if not keep:
+                self._forget(p)
+
+    def _forget(self, p: int) -> None:
+        self.processor.drop([p])
+        self.saved_offset.pop(p, None)
+        self.unacked.pop(p, None)
+        self.last_event.pop(p, None)
+
+    async def _restore(self, partitions: set[int]) -> None:
+        items = ((bytes(k), bytes(v)) for k, v in self.table.items())
+        outs = self.processor.restore(partitions, items)
+        for p in partitions:
+            self.saved_offset[p] = self.processor.next_offset(p)
+            self.unacked[p] = deque()
+        await self._send(outs)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _checkpoint(self, partitions: list[int]) -> None:
+        """Snapshot ``partitions`` now; store them in the background, in order."""
+        if not partitions:
+            return
+        job = [
+            (p, self.processor.next_offset(p), self.last_event[p], self.processor.checkpoint(p))
+            for p in partitions
+        ]
+        self._ckpt_queue.put_nowait(job)
+        if self._ckpt_writer is None or self._ckpt_writer.done():
+            self._ckpt_writer = asyncio.ensure_future(self._write_checkpoints())
+
+    async def _write_checkpoints(self) -> None:
+        queue = self._ckpt_queue
+        while True:
+            job = await queue.get()
+            try:
+                # Everything produced before the snapshot must be in Kafka before the state.
+                await self.out.flush()
+                futures = []
+                for p, _, event, records in job:
+                    for key, value in records:
+                        with _in_event(event):
+                            self.table.data[key] = value
+                        futures.append(self.table.send_changelog(p, key, value))
+                await asyncio.gather(*futures)
+                for p, offset, _, _ in job:
+                    if p in self.saved_offset:
+                        self.saved_offset[p] = max(self.saved_offset[p], offset)
+            except Exception as exc:
+                # Nothing more may be acknowledged: stop the worker; whoever takes the
+                # partitions resumes from the last stored checkpoint.
+                logger.exception("checkpoint failed; stopping the worker")
+                self._ckpt_error = exc
+                await self.app.crash(exc)
+            finally:
+                queue.task_done()
+
+    async def _checkpoints_stored(self) -> None:
+        """Wait for the pending checkpoints; raise if one failed (the worker must stop)."""
+        await self._ckpt_queue.join()
+        if self._ckpt_error is not None:
+            raise self._ckpt_error
+
+    async def _on_timer(self) -> None:
+        # Partitions that went quiet still get their checkpoint and their acks.
+        async with self.lock:
+            if not self.frozen:
+                self._checkpoint(self.processor.due(time.time()))
+                self._ack_saved()
+
+    def _ack_saved(self) -> None:
+        for p, events in self.unacked.items():
+            saved = self.saved_offset.get(p, 0)
+            while events and events[0].message.offset < saved:
+                events.popleft().ack()
+
+    async def checkpoint_all(self) -> None:
+        """Checkpoint every partition with unsaved state, acknowledge and commit."""
+        owned = self.processor.owned()
+        self._checkpoint(
+            [p for p in sorted(owned) if not self.processor.is_clean(p) and p in self.last_event]
+        )
+        await self._checkpoints_stored()
+        self._ack_saved()
+        try:
+            await self.app.consumer.commit()
+        except Exception as exc:  # a failed commit only means more records are skipped later
+            logger.warning("offset commit after checkpoint failed: %r", exc)
+
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
+        async with self.lock:
+            if not self.frozen:
+                await self.checkpoint_all()
+            self.frozen = True
+
+    async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
+        vitals = self.settings.topics.vitals
+        async with self.lock:
+            self.assigned = {tp.partition for tp in assigned if tp.topic == vitals}
+            for p in self.processor.owned() - self.assigned:
+                self._forget(p)
+            self.check_owned = True
+            self.frozen = False
+            logger.info("assigned vitals partitions %s", sorted(self.assigned))
+
+    async def shutdown(self) -> None:
+        """Checkpoint before the app stops (called by the worker on SIGTERM/SIGINT)."""
+        async with self.lock:
+            if not self.frozen:
+                await self.checkpoint_all()
+            self.frozen = True
+            await self.out.stop()
+        await self._log_stats()
+
+
+def build_app(settings: WorkerSettings) -> WorkerRuntime:
+    """Build the worker (app, agent, table, hooks) in a freshly locked state slot."""
+    slot = StateSlot.acquire(settings.state_root / settings.group_id)
+    return WorkerRuntime(settings, slot)
+
+
+class _Worker(faust.Worker):
+    runtime: WorkerRuntime
+
+    async def on_stop(self) -> None:
+        # Before the app (a child service) stops its consumer and closes the table.
+        try:
+            await self.runtime.shutdown()
+        except Exception:
+            logger.exception("final checkpoint failed; the next owner re-processes more")
+        await super().on_stop()
+
+
+def run_worker(settings: WorkerSettings, *, loglevel: str = "info") -> None:
+    """Run one worker until SIGTERM/SIGINT (``vigil worker``)."""
+    from stream.worker_topics import ensure_topics
+
+    ensure_topics(settings)
+    runtime = build_app(settings)
+    logger.info("worker state in %s", runtime.slot.path)
+    worker = _Worker(runtime.app, loglevel=loglevel, quiet=True)
+    worker.runtime = runtime
+    worker.execute_from_commandline()

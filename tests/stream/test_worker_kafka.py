@@ -1,0 +1,274 @@
+"""``vigil worker`` on the real Kafka: the same alerts as replay, failover, restart, the DLQ.
+
+Each test gets its own topic prefix (and so its own consumer group and changelog topic) and
+runs ``vigil worker`` as real processes. The reference is
+:func:`stream.partition.replay_partitioned`: ``vigil replay``'s pipeline and tick rule run per
+partition of the topic (``test_worker_processor`` pins that with one partition it *is*
+``vigil replay``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from alerts.model import Alert
+from ingest.encoding import decode_dead_letter, records_from_samples
+from ingest.exceptions import SampleRejected
+from ingest.sample import Sample, parse_sample
+from ingest.simulator import CohortSpec, write_cohort
+from stream.checkpoint import PatientCheckpoint, canonical_state, decode
+from stream.config_feed import encode_config
+from stream.detect.config import PatientConfig
+from stream.partition import partition_for, replay_partitioned
+from stream.processor import OutputTopics, VitalsProcessor
+from stream.produce import produce_file
+from stream.rollup import decode_news2, decode_vitals_rollup
+from stream.worker_settings import WorkerSettings
+from stream.worker_topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 6
+VIGIL = str(Path(sys.executable).parent / "vigil")
+
+
+@dataclass
+class Cohort:
+    path: Path
+    lines: list[bytes]
+    samples: list[Sample]
+    configs: dict[str, PatientConfig]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
+    """50 patients x 1 day (~70k samples, a few invalid ones), with clinician settings."""
+    out = tmp_path_factory.mktemp("cohort")
+    write_cohort(CohortSpec(patients=50, days=1.0, seed=21), out)
+    lines = (out / "samples.jsonl").read_bytes().splitlines()
+    samples = []
+    for line in lines:
+        raw = json.loads(line)
+        try:
+            samples.append(
+                parse_sample(raw, patient_id=raw["patient_id"], device_id=raw["device_id"])
+            )
+        except SampleRejected:
+            continue
+    labels = json.loads((out / "labels.json").read_text())
+    configs = {p["patient_id"]: PatientConfig.from_dict(p["config"]) for p in labels["patients"]}
+    return Cohort(out / "samples.jsonl", lines, samples, configs)
+
+
+class Stack:
+    """One isolated pipeline (topic prefix) on the test Kafka."""
+
+    def __init__(self, bootstrap: str, root: Path) -> None:
+        self.bootstrap = bootstrap
+        self.root = root
+        self.prefix = f"t{uuid.uuid4().hex[:10]}."
+        self.settings = WorkerSettings(
+            _env_file=None, kafka_bootstrap=bootstrap, topic_prefix=self.prefix,
+            vitals_partitions=PARTITIONS,
+        )  # fmt: skip
+        self.topics = OutputTopics.for_prefix(self.prefix)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        ensure_topics(self.settings)
+
+    def env(self, state: str, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "VIGIL_KAFKA_BOOTSTRAP": self.bootstrap,
+            "VIGIL_TOPIC_PREFIX": self.prefix,
+            "VIGIL_VITALS_PARTITIONS": str(PARTITIONS),
+            "VIGIL_WORKER_STATE_DIR": str(self.root / state),
+            "VIGIL_CHECKPOINT_EVERY_S": "1",
+            **extra,
+        }
+
+    def produce(self, lines: list[bytes], name: str) -> None:
+        path = self.root / name
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        produce_file(path, bootstrap=self.bootstrap, vitals_topic=self.topics.vitals,
+                     dlq_topic=self.topics.dlq)  # fmt: skip
+
+    def send(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        for fut in [producer.send(topic, key=k, value=v) for k, v in records]:
+            fut.get(timeout=30)
+        producer.close()
+
+    def start_worker(self, name: str, state: str) -> subprocess.Popen[bytes]:
+        with (self.root / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            proc = subprocess.Popen([VIGIL, "worker"], env=self.env(state), stdout=log, stderr=log)
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def progress(self) -> float:
+        """Share of ``vigil.vitals`` the worker group has committed."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.settings.group_id)
+        try:
+            tps = [TopicPartition(self.topics.vitals, p) for p in range(PARTITIONS)]
+            end = sum(consumer.end_offsets(tps).values())
+            done = sum(consumer.committed(tp) or 0 for tp in tps)
+            return done / end if end else 1.0
+        finally:
+            consumer.close()
+
+    def wait_progress(self, share: float, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.progress() < share:
+            assert time.monotonic() < deadline, f"workers stuck below {share:.0%}"
+            assert any(p.poll() is None for p in self.procs), "every worker died"
+            time.sleep(0.5)
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+
+    def read(self, topic: str) -> list[Any]:
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            end = consumer.end_offsets(tps)
+            records: list[Any] = []
+            while any(consumer.position(tp) < end[tp] for tp in tps):
+                for batch in consumer.poll(timeout_ms=1000).values():
+                    records += batch
+            return records
+        finally:
+            consumer.close()
+
+    def alerts(self) -> list[Alert]:
+        return [Alert.from_json(r.value) for r in self.read(self.topics.alerts)]
+
+    def states(self) -> dict[str, bytes]:
+        """The latest checkpointed detection state of every patient (from the changelog)."""
+        latest: dict[str, bytes] = {}
+        for r in self.read(f"{self.settings.group_id}-patient-state-changelog"):
+            cp = decode(r.value)
+            if isinstance(cp, PatientCheckpoint):
+                latest[r.key.decode()] = cp.state
+        return latest
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(stack_env["VIGIL_KAFKA_BOOTSTRAP"], tmp_path)
+    yield s
+    for proc in s.procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def restored(log: str) -> list[tuple[int, int, int]]:
+    """(partition, patients, offset) of every restore a worker logged."""
+    pattern = r"partition (\d+) restored: (\d+) patients, resuming at offset (\d+)"
+    return [(int(p), int(n), int(o)) for p, n, o in re.findall(pattern, log)]
+
+
+def test_one_worker_raises_replays_alerts_and_dead_letters_garbage(
+    stack: Stack, cohort: Cohort
+) -> None:
+    configs = [(pid.encode(), encode_config(c)) for pid, c in cohort.configs.items()]
+    stack.send(stack.settings.topics.patient_config, configs)
+    stack.send(stack.topics.vitals, [(b"p0001", b"\xc1 not a vitals record")])
+    stack.produce(cohort.lines, "samples.jsonl")
+    worker = stack.start_worker("w1", "s1")
+    stack.wait_progress(1.0)
+    stack.stop(worker)
+
+    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS, configs=cohort.configs)
+    got = stack.alerts()
+    assert {a.alert_id for a in got} == {a.alert_id for a in expected}
+    # The records are replay's JSON objects, one for one (resolved ones come on top).
+    dump = json.dumps
+    assert sorted(dump(a.to_json_dict()) for a in got if a.status != "resolved") == sorted(
+        dump(a.to_json_dict()) for a in expected
+    )
+    [dead] = [decode_dead_letter(r.value) for r in stack.read(stack.topics.dlq)
+              if decode_dead_letter(r.value).source == "worker"]  # fmt: skip
+    assert (dead.reason, dead.payload, dead.topic) == (
+        "undecodable_record", b"\xc1 not a vitals record", stack.topics.vitals,
+    )  # fmt: skip
+    rollups = [decode_vitals_rollup(r.value) for r in stack.read(stack.topics.rollups)]
+    news2 = [decode_news2(r.value) for r in stack.read(stack.topics.news2)]
+    assert {r.patient_id for r in rollups} == {s.patient_id for s in cohort.samples}
+    assert len(rollups) > 0.5 * len(cohort.samples) and news2
+
+
+def test_a_killed_workers_partitions_move_to_the_survivor_with_their_state(
+    stack: Stack, cohort: Cohort
+) -> None:
+    stack.produce(cohort.lines, "samples.jsonl")
+    a = stack.start_worker("a", "shared")  # same settings: each locks its own state slot
+    b = stack.start_worker("b", "shared")
+    deadline = time.monotonic() + 120
+    while not all(re.search(r"assigned vitals partitions \[\d", stack.log(n)) for n in "ab"):
+        assert time.monotonic() < deadline, "the two workers never shared the partitions"
+        time.sleep(0.5)
+    stack.wait_progress(0.35)
+    a.send_signal(signal.SIGKILL)
+    a.wait(timeout=30)
+    stack.wait_progress(1.0)
+    stack.stop(b)
+
+    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS)
+    assert {x.alert_id for x in stack.alerts()} == {x.alert_id for x in expected}
+    # The survivor restored partitions from checkpoints the dead worker wrote.
+    a_started = {p: o for p, _, o in restored(stack.log("a"))}
+    taken = [p for p, n, o in restored(stack.log("b")) if n > 0 and o > a_started.get(p, o)]
+    assert taken
+
+
+def test_a_restarted_worker_restores_learned_state_instead_of_relearning(
+    stack: Stack, cohort: Cohort
+) -> None:
+    half = len(cohort.lines) // 2
+    stack.produce(cohort.lines[:half], "first.jsonl")
+    first = stack.start_worker("first", "s1")
+    stack.wait_progress(1.0)
+    stack.stop(first)
+    saved = stack.states()
+
+    stack.produce(cohort.lines[half:], "second.jsonl")
+    second = stack.start_worker("second", "s2")  # a new state dir: only the changelog is left
+    stack.wait_progress(1.0)
+    stack.stop(second)
+    first_restores = {p: n for p, n, _ in reversed(restored(stack.log("second")))}
+    assert sum(first_restores.values()) == len(saved)
+
+    # What an uninterrupted run over both halves holds at the end, and raises on the way.
+    whole = VitalsProcessor(stack.topics)
+    whole.restore(set(range(PARTITIONS)), [])
+    offsets = [0] * PARTITIONS
+    for key, value in records_from_samples(cohort.samples, received_at=0.0):
+        p = partition_for(key, PARTITIONS)
+        whole.handle(p, offsets[p], key, value, now=0.0)
+        offsets[p] += 1
+    final = stack.states()
+    for p in range(PARTITIONS):
+        for pid, state in whole.patient_states(p).items():
+            assert canonical_state(final[pid]) == canonical_state(state), pid
+    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS)
+    assert {x.alert_id for x in stack.alerts()} == {x.alert_id for x in expected}

@@ -1,0 +1,226 @@
+"""The worker's core without Kafka: per-partition detection, checkpoints, restore, dead letters."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from kafka.partitioner.default import murmur2 as kafka_murmur2
+
+from alerts.model import Alert
+from ingest.encoding import decode_dead_letter, encode_vitals, records_from_samples
+from ingest.exceptions import SampleRejected
+from ingest.sample import Sample, parse_sample
+from ingest.simulator import CohortSpec, iter_cohort
+from stream.checkpoint import (
+    MemoryCheckpointStore,
+    PatientCheckpoint,
+    canonical_state,
+    decode,
+    encode,
+    partition_key,
+    patient_key,
+)
+from stream.partition import murmur2, partition_for, replay_partitioned
+from stream.processor import Out, OutputTopics, VitalsProcessor
+from stream.replay import replay
+from stream.rollup import decode_news2, decode_vitals_rollup
+
+PARTITIONS = 4
+TOPICS = OutputTopics.for_prefix("t.")
+
+
+@pytest.fixture(scope="module")
+def cohort() -> list[Sample]:
+    """Valid samples of a small cohort, in arrival order (gaps, dropouts, late batches)."""
+    spec = CohortSpec(patients=8, days=0.5, seed=5, invalid_fraction=0.0)
+    out = []
+    for rec in iter_cohort(spec):
+        raw = rec.payload
+        try:
+            out.append(parse_sample(raw, patient_id=raw["patient_id"], device_id=raw["device_id"]))
+        except SampleRejected:
+            continue
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(cohort: list[Sample]) -> list[Alert]:
+    return replay_partitioned(cohort, partitions=PARTITIONS)
+
+
+def topic_records(samples: list[Sample]) -> list[tuple[int, int, bytes, bytes]]:
+    """(partition, offset, key, value) as vigil produce would lay the samples out."""
+    offsets = [0] * PARTITIONS
+    out = []
+    for key, value in records_from_samples(samples, received_at=1.7e9):
+        p = partition_for(key, PARTITIONS)
+        out.append((p, offsets[p], key, value))
+        offsets[p] += 1
+    return out
+
+
+def alert_keys(outs: list[Out]) -> Iterator[tuple[str, int, str]]:
+    for o in outs:
+        if o.topic == TOPICS.alerts:
+            a = Alert.from_json(o.value)
+            yield a.alert_id, a.seq, a.status
+
+
+def run(proc: VitalsProcessor, records: list[tuple[int, int, bytes, bytes]]) -> list[Out]:
+    outs: list[Out] = []
+    for p, offset, key, value in records:
+        outs += proc.handle(p, offset, key, value, now=0.0)
+    return outs
+
+
+def fresh(store: MemoryCheckpointStore | None = None) -> VitalsProcessor:
+    proc = VitalsProcessor(TOPICS, checkpoint_every_samples=50, checkpoint_every_s=3600)
+    proc.restore(set(range(PARTITIONS)), (store or MemoryCheckpointStore()).items())
+    return proc
+
+
+def canonical(states: dict[str, bytes]) -> dict[str, object]:
+    return {pid: canonical_state(data) for pid, data in states.items()}
+
+
+def save(proc: VitalsProcessor, store: MemoryCheckpointStore, partitions: list[int]) -> None:
+    for p in partitions:
+        for key, value in proc.checkpoint(p):
+            store.put(p, key, value)
+
+
+def test_partition_for_matches_kafka_default_partitioner() -> None:
+    rng = random.Random(3)
+    keys = [b"", b"p0001", *(rng.randbytes(rng.randint(1, 40)) for _ in range(500))]
+    for key in keys:
+        assert murmur2(key) == kafka_murmur2(key) & 0xFFFFFFFF
+        assert partition_for(key, 12) == (kafka_murmur2(key) & 0x7FFFFFFF) % 12
+
+
+def test_one_partition_replays_exactly_like_vigil_replay(cohort: list[Sample]) -> None:
+    rows = [{**s.to_dict(), "ts": s.ts} for s in cohort]
+    expected = [a.to_json_dict() for a in replay(rows, keep_scores=False).alerts]
+    got = [a.to_json_dict() for a in replay_partitioned(cohort, partitions=1)]
+    assert got == expected
+
+
+def test_processor_raises_the_partitioned_replay_alerts(
+    cohort: list[Sample], reference: list[Alert]
+) -> None:
+    outs = run(fresh(), topic_records(cohort))
+    raised = [Alert.from_json(o.value) for o in outs if o.topic == TOPICS.alerts]
+    assert {a.alert_id for a in raised} == {a.alert_id for a in reference}
+    # The very records replay writes, in the same order (plus the resolved ones).
+    assert [a.to_json_dict() for a in raised if a.status != "resolved"] == [
+        a.to_json_dict() for a in reference
+    ]
+
+
+def test_crash_and_restore_from_checkpoints_gives_the_same_alerts_and_state(
+    cohort: list[Sample],
+) -> None:
+    records = topic_records(cohort)
+    whole = fresh()
+    expected = set(alert_keys(run(whole, records)))
+
+    store = MemoryCheckpointStore()
+    first = fresh(store)
+    cut = len(records) * 2 // 3
+    seen = set(alert_keys(run(first, records[: cut // 2])))
+    save(first, store, [0, 1, 2, 3])  # a checkpoint of every partition ...
+    seen |= set(alert_keys(run(first, records[cut // 2 : cut])))
+    save(first, store, [1])  # ... and a later one of partition 1; then the worker dies
+    committed = {p: decode(store.get(partition_key(p)) or b"").offset for p in range(PARTITIONS)}
+
+    second = fresh(store)
+    again = [r for r in records if r[1] >= min(committed.values())]  # an older committed offset
+    seen |= set(alert_keys(run(second, again)))
+    assert {k[0] for k in seen} == {k[0] for k in expected}
+    assert seen >= expected
+    for p in range(PARTITIONS):
+        assert canonical(second.patient_states(p)) == canonical(whole.patient_states(p))
+
+
+def test_records_before_a_newer_patient_checkpoint_are_skipped(cohort: list[Sample]) -> None:
+    records = topic_records(cohort)
+    p = records[0][0]
+    mine = [r for r in records if r[0] == p]
+    proc, store = fresh(), MemoryCheckpointStore()
+    run(proc, mine[:100])
+    save(proc, store, [p])
+    run(proc, mine[100:200])
+    # A crash while writing the next checkpoint: patients made it, the partition record did not.
+    for key, value in proc.checkpoint(p):
+        if key != partition_key(p):
+            store.put(p, key, value)
+    restored = fresh(store)
+    assert restored.next_offset(p) == 100
+    run(restored, mine[100:])
+    run(proc, mine[200:])
+    assert canonical(restored.patient_states(p)) == canonical(proc.patient_states(p))
+
+
+def test_undecodable_and_misattributed_records_go_to_the_dlq_and_processing_goes_on() -> None:
+    proc = fresh()
+    good = encode_vitals([Sample("p1", "d1", 1.7e9 + 60 * i, hr=70.0) for i in range(3)],
+                         received_at=1.7e9)  # fmt: skip
+    [dead] = proc.handle(0, 0, b"p1", b"\x93garbage", now=1.7e9)
+    letter = decode_dead_letter(dead.value)
+    assert (dead.topic, dead.key, letter.reason, letter.source) == (
+        TOPICS.dlq,
+        b"p1",
+        "undecodable_record",
+        "worker",
+    )
+    assert letter.payload == b"\x93garbage" and letter.topic == TOPICS.vitals
+    [dead] = proc.handle(0, 1, b"p2", good, now=1.7e9)
+    assert decode_dead_letter(dead.value).reason == "key_mismatch"
+    outs = proc.handle(0, 2, b"p1", good, now=1.7e9)
+    assert outs and proc.stats.dead == 2 and proc.stats.samples == 3
+
+
+def test_rollups_and_news2_are_published_per_closed_minute() -> None:
+    proc = fresh()
+    samples = [Sample("p1", "d1", 1.7e9 + 30 * i, hr=80.0 + i, rr=16.0, spo2=97.0, temp=37.0)
+               for i in range(6)]  # fmt: skip
+    outs = proc.handle(0, 0, b"p1", encode_vitals(samples, received_at=1.7e9), now=0.0)
+    rollups = [decode_vitals_rollup(o.value) for o in outs if o.topic == TOPICS.rollups]
+    news2 = [decode_news2(o.value) for o in outs if o.topic == TOPICS.news2]
+    assert [r.vitals["hr"].count for r in rollups] == [2, 2]
+    assert rollups[0].vitals["hr"].mean == 80.5 and rollups[1].vitals["hr"].max == 83.0
+    assert [n.minute for n in news2] == [r.minute for r in rollups]
+    assert all(n.patient_id == "p1" and n.risk == "low" for n in news2)
+
+
+def test_a_partition_is_due_after_enough_samples_or_enough_time() -> None:
+    proc = VitalsProcessor(TOPICS, checkpoint_every_samples=10, checkpoint_every_s=5.0)
+    proc.restore({0, 1}, [])
+    value = encode_vitals([Sample("p1", "d1", 1.7e9 + i, hr=70.0) for i in range(4)],
+                          received_at=1.7e9)  # fmt: skip
+    proc.handle(0, 0, b"p1", value, now=100.0)
+    assert proc.due(now=101.0) == []
+    assert proc.due(now=105.0) == [0]
+    proc.handle(0, 1, b"p1", value, now=101.0)
+    proc.handle(0, 2, b"p1", value, now=101.0)
+    assert proc.due(now=101.0) == [0]
+    keys = [k for k, _ in proc.checkpoint(0)]
+    assert keys == [patient_key("p1"), partition_key(0)]
+    assert proc.due(now=200.0) == [] and proc.is_clean(0)
+
+
+def test_an_unreadable_patient_state_starts_that_patient_afresh() -> None:
+    proc, store = fresh(), MemoryCheckpointStore()
+    value = encode_vitals([Sample("p1", "d1", 1.7e9 + 60 * i, hr=70.0) for i in range(3)],
+                          received_at=1.7e9)  # fmt: skip
+    proc.handle(0, 0, b"p1", value, now=0.0)
+    save(proc, store, [0])
+    cp = decode(store.get(patient_key("p1")) or b"")
+    assert isinstance(cp, PatientCheckpoint)
+    broken = PatientCheckpoint(cp.partition, cp.offset, b"not a pickle", cp.extras)
+    store.put(0, patient_key("p1"), encode(broken))  # e.g. written by another detector version
+    restored = fresh(store)
+    assert restored.stats.state_errors == 1 and restored.next_offset(0) == 1
+    assert restored.handle(0, 1, b"p1", value, now=0.0) is not None
+    assert restored.patient_states(0).keys() == {"p1"}
