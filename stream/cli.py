@@ -150,8 +150,21 @@ def replay(
             help="Clinician settings: a labels.json, or a JSON object {patient_id: config}.",
         ),
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="Event-time clocks as the workers keep them, one per vigil.vitals partition "
+            "(default: VIGIL_VITALS_PARTITIONS). Data-gap alerts depend on it; 1 = one clock.",
+        ),
+    ] = None,
 ) -> None:
-    """Replay recorded samples through the worker's detection code; write alerts (and scores)."""
+    """Replay recorded samples through the worker's detection code; write alerts (and scores).
+
+    Patients are routed to partitions as Kafka routes them, each with its own event-time clock,
+    so the alerts are the stream workers' alerts for the same samples, id for id.
+    """
     import csv
 
     import orjson
@@ -159,8 +172,11 @@ def replay(
     from ingest.sample import format_ts
     from stream.records import RecordReader
     from stream.replay import replay as run_replay
+    from vigil.settings import get_settings
 
     configs = _read_configs(patient_config) if patient_config is not None else None
+    if partitions is None:
+        partitions = get_settings().vitals_partitions
     bar, on_progress = _progress(input_path, "replay")
     reader = RecordReader(input_path, on_progress=on_progress)
     counts: Counter[tuple[str, str]] = Counter()
@@ -182,7 +198,12 @@ def replay(
 
         with bar:
             result = run_replay(
-                reader, configs=configs, keep_scores=False, on_score=on_score, on_alert=on_alert
+                reader,
+                configs=configs,
+                partitions=partitions,
+                keep_scores=False,
+                on_score=on_score,
+                on_alert=on_alert,
             )
     rejected = Counter(result.rejected)
     if reader.malformed:

@@ -73,6 +73,7 @@ def replay(
     configs: Mapping[str, PatientConfig] | None = None,
     pipeline: Pipeline | None = None,
     tick_every: float = 60.0,
+    partitions: int = 1,
     keep_scores: bool = True,
     on_score: Callable[[str, float, float], None] | None = None,
     on_alert: Callable[[Alert], None] | None = None,
@@ -89,6 +90,11 @@ def replay(
         An existing pipeline to continue (e.g. the demo's); a fresh one by default.
     tick_every
         Event-time seconds between ticks (data-gap checks).
+    partitions
+        Tick per Kafka partition, as the stream worker does: patients are routed with Kafka's
+        default partitioner (:func:`stream.partition.partition_for`) and each partition keeps
+        its own event-time clock. With the partition count of ``vigil.vitals`` the output is
+        the worker's, alert for alert; 1 (the default) is one global clock.
     keep_scores
         Collect ``(patient_id, ts, score)`` per accepted sample in the result.
     on_score, on_alert
@@ -98,6 +104,12 @@ def replay(
     -------
     ReplayResult
     """
+    if partitions > 1:
+        if pipeline is not None:
+            raise ValueError("an existing pipeline has one clock: use partitions=1")
+        from stream.partition import PartitionMonitor, partition_for
+
+        clocks = [PartitionMonitor(p, configs, tick_every=tick_every) for p in range(partitions)]
     pipe = pipeline if pipeline is not None else Pipeline(configs)
     result = ReplayResult()
     scores = result.scores
@@ -109,6 +121,10 @@ def replay(
     for raw in records:
         result.samples += 1
         pid = raw.get("patient_id")
+        if partitions > 1 and isinstance(pid, str) and pid:
+            part = clocks[partition_for(pid, partitions)]
+            pipe, process = part.pipeline, part.pipeline.process
+            watermark, next_tick = part.watermark, part.next_tick
         did = raw.get("device_id")
         try:
             sample = parse_sample(raw, patient_id=pid, device_id=did)  # type: ignore[arg-type]
@@ -135,6 +151,8 @@ def replay(
                     if on_alert is not None:
                         on_alert(a)
                 next_tick = (ts // tick_every + 1) * tick_every
+        if partitions > 1:
+            part.watermark, part.next_tick = watermark, next_tick
         step = process(sample)
         result.accepted += 1
         if keep_scores:
