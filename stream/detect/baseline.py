@@ -150,7 +150,7 @@ class ChannelModel(base.AnomalyDetector):
         full rate again: it has been alerted on, and it is the patient's new normal.
     learn_every
         After its warm-up, a context learns at most one reading per this many seconds. Rates are
-        per unit of time, so this changes cost, not time constants (every other reading of a
+        per unit of time, so this changes cost, not time constants (every third reading of a
         1/min stream; every reading of a 5-min one).
     """
 
@@ -170,7 +170,7 @@ class ChannelModel(base.AnomalyDetector):
         freeze_z: float = 2.0,
         max_gap: float = 600.0,
         profile_rate: float | None = 0.35,
-        learn_every: float = 90.0,
+        learn_every: float = 150.0,
         absorb_after: float = 6 * 3600.0,
     ) -> None:
         self.tau = tau

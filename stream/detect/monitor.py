@@ -12,7 +12,9 @@ Per sample:
 3. vitals only: the clinical rules (:mod:`stream.detect.rules`) and NEWS2
    (:mod:`stream.detect.news2`) on the smoothed values; a multi-vital ``deterioration`` rule
    (NEWS2 well above the patient's own usual NEWS2, with several vitals drifting the wrong way)
-   catches slow, sepsis-like decline that no single vital shows yet;
+   catches slow, sepsis-like decline that no single vital shows yet; before that, an early
+   low-severity warning fires when, at rest, several vitals have drifted together the adverse
+   way by ``EARLY_Z`` or more of their personal scales for ``EARLY_PERSIST`` readings;
 4. technical conditions (:mod:`stream.detect.technical`).
 
 Late and out-of-order samples: a sample up to ``reorder_window`` seconds older than the newest
@@ -96,6 +98,16 @@ _HARD_SCREEN: Final = {
 }
 #: Adverse direction of each NEWS2 vital in a septic-like deterioration.
 _ADVERSE: Final = (("hr", 1.0), ("rr", 1.0), ("temp", 1.0), ("spo2", -1.0), ("sbp", -1.0))
+#: Early multi-vital warning: per-vital personal z, their sum, consecutive readings (tuned on
+#: simulated cohorts of several seeds).
+EARLY_Z: Final = 2.5
+EARLY_SUM: Final = 7.0
+EARLY_PERSIST: Final = 8
+_EARLY: Final = "deterioration:early"
+#: ... and only where a value begins to matter clinically (the edge of the NEWS2 0-point
+#: band, slightly inside it): a cool-skinned patient warming to 36.4 C is not drifting.
+EARLY_FLOOR: Final = {"hr": 80.0, "rr": 17.0, "temp": 37.0, "spo2": 96.0, "sbp": 120.0}
+_ADVERSE_SIGN: Final = dict(_ADVERSE)
 
 
 def _fmt(vital: str, x: float) -> str:
@@ -275,8 +287,8 @@ class PatientMonitor:
                 best = p
                 top = name
         self.top_channel = top
-        if evaluate and (adverse >= 2 or self.deterioration[0] > 0.0):
-            f = self._deterioration(ts)
+        if evaluate and (adverse >= 2 or self.deterioration[0] > 0.0 or _EARLY in rule_state):
+            f = self._deterioration(ts, at_rest)
             if f is not None:
                 findings.append(f)
         if not late:
@@ -384,10 +396,34 @@ class PatientMonitor:
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, msg, evidence
         )
 
-    def _deterioration(self, ts: float) -> Finding | None:
+    def _early_drift(self, ts: float, at_rest: bool, drifting: list[tuple[str, float]]) -> bool:
+        """Early warning: several vitals departing together from a settled personal normal.
+
+        At rest, at least two vitals ``EARLY_Z`` personal scales or more the adverse way, with
+        ``EARLY_SUM`` scales in all, for ``EARLY_PERSIST`` consecutive readings.
+        """
+        strong = [
+            z
+            for v, z in drifting
+            if z >= EARLY_Z
+            and self.channels[v].settled
+            and _ADVERSE_SIGN[v] * (self.channels[v].xs - EARLY_FLOOR[v]) >= 0.0
+        ]
+        if not at_rest or len(strong) < 2 or sum(strong) < EARLY_SUM:
+            self.rule_state.pop(_EARLY, None)
+            return False
+        state = self.rule_state.get(_EARLY)
+        if state is None:
+            state = [0.0, ts]
+            self.rule_state[_EARLY] = state
+        state[0] += 1.0
+        return state[0] >= EARLY_PERSIST
+
+    def _deterioration(self, ts: float, at_rest: bool) -> Finding | None:
         """Multi-vital rule: NEWS2 well above this patient's usual, several vitals adverse."""
         adverse = 0
         drift = 0.0
+        drifting: list[tuple[str, float]] = []
         for vital, sign in _ADVERSE:
             ch = self.channels.get(vital)
             x = self.latest(vital, ts)
@@ -397,6 +433,8 @@ class PatientMonitor:
             if z >= 2.0:
                 adverse += 1
                 drift += z
+                drifting.append((vital, z))
+        early = self._early_drift(ts, at_rest, drifting)
         state = self.deterioration
         if adverse < 2:
             state[0] = 0.0
@@ -412,11 +450,11 @@ class PatientMonitor:
             level = HOLDING
         else:
             state[0] = 0.0
-            return None
+            return self._early_finding(ts, drifting, drift) if early else None
         if state[0] == 0.0:
             state[1] = ts
         state[0] = state[0] + 1.0 if level == FIRING else max(state[0], 1.0)
-        firing = level == FIRING and state[0] >= 5
+        firing = (level == FIRING and state[0] >= 5) or early
         severity = "critical" if total >= 7 else "medium"
         involved = [v for v, n in sub.items() if n > 0]
         minutes = int((ts - state[1]) // 60.0)
@@ -427,6 +465,28 @@ class PatientMonitor:
             min(1.0, drift / 20.0), msg,
             {"news2": {"total": total, "usual": usual, **sub}, "adverse_vitals": adverse,
              "duration_min": minutes},
+        )  # fmt: skip
+
+    def _early_finding(self, ts: float, drifting: list[tuple[str, float]], drift: float) -> Finding:
+        """The early warning's finding: low severity, the drifting vitals against their usual."""
+        since = self.rule_state[_EARLY][1]
+        minutes = int((ts - since) // 60.0)
+        involved = [v for v, _ in drifting]
+        parts = ", ".join(
+            f"{LABEL[v]} {_fmt(v, self.channels[v].xs)}{UNIT[v]} "
+            f"(usual {_fmt(v, self.channels[v].expected)})"
+            for v in involved
+        )
+        msg = f"Drifting from this patient's normal at rest for {minutes} min: {parts}"
+        evidence = {
+            "z": {v: round(z, 2) for v, z in drifting},
+            "expected": {v: round(self.channels[v].expected, 2) for v in involved},
+            "adverse_vitals": len(involved),
+            "duration_min": minutes,
+        }
+        return Finding(
+            "deterioration", "clinical", "low", tuple(involved), since, True,
+            min(1.0, drift / 20.0), msg, evidence,
         )  # fmt: skip
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:

@@ -133,3 +133,21 @@ def test_a_flatlined_sensor_and_a_poor_signal_are_technical():
         _, found = mon.observe(Sample("p1", "d1", T0 + 60 * i, hr=72.0, rr=14.0, quality=0.2))
         kinds |= {(f.kind, f.category) for f in found}
     assert ("flatline", "technical") in kinds and ("poor_signal", "technical") in kinds
+
+
+def test_vitals_drifting_together_from_personal_normal_raise_an_early_low_alert():
+    # HR +16 and RR +4 at rest: each still below its population threshold (HR 100, RR 22),
+    # together far outside this patient's own variation
+    onset = 2 * DAY + 14 * 60
+    mods = (
+        ramp("hr", onset, 20, 88.0, onset + 180),
+        ramp("rr", onset, 20, 18.0, onset + 180),
+    )
+    alerts = clinical_alerts(Person(seed=5), onset + 180, mods)
+    early = [a for a in alerts if a.kind == "deterioration"]
+    assert early, [a.kind for a in alerts]
+    first = first_alert_minute(alerts)
+    assert first is not None and onset < first <= onset + 40
+    assert early[0].severity == "low"
+    assert "from this patient's normal" in early[0].message
+    assert "HR" in early[0].message and "RR" in early[0].message
