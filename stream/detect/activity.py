@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 
-from stream.detect.baseline import ACTIVE, REST, STILL
+from stream.detect.contexts import ACTIVE, REST, STILL
 
 logger = logging.getLogger(__name__)
 

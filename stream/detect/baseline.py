@@ -5,13 +5,9 @@ same class, with the same defaults, learns a heart rate, a step count or a serve
 Clinical knowledge (NEWS2 bands, relevance floors) lives in :mod:`stream.detect.rules` and
 only *reads* what this model computes.
 
-Per context (``STILL`` — e.g. asleep, ``REST``, ``ACTIVE`` — light activity; contexts come from
-the motion channel, :mod:`stream.detect.activity`) it keeps an exponentially weighted level and
-a Huber-clipped mean absolute deviation, with time-based learning rates so irregular sampling
-(a cuff every 15-60 min, a 5-minute metric) needs no retuning; on top, a time-of-day profile
-of 24 hourly offsets (circadian rhythm, a morning blood-pressure surge), each folded in once
-its hour is over. A young baseline follows faster (its level's time constant grows from 2 h
-to ``tau``) so the first day is usable before the profile exists. Each step:
+Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and scale
+(:mod:`stream.detect.robust`); on top, a time-of-day profile of 24 hourly offsets
+(:mod:`stream.detect.daily`). Each step:
 
 1. a median of the last three *reliable* readings (artifact gating: isolated spikes cannot
    move it) — dense channels only; sparse ones (gaps above ``max_gap``) use the raw reading;
@@ -56,14 +52,13 @@ from typing import Any
 
 from river import base
 
+from stream.detect.contexts import ACTIVE, CONTEXTS, REST, STILL, time_of_day
+from stream.detect.daily import DailyProfile
+from stream.detect.robust import ContextStats, median3_with
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ACTIVE", "CONTEXTS", "REST", "STILL", "ChannelModel", "time_of_day"]
-
-STILL, REST, ACTIVE = 0, 1, 2
-CONTEXTS = ("still", "rest", "active")
-_GAUSS_MAD = 1.2533  # sigma / mean absolute deviation for a normal distribution
-_MAX_DT = 900.0  # a learning step never counts for more than 15 min of data
 
 
 _PARAMS = (
@@ -108,7 +103,7 @@ _STATE = (
 _INTERNED: dict[float, float] = {}
 
 
-class ChannelModel(base.AnomalyDetector):
+class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
     """Online personal baseline and anomaly score for one numeric channel.
 
     A high score means the channel's recent (smoothed) value is far from this individual's
@@ -241,11 +236,9 @@ class ChannelModel(base.AnomalyDetector):
             return 0.0
         expected, sd, _ = base
         if self.profile_rate is not None and ts == ts and abs(ts) != math.inf:
-            i0, i1, f = time_of_day(ts)
-            w = self.daily
-            expected += w[i0] + f * (w[i1] - w[i0])
+            expected += self.profile_offset(ts)
         window = self.recent if ts - self.recent_at <= self.max_gap else []
-        xs = _median_with(window, value)
+        xs = median3_with(window, value)
         return self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
 
     def expected_in(self, ctx: int, ts: float) -> float | None:
@@ -254,41 +247,10 @@ class ChannelModel(base.AnomalyDetector):
             return None
         expected = self.level[ctx]
         if self.profile_rate is not None:
-            i0, i1, f = time_of_day(ts)
-            w = self.daily
-            expected += w[i0] + f * (w[i1] - w[i0])
+            expected += self.profile_offset(ts)
         return expected
 
     # -- the hot path -----------------------------------------------------------------------
-
-    def scale(self, ctx: int = REST) -> float:
-        """Current scale (robust standard deviation) of context ``ctx``."""
-        n = self.n[ctx]
-        dev_sd = _GAUSS_MAD * self.dev[ctx]
-        prior = self.prior_scale
-        if prior is not None:
-            w = float(self.warmup)
-            sd = math.sqrt((w * prior * prior + n * dev_sd * dev_sd) / (w + n))
-        else:
-            sd = dev_sd
-        floor = self.min_scale
-        rel = 1e-3 * abs(self.level[ctx])
-        if rel > floor:
-            floor = rel
-        return sd if sd > floor else (floor if floor > 0.0 else 1e-9)
-
-    def _baseline(self, ctx: int) -> tuple[float, float, bool] | None:
-        """``(expected, scale, settled)`` for ``ctx``, falling back to the best-learned context."""
-        n = self.n
-        if n[ctx] >= self.warmup:
-            return self.level[ctx], self.sd_cache[ctx], True
-        if n[ctx] >= 10:
-            return self.level[ctx], 1.5 * self.sd_cache[ctx], False
-        best = max(range(3), key=n.__getitem__)
-        if n[best] == 0:
-            return None
-        # a context with too little data borrows the best-learned one, with a wider scale
-        return self.level[best], 2.0 * self.sd_cache[best], False
 
     def _score(self, z: float, z_raw: float, cusum: float) -> float:
         z4 = z * z * z * z
@@ -427,84 +389,7 @@ class ChannelModel(base.AnomalyDetector):
         tod: tuple[int, int, float] | None,
         weight_scale: float = 1.0,
     ) -> None:
-        n = self.n[ctx]
-        if self.born != self.born:
-            self.born = ts
-        if n == 0:
-            # a new context starts from what the others predict, not from scratch
-            self.level[ctx] = value if expected != expected else expected
-            self.dev[ctx] = 0.0
-            self.n[ctx] = 1
-            self.learned_at[ctx] = ts
-            self.sd_cache[ctx] = self.scale(ctx)
-            return
-        dt = ts - self.learned_at[ctx]
-        dt = 0.0 if dt < 0.0 else (_MAX_DT if dt > _MAX_DT else dt)
-        # running mean while warming up, then the time constants (an event during the first
-        # hours must not be averaged in as fast as the first readings were)
-        warm = 1.0 / (n + 1) if n < 4 * self.warmup else 0.0
-        # a young baseline follows faster (time constant grows from 2 h to tau with its age),
-        # so the first day's daily rhythm is tracked before the time-of-day profile exists
-        tau = ts - self.born + 7200.0
-        if tau > self.tau or tau != tau:
-            tau = self.tau
-        a_level = dt / tau
-        a_scale = dt / self.tau_scale
-        if warm > a_level:
-            a_level = warm
-        if warm > a_scale:
-            a_scale = warm
-        a_level *= weight
-        a_scale *= weight_scale
-        r = value - expected if expected == expected else value - self.level[ctx]
-        if sd > 0.0:
-            lim = self.huber * sd
-            r = lim if r > lim else (-lim if r < -lim else r)
-        self.level[ctx] += a_level * r
-        self.dev[ctx] += a_scale * ((r if r >= 0.0 else -r) - self.dev[ctx])
-        if tod is not None and self.profile_rate is not None and n >= self.warmup:
-            i0, i1, f = tod
-            hour = i0 if f < 0.5 else i1
-            if hour != self.hour_bin:
-                if self.hour_n >= 10:  # enough of that hour was ordinary to learn from
-                    w = self.daily
-                    b = self.hour_bin
-                    w[b] += self.profile_rate * (self.hour_sum / self.hour_n - w[b])
-                self.hour_bin = hour
-                self.hour_sum = 0.0
-                self.hour_n = 0
-            if weight == 1.0:
-                self.hour_sum += value - self.level[ctx]
-                self.hour_n += 1
-        self.n[ctx] = n + 1
-        self.learned_at[ctx] = ts
-        self.sd_cache[ctx] = self.scale(ctx)
-
-
-def time_of_day(ts: float) -> tuple[int, int, float]:
-    """Hour-of-day bins around ``ts`` (UTC) and the interpolation weight of the second.
-
-    >>> time_of_day(6.5 * 3600.0), time_of_day(23.75 * 3600.0)
-    ((6, 7, 0.5), (23, 0, 0.75))
-    """
-    hour = (ts % 86400.0) / 3600.0
-    i0 = int(hour)
-    if i0 > 23:  # float rounding at the very end of a day
-        i0 = 23
-    return i0, (i0 + 1) % 24, hour - i0
-
-
-def _median3(a: float, b: float, c: float) -> float:
-    if a > b:
-        a, b = b, a
-    if c <= a:
-        return a
-    if c >= b:
-        return b
-    return c
-
-
-def _median_with(window: list[float], value: float) -> float:
-    if len(window) == 2:
-        return _median3(window[0], window[1], value)
-    return value
+        n = self._learn_stats(value, ts, ctx, sd, weight, expected, weight_scale)
+        rate = self.profile_rate
+        if n and tod is not None and rate is not None and n >= self.warmup:
+            self._learn_profile(rate, value, self.level[ctx], tod, weight)

@@ -12,9 +12,8 @@ Per sample:
 3. vitals only: the clinical rules (:mod:`stream.detect.rules`) and NEWS2
    (:mod:`stream.detect.news2`) on the smoothed values; a multi-vital ``deterioration`` rule
    (NEWS2 well above the patient's own usual NEWS2, with several vitals drifting the wrong way)
-   catches slow, sepsis-like decline that no single vital shows yet; before that, an early
-   low-severity warning fires when, at rest, several vitals have drifted together the adverse
-   way by ``EARLY_Z`` or more of their personal scales for ``EARLY_PERSIST`` readings;
+   catches slow, sepsis-like decline that no single vital shows yet, preceded by an early
+   low-severity warning (:mod:`stream.detect.deterioration`);
 4. technical conditions (:mod:`stream.detect.technical`).
 
 Late and out-of-order samples: a sample up to ``reorder_window`` seconds older than the newest
@@ -52,36 +51,27 @@ from ingest.sample import Sample
 from stream.detect.activity import Activity
 from stream.detect.baseline import ACTIVE, CONTEXTS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
+from stream.detect.deterioration import assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
 from stream.detect.rules import FIRING, HOLDING, RULES_BY_VITAL, VitalRule, scale2_rule
 from stream.detect.technical import DataQuality
+from stream.detect.vitals import (
+    FRESH_S,
+    LABEL,
+    NEWS2_NAME,
+    UNIT,
+    VITAL_MODEL_PARAMS,
+    VITALS,
+    fmt,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_CUSTOM_MODELS", "VITALS", "PatientMonitor"]
+__all__ = ["FRESH_S", "MAX_CUSTOM_MODELS", "VITALS", "VITAL_MODEL_PARAMS", "PatientMonitor"]
 
-VITALS: Final = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "glucose")
-#: Population priors for the personal models of vitals (scale before data, sensor resolution).
-VITAL_MODEL_PARAMS: Final[dict[str, dict[str, Any]]] = {
-    "hr": {"prior_scale": 5.0, "min_scale": 1.0},
-    "spo2": {"prior_scale": 1.0, "min_scale": 0.5},
-    "rr": {"prior_scale": 1.5, "min_scale": 0.7},
-    "temp": {"prior_scale": 0.2, "min_scale": 0.07},
-    "sbp": {"prior_scale": 10.0, "min_scale": 3.0, "warmup": 8},
-    "dbp": {"prior_scale": 7.0, "min_scale": 2.0, "warmup": 8},
-    "glucose": {"prior_scale": 15.0, "min_scale": 2.0, "warmup": 8},
-}
 #: Custom channels modelled per patient; further names are scored 0 (bounded state).
 MAX_CUSTOM_MODELS: Final = 16
-LABEL: Final = {"hr": "HR", "spo2": "SpO2", "rr": "RR", "temp": "Temp", "sbp": "SBP",
-                "dbp": "DBP", "glucose": "Glucose"}  # fmt: skip
-UNIT: Final = {"hr": " bpm", "spo2": "%", "rr": "/min", "temp": " °C", "sbp": " mmHg",
-               "dbp": " mmHg", "glucose": " mg/dL"}  # fmt: skip
-NEWS2_NAME: Final = {"hr": "pulse", "rr": "resp rate", "spo2": "SpO2", "temp": "temperature",
-                     "sbp": "systolic BP"}  # fmt: skip
-#: How long a smoothed value stays current for NEWS2 (cuff readings are intermittent).
-FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp": 5400.0}
 _SEVERITY_BY_POINTS: Final = ("low", "low", "medium", "high")
 _DEFAULT_CONFIG: Final = PatientConfig()
 _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
@@ -96,24 +86,6 @@ _HARD_SCREEN: Final = {
     )
     for vital, rules in RULES_BY_VITAL.items()
 }
-#: Adverse direction of each NEWS2 vital in a septic-like deterioration.
-_ADVERSE: Final = (("hr", 1.0), ("rr", 1.0), ("temp", 1.0), ("spo2", -1.0), ("sbp", -1.0))
-#: Early multi-vital warning: per-vital personal z, their sum, consecutive readings (tuned on
-#: simulated cohorts of several seeds).
-EARLY_Z: Final = 2.5
-EARLY_SUM: Final = 7.0
-EARLY_PERSIST: Final = 8
-_EARLY: Final = "deterioration:early"
-#: ... and only where a value begins to matter clinically (the edge of the NEWS2 0-point
-#: band, slightly inside it): a cool-skinned patient warming to 36.4 C is not drifting.
-EARLY_FLOOR: Final = {"hr": 80.0, "rr": 17.0, "temp": 37.0, "spo2": 96.0, "sbp": 120.0}
-_ADVERSE_SIGN: Final = dict(_ADVERSE)
-
-
-def _fmt(vital: str, x: float) -> str:
-    if vital == "temp":
-        return f"{x:.1f}"
-    return f"{x:.0f}"
 
 
 class PatientMonitor:
@@ -265,12 +237,7 @@ class PatientMonitor:
             if p > best:
                 best = p
                 top = vital
-        adverse = 0
-        if adverse_seen or self.deterioration[0] > 0.0:
-            for vital, sign in _ADVERSE:
-                ch = channels.get(vital)
-                if ch is not None and sign * ch.z >= 2.0:
-                    adverse += 1
+        pending = evaluate and deterioration_pending(self, adverse_seen)
         for name, x in sample.custom.items():
             ch = self._channel(name, True)
             if ch is None:
@@ -287,8 +254,8 @@ class PatientMonitor:
                 best = p
                 top = name
         self.top_channel = top
-        if evaluate and (adverse >= 2 or self.deterioration[0] > 0.0 or _EARLY in rule_state):
-            f = self._deterioration(ts, at_rest)
+        if pending:
+            f = assess(self, ts, at_rest)
             if f is not None:
                 findings.append(f)
         if not late:
@@ -306,7 +273,8 @@ class PatientMonitor:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _news2_points(self, vital: str, x: float) -> int:
+    def news2_points(self, vital: str, x: float) -> int:
+        """NEWS2 points of ``vital`` at value ``x`` under this patient's settings."""
         if vital == "hr":
             return score_hr(x)
         if vital == "spo2":
@@ -325,7 +293,7 @@ class PatientMonitor:
         for vital in FRESH_S:
             x = self.latest(vital, ts)
             if x is not None:
-                sub[vital] = self._news2_points(vital, x)
+                sub[vital] = self.news2_points(vital, x)
         total = sum(sub.values()) + (2 if self.config.on_oxygen else 0)
         if self.config.consciousness.upper() != "A":
             total += 3
@@ -357,7 +325,7 @@ class PatientMonitor:
         state[0] = state[0] + 1.0 if level == FIRING else 0.0
         firing = state[0] >= rule.persist
         xs = ch.xs
-        points = self._news2_points(rule.vital, xs)
+        points = self.news2_points(rule.vital, xs)
         severity = _SEVERITY_BY_POINTS[points]
         if rule.kind == "hypertension":
             severity = "high" if xs >= 220.0 else "medium"
@@ -367,14 +335,14 @@ class PatientMonitor:
         minutes = int((ts - state[1]) // 60.0)
         label, unit = LABEL[rule.vital], UNIT[rule.vital]
         if ch.settled:
-            base = f"personal baseline {_fmt(rule.vital, ch.expected)} ± {_fmt(rule.vital, ch.sd)}"
+            base = f"personal baseline {fmt(rule.vital, ch.expected)} ± {fmt(rule.vital, ch.sd)}"
         elif ch.sd == ch.sd:
-            base = f"early baseline {_fmt(rule.vital, ch.expected)} (still learning)"
+            base = f"early baseline {fmt(rule.vital, ch.expected)} (still learning)"
         else:
             base = "no personal baseline yet"
         if limit is not None:
-            base += f", clinician limit {_fmt(rule.vital, limit)}"
-        msg = f"{label} {_fmt(rule.vital, xs)}{unit} for {minutes} min, {base}"
+            base += f", clinician limit {fmt(rule.vital, limit)}"
+        msg = f"{label} {fmt(rule.vital, xs)}{unit} for {minutes} min, {base}"
         if rule.vital in NEWS2_NAME:
             msg += f"; NEWS2 {NEWS2_NAME[rule.vital]} {points}"
             if total > points:
@@ -395,99 +363,6 @@ class PatientMonitor:
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, msg, evidence
         )
-
-    def _early_drift(self, ts: float, at_rest: bool, drifting: list[tuple[str, float]]) -> bool:
-        """Early warning: several vitals departing together from a settled personal normal.
-
-        At rest, at least two vitals ``EARLY_Z`` personal scales or more the adverse way, with
-        ``EARLY_SUM`` scales in all, for ``EARLY_PERSIST`` consecutive readings.
-        """
-        strong = [
-            z
-            for v, z in drifting
-            if z >= EARLY_Z
-            and self.channels[v].settled
-            and _ADVERSE_SIGN[v] * (self.channels[v].xs - EARLY_FLOOR[v]) >= 0.0
-        ]
-        if not at_rest or len(strong) < 2 or sum(strong) < EARLY_SUM:
-            self.rule_state.pop(_EARLY, None)
-            return False
-        state = self.rule_state.get(_EARLY)
-        if state is None:
-            state = [0.0, ts]
-            self.rule_state[_EARLY] = state
-        state[0] += 1.0
-        return state[0] >= EARLY_PERSIST
-
-    def _deterioration(self, ts: float, at_rest: bool) -> Finding | None:
-        """Multi-vital rule: NEWS2 well above this patient's usual, several vitals adverse."""
-        adverse = 0
-        drift = 0.0
-        drifting: list[tuple[str, float]] = []
-        for vital, sign in _ADVERSE:
-            ch = self.channels.get(vital)
-            x = self.latest(vital, ts)
-            if ch is None or x is None or ch.sd != ch.sd:
-                continue
-            z = sign * (x - ch.expected) / ch.sd
-            if z >= 2.0:
-                adverse += 1
-                drift += z
-                drifting.append((vital, z))
-        early = self._early_drift(ts, at_rest, drifting)
-        state = self.deterioration
-        if adverse < 2:
-            state[0] = 0.0
-            return None
-        total, sub = self.news2_now(ts)
-        usual = 0
-        for vital in sub:
-            usual += self._news2_points(vital, self.channels[vital].expected)
-        excess = total - usual
-        if total >= 5 and excess >= 3 and adverse >= 3:
-            level = FIRING
-        elif total >= 4 and excess >= 2:
-            level = HOLDING
-        else:
-            state[0] = 0.0
-            return self._early_finding(ts, drifting, drift) if early else None
-        if state[0] == 0.0:
-            state[1] = ts
-        state[0] = state[0] + 1.0 if level == FIRING else max(state[0], 1.0)
-        firing = (level == FIRING and state[0] >= 5) or early
-        severity = "critical" if total >= 7 else "medium"
-        involved = [v for v, n in sub.items() if n > 0]
-        minutes = int((ts - state[1]) // 60.0)
-        parts = ", ".join(f"{LABEL[v]} {_fmt(v, self.channels[v].xs)}{UNIT[v]}" for v in involved)
-        msg = f"Deteriorating over {minutes} min: NEWS2 {total} (usual {usual}) with {parts}"
-        return Finding(
-            "deterioration", "clinical", severity, tuple(involved), state[1], firing,
-            min(1.0, drift / 20.0), msg,
-            {"news2": {"total": total, "usual": usual, **sub}, "adverse_vitals": adverse,
-             "duration_min": minutes},
-        )  # fmt: skip
-
-    def _early_finding(self, ts: float, drifting: list[tuple[str, float]], drift: float) -> Finding:
-        """The early warning's finding: low severity, the drifting vitals against their usual."""
-        since = self.rule_state[_EARLY][1]
-        minutes = int((ts - since) // 60.0)
-        involved = [v for v, _ in drifting]
-        parts = ", ".join(
-            f"{LABEL[v]} {_fmt(v, self.channels[v].xs)}{UNIT[v]} "
-            f"(usual {_fmt(v, self.channels[v].expected)})"
-            for v in involved
-        )
-        msg = f"Drifting from this patient's normal at rest for {minutes} min: {parts}"
-        evidence = {
-            "z": {v: round(z, 2) for v, z in drifting},
-            "expected": {v: round(self.channels[v].expected, 2) for v in involved},
-            "adverse_vitals": len(involved),
-            "duration_min": minutes,
-        }
-        return Finding(
-            "deterioration", "clinical", "low", tuple(involved), since, True,
-            min(1.0, drift / 20.0), msg, evidence,
-        )  # fmt: skip
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:
         """Opt-in alerts on a custom channel: its personal score alone decides."""
