@@ -8,8 +8,17 @@
     (an absent vital costs one byte: a heart-rate-only sample is 29 bytes, JSON ~45).
     Carrying several samples per record is what lets one gateway and one worker move tens of
     thousands of samples a second; the patient key keeps every sample of a patient in order
-    on one partition either way. A new version is a new struct with the next tag, decoded
-    side by side with the old one.
+    on one partition either way.
+
+    A record may end with a sixth element, ``rejected``: a :class:`WireRejection`
+    ``[at, ts, reason]`` per sample of the same message that failed validation, where ``at``
+    is how many of the record's samples came before it. That is all detection needs to see
+    a run of rejected data (:meth:`stream.pipeline.Pipeline.note_rejected`) at the position
+    ``vigil replay`` sees it; the raw sample goes to the DLQ only (no values here). Records
+    without rejections are written without the element, byte for byte as before, and a
+    reader that predates it ignores it (msgspec skips trailing array elements), so both
+    directions of a rolling upgrade read each other. An incompatible change is a new struct
+    with the next tag, decoded side by side with the old one.
 
 ``vigil.vitals.dlq``
     A :class:`DeadLetter` as JSON (operators read it with a console consumer): the raw payload
@@ -24,6 +33,10 @@ Examples
 (74, b'\\x95\\x01')
 >>> decode_vitals(data) == samples
 True
+>>> notice = RejectionNotice("p1", "d1", None, "missing_ts")
+>>> data = encode_vitals([samples[0], notice, samples[1]], received_at=1709280002.0)
+>>> [type(e).__name__ for e in decode_entries(data)], decode_vitals(data) == samples
+(['Sample', 'RejectionNotice', 'Sample'], True)
 >>> decode_vitals(b"garbage")
 Traceback (most recent call last):
 ...
@@ -42,11 +55,14 @@ from ingest.sample import Sample, format_ts
 __all__ = [
     "WIRE_VERSION",
     "DeadLetter",
+    "RejectionNotice",
     "VitalsRecord",
+    "WireRejection",
     "WireSample",
-    "decode_dead_letter",
-    "decode_vitals",
     "dead_letter",
+    "decode_dead_letter",
+    "decode_entries",
+    "decode_vitals",
     "decode_vitals_record",
     "encode_dead_letter",
     "encode_vitals",
@@ -73,12 +89,48 @@ class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
     custom: dict[str, float] = {}
 
 
+class RejectionNotice(msgspec.Struct, frozen=True, gc=False):
+    """A sample of ``patient_id``'s device that failed validation: who, when, why; no values.
+
+    ``ts`` is the sample's own timestamp when it could be read, else ``None`` (the reader
+    then uses its event-time clock, as ``vigil replay`` does).
+    """
+
+    patient_id: str
+    device_id: str
+    ts: float | None
+    reason: str
+
+
+class WireRejection(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A :class:`RejectionNotice` inside a :class:`VitalsRecord`.
+
+    ``at`` is the number of the record's samples that precede it in the message.
+    """
+
+    at: int
+    ts: float | None
+    reason: str
+
+
 class VitalsRecord(msgspec.Struct, array_like=True, tag=1, frozen=True, gc=False):
     """Version 1 of a ``vigil.vitals`` record: samples of one patient from one device.
 
     ``received_at`` is when the gateway received them (epoch seconds), for latency metrics.
+    ``rejected`` lists the message's refused samples, ordered by position (see the module
+    docstring); it is omitted from the wire when empty.
     """
 
+    patient_id: str
+    device_id: str
+    received_at: float
+    samples: list[WireSample]
+    rejected: list[WireRejection] = []
+
+
+class _PlainVitalsRecord(msgspec.Struct, array_like=True, tag=1, frozen=True, gc=False):
+    # VitalsRecord without ``rejected``: what is written when there is none (msgspec keeps
+    # trailing defaults of array-like structs on the wire).
     patient_id: str
     device_id: str
     received_at: float
@@ -91,22 +143,26 @@ _vitals_encoder = msgspec.msgpack.Encoder()
 _vitals_decoder = msgspec.msgpack.Decoder(_AnyVitalsRecord)
 
 
-def encode_vitals(samples: Sequence[Sample], *, received_at: float) -> bytes:
-    """Encode samples of one patient and one device as a ``vigil.vitals`` record value.
+def encode_vitals(entries: Sequence[Sample | RejectionNotice], *, received_at: float) -> bytes:
+    """Encode samples (and rejection notices) of one patient and one device, in order.
 
     Raises
     ------
     ValueError
-        If ``samples`` is empty or mixes patients or devices.
+        If ``entries`` is empty or mixes patients or devices.
     """
-    if not samples:
-        raise ValueError("a vitals record holds at least one sample")
-    first = samples[0]
+    if not entries:
+        raise ValueError("a vitals record holds at least one sample or notice")
+    first = entries[0]
     patient_id, device_id = first.patient_id, first.device_id
-    wire = []
-    for s in samples:
+    wire: list[WireSample] = []
+    rejected: list[WireRejection] = []
+    for s in entries:
         if s.patient_id != patient_id or s.device_id != device_id:
             raise ValueError("a vitals record holds one patient's samples from one device")
+        if isinstance(s, RejectionNotice):
+            rejected.append(WireRejection(len(wire), s.ts, s.reason))
+            continue
         wire.append(
             WireSample(
                 s.ts,
@@ -122,7 +178,11 @@ def encode_vitals(samples: Sequence[Sample], *, received_at: float) -> bytes:
                 s.custom,
             )
         )
-    return _vitals_encoder.encode(VitalsRecord(patient_id, device_id, received_at, wire))
+    if rejected:
+        return _vitals_encoder.encode(
+            VitalsRecord(patient_id, device_id, received_at, wire, rejected)
+        )
+    return _vitals_encoder.encode(_PlainVitalsRecord(patient_id, device_id, received_at, wire))
 
 
 def decode_vitals_record(data: bytes) -> VitalsRecord:
@@ -134,8 +194,11 @@ def decode_vitals_record(data: bytes) -> VitalsRecord:
 
 
 def decode_vitals(data: bytes) -> list[Sample]:
-    """Decode a ``vigil.vitals`` record value into its samples."""
-    record = decode_vitals_record(data)
+    """Decode a ``vigil.vitals`` record value into its samples (notices left out)."""
+    return _samples(decode_vitals_record(data))
+
+
+def _samples(record: VitalsRecord) -> list[Sample]:
     pid, did = record.patient_id, record.device_id
     return [
         Sample(
@@ -157,13 +220,24 @@ def decode_vitals(data: bytes) -> list[Sample]:
     ]
 
 
+def decode_entries(data: bytes) -> list[Sample | RejectionNotice]:
+    """Decode a ``vigil.vitals`` record value into its samples and notices, in message order."""
+    record = decode_vitals_record(data)
+    samples: list[Sample | RejectionNotice] = list(_samples(record))
+    pid, did = record.patient_id, record.device_id
+    # Insert from the back so earlier positions stay valid; equal positions keep their order.
+    for r in reversed(record.rejected):
+        samples.insert(r.at, RejectionNotice(pid, did, r.ts, r.reason))
+    return samples
+
+
 def records_from_samples(
-    samples: Iterable[Sample], *, received_at: float, max_samples: int = 500
+    samples: Iterable[Sample | RejectionNotice], *, received_at: float, max_samples: int = 500
 ) -> Iterator[tuple[bytes, bytes]]:
     """Group consecutive samples of one patient and device into ``(key, value)`` records.
 
     What ``vigil produce`` writes: the same records the gateway would, at most
-    ``max_samples`` samples each.
+    ``max_samples`` entries (samples and rejection notices, kept in order) each.
 
     Examples
     --------
@@ -173,7 +247,7 @@ def records_from_samples(
     >>> [(k, len(decode_vitals(v))) for k, v in records_from_samples(s, received_at=1.7e9)]
     [(b'p1', 2), (b'p2', 1)]
     """
-    chunk: list[Sample] = []
+    chunk: list[Sample | RejectionNotice] = []
     for sample in samples:
         if chunk and (
             sample.patient_id != chunk[0].patient_id

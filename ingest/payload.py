@@ -12,6 +12,15 @@ The device is named by the topic, which the broker's ACL ties to the authenticat
 the patient is whoever the registry says the device was enrolled to at each sample's ``ts``.
 Payload fields never choose either.
 
+A refused sample is still news for detection: a run of them is the ``rejected_data``
+technical alert. So when the device is enrolled at receive time, each sample refused by
+validation (a :data:`ingest.sample.REASON_CODES` reason) also becomes a
+:class:`~ingest.encoding.RejectionNotice` for that patient — ``ts`` if readable, the reason,
+no values — in the patient's ``vigil.vitals`` record of the message, at the sample's position
+among the valid ones (the worker then notes it exactly where ``vigil replay`` does). A
+``not_enrolled`` sample gets no notice: it may be a former patient's data, so it says nothing
+about the current one's device.
+
 Message-level reasons (per-sample ones are :data:`ingest.sample.REASON_CODES`):
 
 =================== =========================================================================
@@ -38,6 +47,9 @@ Examples
 ...                      received_at=1709280002.0)
 >>> [(r.topic, r.key, r.samples, r.reason) for r in out]
 [('vigil.vitals', b'p1', 1, None), ('vigil.vitals.dlq', b'w1', 1, 'no_vitals')]
+>>> from ingest.encoding import decode_entries
+>>> decode_entries(out[0].value)[1]
+RejectionNotice(patient_id='p1', device_id='w1', ts=1709280001.0, reason='no_vitals')
 """
 
 from __future__ import annotations
@@ -49,9 +61,9 @@ from dataclasses import dataclass
 import msgspec
 
 from ingest.directory import DeviceDirectory, DeviceRecord
-from ingest.encoding import dead_letter, encode_dead_letter, encode_vitals
+from ingest.encoding import RejectionNotice, dead_letter, encode_dead_letter, encode_vitals
 from ingest.exceptions import SampleRejected
-from ingest.sample import Sample, parse_sample
+from ingest.sample import Sample, parse_sample, parse_ts
 from ingest.topics import TopicNames
 
 __all__ = [
@@ -173,8 +185,11 @@ class PayloadHandler:
         device_id = record.device_id
         # The usual answer to "whose sample is this": the newest enrolment's patient.
         placeholder = record.enrollments[-1].patient_id if record.enrollments else "unenrolled"
+        # Whose monitoring a refused sample degrades: never read from the payload.
+        owner = record.patient_at(received_at)
         out: list[OutRecord] = []
-        groups: dict[str, list[Sample]] = {}
+        groups: dict[str, list[Sample | RejectionNotice]] = {}
+        counts: dict[str, int] = {}
         for index, raw in enumerate(items):
             try:
                 sample = parse_sample(
@@ -194,8 +209,12 @@ class PayloadHandler:
                     if patient_id != placeholder:
                         sample = msgspec.structs.replace(sample, patient_id=patient_id)
                     groups.setdefault(patient_id, []).append(sample)
+                    counts[patient_id] = counts.get(patient_id, 0) + 1
                     continue
                 reason, detail = "not_enrolled", "no enrolment covers the sample's ts"
+            if owner is not None and reason != "not_enrolled":
+                notice = RejectionNotice(owner, device_id, _readable_ts(raw), reason)
+                groups.setdefault(owner, []).append(notice)
             raw_bytes = _reencode(raw) if is_batch else payload
             out.append(
                 self._dead(
@@ -212,10 +231,10 @@ class PayloadHandler:
             OutRecord(
                 self.topics.vitals,
                 patient_id.encode(),
-                encode_vitals(samples, received_at=received_at),
-                len(samples),
+                encode_vitals(entries, received_at=received_at),
+                counts.get(patient_id, 0),
             )
-            for patient_id, samples in groups.items()
+            for patient_id, entries in groups.items()
         ]
         return vitals + out
 
@@ -284,6 +303,16 @@ def _decode_json(payload: bytes) -> object:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise _Refused("bad_json", f"not JSON: {type(exc).__name__}") from None
+
+
+def _readable_ts(raw: object) -> float | None:
+    """The event time of a refused sample when it has a readable one (as replay reads it)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return parse_ts(raw.get("ts"))
+    except Exception:  # noqa: BLE001 - whatever the device sent, the notice just has no ts
+        return None
 
 
 def _reencode(raw: object) -> bytes:

@@ -1,16 +1,17 @@
 """Vigil's Kafka topics: their names and their idempotent creation.
 
 Kafka runs with automatic topic creation off, so ``vigil topics create`` makes every topic the
-pipeline uses. Names carry an optional prefix (``VIGIL_TOPIC_PREFIX``) so concurrent test runs
-on one broker never see each other's records.
+pipeline uses: the ingest topics and the stream worker's per-minute outputs (the worker's
+state changelog is Faust's own). Names carry an optional prefix (``VIGIL_TOPIC_PREFIX``) so
+concurrent test runs on one broker never see each other's records.
 
 Examples
 --------
 >>> names = TopicNames("run7.")
 >>> names.vitals, names.dlq, names.patient_config
 ('run7.vigil.vitals', 'run7.vigil.vitals.dlq', 'run7.vigil.patient-config')
->>> [spec.name for spec in topic_specs(TopicNames(), vitals_partitions=12)][:2]
-['vigil.vitals', 'vigil.vitals.dlq']
+>>> [spec.name for spec in topic_specs(TopicNames(), vitals_partitions=12)][-2:]
+['vigil.vitals.1m', 'vigil.news2']
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class TopicNames:
         """Per-patient configuration overrides (compacted, keyed by patient_id)."""
         return f"{self.prefix}vigil.patient-config"
 
+    @property
+    def vitals_1m(self) -> str:
+        """Per-minute vitals rollups from the stream worker, keyed by patient_id."""
+        return f"{self.prefix}vigil.vitals.1m"
+
+    @property
+    def news2(self) -> str:
+        """Per-minute NEWS2 records from the stream worker, keyed by patient_id."""
+        return f"{self.prefix}vigil.news2"
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -66,15 +77,18 @@ class TopicSpec:
 def topic_specs(names: TopicNames, *, vitals_partitions: int = 12) -> list[TopicSpec]:
     """Return the specs of every topic Vigil needs.
 
-    ``vitals``, ``alerts`` and ``patient-config`` share the patient key, so they share the
-    partition count (a worker's partitions line up across them); the DLQ is low-volume, three
-    partitions are plenty, and it keeps a month for investigation.
+    ``vitals``, ``alerts``, ``patient-config`` and the per-minute ``vitals.1m`` and ``news2``
+    share the patient key, so they share the partition count (a worker's partitions line up
+    across them); the DLQ is low-volume, three partitions are plenty, and it keeps a month for
+    investigation.
     """
     return [
         TopicSpec(names.vitals, vitals_partitions),
         TopicSpec(names.dlq, 3, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
         TopicSpec(names.alerts, vitals_partitions),
         TopicSpec(names.patient_config, vitals_partitions, {"cleanup.policy": "compact"}),
+        TopicSpec(names.vitals_1m, vitals_partitions),
+        TopicSpec(names.news2, vitals_partitions),
     ]
 
 

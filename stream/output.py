@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from stream.exceptions import StreamError
+from stream.exceptions import OutputError
 from stream.partition import partition_for
 from stream.processor import Out
 
@@ -128,7 +128,3 @@ class BatchProducer:
             await self._producer.flush()
         if self.errors:
             raise OutputError(f"{len(self.errors)} output batches failed: {self.errors[0]!r}")
-
-
-class OutputError(StreamError):
-    """The worker's output could not be delivered to Kafka."""

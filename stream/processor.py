@@ -7,8 +7,10 @@ produce. It decides when a partition is due for a checkpoint and builds it
 (:mod:`stream.checkpoint` explains the recovery contract). Being pure, it runs the same in
 unit tests, in the embedded demo and in the worker.
 
-A record that does not decode, or whose key is not its patient, becomes a dead letter for
-``vigil.vitals.dlq``; processing carries on.
+A record's rejection notices (samples the gateway refused, :mod:`ingest.encoding`) are noted
+with :meth:`PartitionMonitor.note_rejected` at their place among its samples, so runs of
+rejected data alert as in ``vigil replay``. A record that does not decode, or whose key is
+not its patient, becomes a dead letter for ``vigil.vitals.dlq``; processing carries on.
 
 Examples
 --------
@@ -44,10 +46,15 @@ from typing import NamedTuple
 import msgspec
 
 from alerts.model import Alert
-from ingest.encoding import WireSample, dead_letter, decode_vitals_record, encode_dead_letter
+from ingest.encoding import (
+    VitalsRecord,
+    WireSample,
+    dead_letter,
+    decode_vitals_record,
+    encode_dead_letter,
+)
 from ingest.exceptions import WireFormatError
 from ingest.sample import Sample
-from ingest.topics import TopicNames
 from stream.checkpoint import (
     PartitionCheckpoint,
     PatientCheckpoint,
@@ -60,8 +67,9 @@ from stream.detect.config import PatientConfig
 from stream.exceptions import StateError
 from stream.minutes import PatientMinutes
 from stream.partition import PartitionMonitor
-from stream.rollup import NEWS2_TOPIC, VITALS_1M_TOPIC, News2Record
+from stream.rollup import News2Record
 from stream.rollup import encode as encode_rollup
+from stream.worker_topics import OutputTopics
 
 __all__ = ["OutputTopics", "Out", "ProcessorStats", "VitalsProcessor"]
 
@@ -79,35 +87,14 @@ class Out(NamedTuple):
     value: bytes
 
 
-@dataclass(frozen=True)
-class OutputTopics:
-    """Where the processor's records go (and the input topic, named in dead letters)."""
-
-    vitals: str
-    dlq: str
-    alerts: str
-    rollups: str
-    news2: str
-
-    @classmethod
-    def for_prefix(cls, prefix: str) -> OutputTopics:
-        """The standard topic names under ``prefix``."""
-        names = TopicNames(prefix)
-        return cls(
-            vitals=names.vitals,
-            dlq=names.dlq,
-            alerts=names.alerts,
-            rollups=f"{prefix}{VITALS_1M_TOPIC}",
-            news2=f"{prefix}{NEWS2_TOPIC}",
-        )
-
-
 @dataclass
 class ProcessorStats:
     """Counters since start (exported by the worker's log line)."""
 
     records: int = 0
     samples: int = 0
+    #: Rejection notices noted (samples the gateway refused).
+    rejected: int = 0
     skipped: int = 0
     dead: int = 0
     alerts: int = 0
@@ -314,7 +301,27 @@ class VitalsProcessor:
                 self.stats.skipped += 1
                 return []
             del part.skip_below[pid]
+        if record.rejected:
+            return self._entries(part, pid, record, now)
         return self._samples(part, pid, record.device_id, record.samples, now)
+
+    def _entries(self, part: _Partition, pid: str, record: VitalsRecord, now: float) -> list[Out]:
+        # Refused samples are noted where the device sent them, as replay notes them.
+        out: list[Out] = []
+        did, wire, done = record.device_id, record.samples, 0
+        for notice in record.rejected:
+            if notice.at > done:
+                out += self._samples(part, pid, did, wire[done : notice.at], now)
+                done = notice.at
+            alerts = part.monitor.note_rejected(pid, notice.ts, notice.reason)
+            out.extend(self._alert_out(a) for a in alerts)
+            self.stats.rejected += 1
+            part.unsaved[pid] = part.unsaved.get(pid, 0) + 1  # the note changed the state
+            if part.unsaved_since is None:
+                part.unsaved_since = now
+        if done < len(wire):
+            out += self._samples(part, pid, did, wire[done:], now)
+        return out
 
     def _samples(
         self, part: _Partition, pid: str, did: str, wire: list[WireSample], now: float

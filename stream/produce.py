@@ -4,7 +4,10 @@ Each line is one raw sample (JSON object with ``patient_id`` and ``device_id``, 
 ``samples.jsonl`` from ``vigil simulate``). Lines are validated with the same
 :func:`~ingest.sample.parse_sample` as the gateway; valid samples are encoded with
 :func:`ingest.encoding.records_from_samples` (consecutive samples of one patient and device
-share a record) and keyed by patient id; invalid lines go to the DLQ with their reason.
+share a record) and keyed by patient id; invalid lines go to the DLQ with their reason, and
+when they name a patient (the file is trusted, as by ``vigil replay``) a
+:class:`~ingest.encoding.RejectionNotice` takes their place in the patient's records, as the
+gateway writes one, so the worker notes runs of rejected data where replay does.
 
 File order is kept within every partition: a record never reorders samples, so the worker
 sees each patient's samples, and the interleaving of patients on a partition, exactly as
@@ -15,7 +18,7 @@ Kafka part, :func:`produce_file`, sends them with kafka-python and waits for eve
 
 Examples
 --------
->>> from ingest.encoding import decode_dead_letter, decode_vitals
+>>> from ingest.encoding import decode_dead_letter, decode_entries, decode_vitals
 >>> lines = [b'{"patient_id":"p1","device_id":"d1","ts":1709280000,"hr":70}',
 ...          b'{"patient_id":"p1","device_id":"d1","ts":1709280060,"hr":71}',
 ...          b'{"patient_id":"p1","device_id":"d1","ts":1709280120,"hr":999}',
@@ -28,6 +31,8 @@ Examples
 [('vigil.vitals.dlq', b'p1'), ('vigil.vitals.dlq', None), ('vigil.vitals', b'p1')]
 >>> len(decode_vitals(records[2][2])), decode_dead_letter(records[0][2]).reason
 (2, 'out_of_range')
+>>> decode_entries(records[2][2])[-1]
+RejectionNotice(patient_id='p1', device_id='d1', ts=1709280120.0, reason='out_of_range')
 >>> stats.samples, dict(stats.rejected)
 (2, {'out_of_range': 1, 'bad_json': 1})
 """
@@ -43,10 +48,15 @@ from pathlib import Path
 
 import orjson
 
-from ingest.encoding import dead_letter, encode_dead_letter, records_from_samples
+from ingest.encoding import (
+    RejectionNotice,
+    dead_letter,
+    encode_dead_letter,
+    records_from_samples,
+)
 from ingest.exceptions import SampleRejected
-from ingest.sample import Sample, parse_sample
-from stream.exceptions import StreamError
+from ingest.sample import Sample, parse_sample, parse_ts
+from stream.exceptions import ProduceError
 
 __all__ = ["ProduceError", "ProduceReport", "ProduceStats", "iter_records", "produce_file"]
 
@@ -54,10 +64,6 @@ logger = logging.getLogger(__name__)
 
 #: What a dead letter from this command names as its source.
 SOURCE = "produce"
-
-
-class ProduceError(StreamError):
-    """Kafka did not acknowledge every record of the file."""
 
 
 @dataclass
@@ -95,7 +101,7 @@ def iter_records(
     """
     dead: list[tuple[str, bytes | None, bytes]] = []
 
-    def samples() -> Iterator[Sample]:
+    def samples() -> Iterator[Sample | RejectionNotice]:
         for line in lines:
             line = line.strip()
             if not line:
@@ -135,6 +141,9 @@ def iter_records(
                         received_at,
                     )
                 )
+                if isinstance(pid, str) and pid:
+                    device = did if isinstance(did, str) else ""
+                    yield RejectionNotice(pid, device, _readable_ts(raw), exc.reason_code)
                 continue
             stats.samples += 1
             yield sample
@@ -147,6 +156,13 @@ def iter_records(
             dead.clear()
         yield vitals_topic, key, value
     yield from dead
+
+
+def _readable_ts(raw: dict[str, object]) -> float | None:
+    try:
+        return parse_ts(raw.get("ts"))
+    except (SampleRejected, OverflowError):
+        return None
 
 
 def _refusal(

@@ -38,6 +38,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from ingest.topics import TopicNames
+
 __all__ = [
     "NEWS2_TOPIC",
     "ROLLUP_VERSION",
@@ -55,10 +57,10 @@ __all__ = [
 
 #: Wire-format version of both records.
 ROLLUP_VERSION: Final = 1
-#: Topic of per-minute vitals rollups (key: patient_id).
-VITALS_1M_TOPIC: Final = "vigil.vitals.1m"
-#: Topic of per-minute NEWS2 records (key: patient_id).
-NEWS2_TOPIC: Final = "vigil.news2"
+#: Topic of per-minute vitals rollups (key: patient_id), unprefixed; named in ingest.topics.
+VITALS_1M_TOPIC: Final = TopicNames().vitals_1m
+#: Topic of per-minute NEWS2 records (key: patient_id), unprefixed; named in ingest.topics.
+NEWS2_TOPIC: Final = TopicNames().news2
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: NEWS2 clinical risk bands (RCP 2017, chart 2): aggregate 0-4 low, a single parameter

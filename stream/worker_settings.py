@@ -21,7 +21,6 @@ from pathlib import Path
 from pydantic import Field
 
 from ingest.topics import TopicNames
-from stream.rollup import NEWS2_TOPIC, VITALS_1M_TOPIC
 from vigil.settings import Settings
 
 __all__ = ["WorkerSettings", "get_worker_settings"]
@@ -82,12 +81,12 @@ class WorkerSettings(Settings):
     @property
     def rollup_topic(self) -> str:
         """Per-minute vitals rollups (:mod:`stream.rollup`)."""
-        return f"{self.topic_prefix}{VITALS_1M_TOPIC}"
+        return self.topics.vitals_1m
 
     @property
     def news2_topic(self) -> str:
         """Per-minute NEWS2 records (:mod:`stream.rollup`)."""
-        return f"{self.topic_prefix}{NEWS2_TOPIC}"
+        return self.topics.news2
 
     @property
     def state_root(self) -> Path:

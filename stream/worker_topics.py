@@ -1,9 +1,9 @@
 """The topics the stream worker reads and writes, created if missing.
 
-``vigil topics create`` makes the ingest topics; the worker also writes per-minute rollups
-and NEWS2 records (:mod:`stream.rollup`), so at start it makes sure every topic it uses
-exists (idempotent; Kafka's automatic creation is off). The state table's changelog topic is
-created by Faust itself.
+The worker uses the topics ``vigil topics create`` makes (:func:`ingest.topics.topic_specs`,
+the one list, including its per-minute rollup and NEWS2 topics of :mod:`stream.rollup`); at
+start it makes sure they exist (idempotent; Kafka's automatic creation is off). The state
+table's changelog topic is created by Faust itself.
 
 Examples
 --------
@@ -16,23 +16,42 @@ Examples
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from ingest.topics import TopicSpec, create_topics, topic_specs
+from ingest.topics import TopicNames, TopicSpec, create_topics, topic_specs
 from stream.worker_settings import WorkerSettings
 
-__all__ = ["ensure_topics", "worker_topic_specs"]
+__all__ = ["OutputTopics", "ensure_topics", "worker_topic_specs"]
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class OutputTopics:
+    """Where the worker core (:mod:`stream.processor`) sends its records, and what it reads."""
+
+    vitals: str
+    dlq: str
+    alerts: str
+    rollups: str
+    news2: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> OutputTopics:
+        """The standard topic names under ``prefix``."""
+        names = TopicNames(prefix)
+        return cls(
+            vitals=names.vitals,
+            dlq=names.dlq,
+            alerts=names.alerts,
+            rollups=names.vitals_1m,
+            news2=names.news2,
+        )
+
+
 def worker_topic_specs(settings: WorkerSettings) -> list[TopicSpec]:
     """Every topic the worker uses; the patient-keyed ones share the vitals partition count."""
-    n = settings.vitals_partitions
-    return [
-        *topic_specs(settings.topics, vitals_partitions=n),
-        TopicSpec(settings.rollup_topic, n),
-        TopicSpec(settings.news2_topic, n),
-    ]
+    return topic_specs(settings.topics, vitals_partitions=settings.vitals_partitions)
 
 
 def ensure_topics(settings: WorkerSettings) -> dict[str, str]:

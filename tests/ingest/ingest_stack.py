@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.broker_auth import BrokerAuthSync, PasswordFile, reload_broker
-from ingest.encoding import decode_dead_letter, decode_vitals
+from ingest.encoding import RejectionNotice, decode_dead_letter, decode_entries, decode_vitals
 from ingest.registry import Registry, hash_password
 from ingest.settings import IngestSettings
 from ingest.topics import TopicNames
@@ -100,6 +100,8 @@ class Collected:
 
     vitals: list[tuple[bytes, list[Any]]] = field(default_factory=list)
     dead: list[Any] = field(default_factory=list)
+    #: ``(key, notice)`` per rejection notice on the vitals topic.
+    notices: list[tuple[bytes, Any]] = field(default_factory=list)
 
     @property
     def samples(self) -> list[Any]:
@@ -162,6 +164,11 @@ class IngestRun:
                     for r in records:
                         if tp.topic == self.topics.vitals:
                             out.vitals.append((r.key, decode_vitals(r.value)))
+                            out.notices += [
+                                (r.key, e)
+                                for e in decode_entries(r.value)
+                                if isinstance(e, RejectionNotice)
+                            ]
                         else:
                             out.dead.append(decode_dead_letter(r.value))
                 if done_at is None and until(out):

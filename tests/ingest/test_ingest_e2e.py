@@ -78,6 +78,14 @@ def test_valid_samples_reach_vitals_attributed_and_each_invalid_kind_reaches_the
     assert reasons == Counter({r: c for r, (c, _) in invalid.items()} | {"unknown_device": 50})
     assert all(d.device_id and d.topic == device_topic(d.device_id) for d in got.dead)
     assert all(d.received_at.endswith("Z") and d.payload for d in got.dead)
+    # Each sample an enrolled device sent that failed validation is also a notice for its
+    # patient's detection (no values); message-level refusals and not_enrolled are not.
+    per_sample = ("wrong_type", "not_finite", "out_of_range", "ts_in_future", "missing_ts")
+    assert Counter(n.reason for _, n in got.notices) == Counter(
+        {r: invalid[r][0] for r in per_sample}
+    )
+    assert all(key.decode() == n.patient_id == devices[n.device_id] for key, n in got.notices)
+    assert all(n.ts is None for _, n in got.notices if n.reason == "missing_ts")
     gateway = ingest_run.gateways[0]
     assert gateway.metric("vigil_gateway_samples_produced_total") == 10_000
     assert gateway.terminate() == 0
@@ -194,4 +202,7 @@ def test_simulated_fleet_enrols_and_streams_through_mqtt(ingest_run: IngestRun) 
 
 def test_topic_creation_is_idempotent(ingest_run: IngestRun) -> None:
     specs = topic_specs(ingest_run.topics, vitals_partitions=3)
-    assert set(create_topics(ingest_run.settings.kafka_bootstrap, specs).values()) == {"exists"}
+    result = create_topics(ingest_run.settings.kafka_bootstrap, specs)
+    assert set(result.values()) == {"exists"}
+    # The stream worker's per-minute topics are made with the rest.
+    assert {ingest_run.topics.vitals_1m, ingest_run.topics.news2} <= set(result)

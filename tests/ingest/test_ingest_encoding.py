@@ -7,9 +7,12 @@ import pytest
 
 from ingest.encoding import (
     MAX_DEAD_PAYLOAD,
+    RejectionNotice,
     VitalsRecord,
+    WireSample,
     dead_letter,
     decode_dead_letter,
+    decode_entries,
     decode_vitals,
     decode_vitals_record,
     encode_dead_letter,
@@ -94,3 +97,49 @@ def test_dead_letters_keep_raw_bytes_and_truncate_huge_ones():
     assert back.received_at == "2024-03-01T08:00:00Z"
     with pytest.raises(WireFormatError):
         decode_dead_letter(b"[]")
+
+
+def test_rejection_notices_keep_their_position_among_the_samples():
+    a, b = Sample("p1", "w1", 1.0, hr=70.0), Sample("p1", "w1", 2.0, hr=71.0)
+    n1, n2 = RejectionNotice("p1", "w1", None, "missing_ts"), RejectionNotice("p1", "w1", 3.0, "x")
+    cases: list[list[Sample | RejectionNotice]] = [
+        [n1, a, n2, n2, b, n1],
+        [n1],
+        [a, b, n2],
+        [n1, n2, a],
+    ]
+    for entries in cases:
+        data = encode_vitals(entries, received_at=1.0)
+        assert decode_entries(data) == entries
+        assert decode_vitals(data) == [e for e in entries if isinstance(e, Sample)]
+
+
+def test_records_without_notices_are_the_old_bytes_and_old_readers_skip_notices():
+    class OldRecord(msgspec.Struct, array_like=True, tag=1):
+        patient_id: str
+        device_id: str
+        received_at: float
+        samples: list[WireSample]
+
+    plain = encode_vitals([FULL], received_at=1.0)
+    assert plain == msgspec.msgpack.encode(
+        OldRecord(
+            "p1",
+            "w1",
+            1.0,
+            [
+                WireSample(
+                    FULL.ts, 72.0, 97.0, 14.0, 36.6, 120.0, 80.0, 95.0, 0.1, 0.9, {"hrv_ms": 41.5}
+                )
+            ],
+        )
+    )
+    assert decode_vitals_record(plain).rejected == []
+    noticed = encode_vitals([FULL, RejectionNotice("p1", "w1", 5.0, "bad_ts")], received_at=1.0)
+    old = msgspec.msgpack.decode(noticed, type=OldRecord)
+    assert (old.patient_id, len(old.samples)) == ("p1", 1)
+
+
+def test_a_notice_carries_no_sample_values():
+    data = encode_vitals([RejectionNotice("p1", "w1", 5.0, "out_of_range")], received_at=1.0)
+    assert msgspec.msgpack.decode(data) == [1, "p1", "w1", 1.0, [], [[0, 5.0, "out_of_range"]]]

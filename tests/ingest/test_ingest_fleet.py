@@ -46,4 +46,8 @@ def test_topic_specs_compact_patient_config_and_size_vitals():
         "x.vigil.vitals.dlq",
         "x.vigil.alerts",
         "x.vigil.patient-config",
+        "x.vigil.vitals.1m",
+        "x.vigil.news2",
     }
+    # The stream worker's per-minute outputs are patient-keyed like the vitals.
+    assert specs["x.vigil.vitals.1m"].partitions == specs["x.vigil.news2"].partitions == 6

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
-from ingest.encoding import decode_dead_letter, decode_vitals
+from ingest.encoding import decode_dead_letter, decode_entries
 from ingest.gateway import MessageProcessor
 from ingest.payload import PayloadHandler, device_topic
 from ingest.sink import InMemorySink
@@ -120,9 +120,9 @@ def test_any_payload_is_produced_or_dead_lettered_and_acked_once(topic, payload)
     assert sink.records
     for out_topic, key, value in sink.records:
         if out_topic == TOPICS.vitals:
-            samples = decode_vitals(value)
-            assert samples and key == b"p1"
-            assert all(s.patient_id == "p1" and s.device_id == "w1" for s in samples)
+            entries = decode_entries(value)
+            assert entries and key == b"p1"
+            assert all(e.patient_id == "p1" and e.device_id == "w1" for e in entries)
         else:
             assert out_topic == TOPICS.dlq
             assert decode_dead_letter(value).reason

@@ -8,8 +8,14 @@ import time
 import pytest
 
 from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
-from ingest.encoding import decode_dead_letter, decode_vitals
-from ingest.payload import MAX_PAYLOAD_BYTES, OutRecord, PayloadHandler, device_topic
+from ingest.encoding import RejectionNotice, decode_dead_letter, decode_entries, decode_vitals
+from ingest.payload import (
+    MAX_PAYLOAD_BYTES,
+    MESSAGE_REASONS,
+    OutRecord,
+    PayloadHandler,
+    device_topic,
+)
 from ingest.topics import TopicNames
 
 NOW = 1_709_280_000.0
@@ -90,7 +96,41 @@ def test_payload_fields_never_choose_the_patient_or_device(handler):
 def test_each_refusal_is_dead_lettered_with_its_reason(handler, payload, device, reason):
     out = handle(handler, payload, device=device)
     assert dlq_reasons(out) == [reason]
-    assert all(r.topic == "t.vigil.vitals.dlq" for r in out)
+    vitals = [r for r in out if r.topic == "t.vigil.vitals"]
+    # A refused sample of an enrolled device also tells the patient's detection, no more.
+    if reason == "unparseable" or reason not in MESSAGE_REASONS:
+        [record] = vitals
+        assert record.key == b"p2" and record.samples == 0 and record.reason is None
+        [notice] = decode_entries(record.value)
+        assert notice == RejectionNotice("p2", "w1", notice.ts, reason)
+    else:
+        assert vitals == []
+
+
+def test_a_batch_keeps_its_refused_samples_in_place_for_detection(handler):
+    batch = [
+        {"ts": NOW - 3, "hr": 70},
+        {"ts": NOW - 2, "hr": 400},
+        {"hr": 71},
+        {"ts": "soon", "hr": 72},
+        {"ts": NOW - 1, "hr": 72},
+        7,
+    ]
+    out = handle(handler, {"samples": batch})
+    [record] = [r for r in out if r.reason is None]
+    assert record.key == b"p2" and record.samples == 2
+    entries = decode_entries(record.value)
+    assert [e.ts for e in entries] == [NOW - 3, NOW - 2, None, None, NOW - 1, None]
+    assert [getattr(e, "reason", "ok") for e in entries] == [
+        "ok", "out_of_range", "missing_ts", "bad_ts", "ok", "not_an_object",
+    ]  # fmt: skip
+    assert dlq_reasons(out) == ["out_of_range", "missing_ts", "bad_ts", "not_an_object"]
+
+
+def test_a_device_enrolled_to_nobody_now_notifies_no_patient(handler):
+    # w3 has no enrolment: nobody's monitoring to tell, and the payload cannot choose one.
+    out = handle(handler, {"ts": NOW, "hr": 400, "patient_id": "p1"}, device="w3")
+    assert [r.topic for r in out] == ["t.vigil.vitals.dlq"]
 
 
 def test_oversize_payload_is_refused_before_parsing(handler):

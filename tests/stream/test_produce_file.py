@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from ingest.encoding import decode_dead_letter, decode_vitals
+from ingest.encoding import RejectionNotice, decode_dead_letter, decode_entries, decode_vitals
 from stream.produce import ProduceStats, iter_records
 
 VITALS, DLQ = "t.vigil.vitals", "t.vigil.vitals.dlq"
@@ -53,3 +53,15 @@ def test_refused_lines_become_dead_letters_with_their_reason() -> None:
     assert letters[1][1].payload == bad[1] and letters[1][1].source == "produce"
     assert [t for t, _, _ in out].count(VITALS) == 1
     assert stats.samples == 1 and sum(stats.rejected.values()) == 4
+
+
+def test_refused_lines_of_a_patient_leave_a_notice_in_place_as_the_gateway_does() -> None:
+    lines = [line("p1", 1.7e9, hr=70), line("p1", 1.7e9 + 1, hr=400), line("p1", 1.7e9 + 2, hr=71)]
+    lines.insert(1, orjson.dumps({"patient_id": "p1", "device_id": "d-p1", "hr": 70}))
+    out = records(lines, ProduceStats())
+    [value] = [v for t, _, v in out if t == VITALS]
+    entries = decode_entries(value)
+    assert [e.reason if isinstance(e, RejectionNotice) else e.hr for e in entries] == [
+        70.0, "missing_ts", "out_of_range", 71.0,
+    ]  # fmt: skip
+    assert decode_entries(value)[2] == RejectionNotice("p1", "d-p1", 1.7e9 + 1, "out_of_range")

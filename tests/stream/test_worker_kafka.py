@@ -1,10 +1,10 @@
 """``vigil worker`` on the real Kafka: the same alerts as replay, failover, restart, the DLQ.
 
 Each test gets its own topic prefix (and so its own consumer group and changelog topic) and
-runs ``vigil worker`` as real processes. The reference is
-:func:`stream.partition.replay_partitioned`: ``vigil replay``'s pipeline and tick rule run per
-partition of the topic (``test_worker_processor`` pins that with one partition it *is*
-``vigil replay``).
+runs ``vigil worker`` as real processes. The reference is ``vigil replay`` of the same lines
+with the topic's partition count (:func:`stream.replay.replay` with ``partitions``): its
+pipeline and tick rule run per partition, and the invalid lines are noted where they stand
+(``vigil produce`` leaves a rejection notice in their place).
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from alerts.model import Alert
-from ingest.encoding import decode_dead_letter, records_from_samples
+from ingest.encoding import decode_dead_letter
 from ingest.exceptions import SampleRejected
 from ingest.sample import Sample, parse_sample
 from ingest.simulator import CohortSpec, write_cohort
 from stream.checkpoint import PatientCheckpoint, canonical_state, decode
 from stream.config_feed import encode_config
 from stream.detect.config import PatientConfig
-from stream.partition import partition_for, replay_partitioned
+from stream.partition import partition_for
 from stream.processor import OutputTopics, VitalsProcessor
-from stream.produce import produce_file
+from stream.produce import ProduceStats, iter_records, produce_file
+from stream.replay import replay
 from stream.rollup import decode_news2, decode_vitals_rollup
 from stream.worker_settings import WorkerSettings
 from stream.worker_topics import ensure_topics
@@ -52,6 +53,11 @@ class Cohort:
     lines: list[bytes]
     samples: list[Sample]
     configs: dict[str, PatientConfig]
+
+    def expected(self, configs: dict[str, PatientConfig] | None = None) -> list[Alert]:
+        """What ``vigil replay --partitions`` of the lines raises."""
+        rows = [json.loads(line) for line in self.lines]
+        return replay(rows, partitions=PARTITIONS, configs=configs, keep_scores=False).alerts
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +204,7 @@ def test_one_worker_raises_replays_alerts_and_dead_letters_garbage(
     stack.wait_progress(1.0)
     stack.stop(worker)
 
-    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS, configs=cohort.configs)
+    expected = cohort.expected(cohort.configs)
     got = stack.alerts()
     assert {a.alert_id for a in got} == {a.alert_id for a in expected}
     # The records are replay's JSON objects, one for one (resolved ones come on top).
@@ -233,7 +239,7 @@ def test_a_killed_workers_partitions_move_to_the_survivor_with_their_state(
     stack.wait_progress(1.0)
     stack.stop(b)
 
-    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS)
+    expected = cohort.expected()
     assert {x.alert_id for x in stack.alerts()} == {x.alert_id for x in expected}
     # The survivor restored partitions from checkpoints the dead worker wrote.
     a_started = {p: o for p, _, o in restored(stack.log("a"))}
@@ -262,7 +268,9 @@ def test_a_restarted_worker_restores_learned_state_instead_of_relearning(
     whole = VitalsProcessor(stack.topics)
     whole.restore(set(range(PARTITIONS)), [])
     offsets = [0] * PARTITIONS
-    for key, value in records_from_samples(cohort.samples, received_at=0.0):
+    records = iter_records(cohort.lines, ProduceStats(), vitals_topic="v", dlq_topic="dlq",
+                           source_name="file", received_at=0.0)  # fmt: skip
+    for key, value in ((k, v) for t, k, v in records if t == "v" and k is not None):
         p = partition_for(key, PARTITIONS)
         whole.handle(p, offsets[p], key, value, now=0.0)
         offsets[p] += 1
@@ -270,5 +278,5 @@ def test_a_restarted_worker_restores_learned_state_instead_of_relearning(
     for p in range(PARTITIONS):
         for pid, state in whole.patient_states(p).items():
             assert canonical_state(final[pid]) == canonical_state(state), pid
-    expected = replay_partitioned(cohort.samples, partitions=PARTITIONS)
+    expected = cohort.expected()
     assert {x.alert_id for x in stack.alerts()} == {x.alert_id for x in expected}

@@ -5,14 +5,18 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
 from alerts.model import Alert
+from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
 from ingest.encoding import decode_dead_letter, encode_vitals, records_from_samples
 from ingest.exceptions import SampleRejected
+from ingest.payload import PayloadHandler, device_topic
 from ingest.sample import Sample, parse_sample
 from ingest.simulator import CohortSpec, iter_cohort
+from ingest.topics import TopicNames
 from stream.checkpoint import (
     MemoryCheckpointStore,
     PatientCheckpoint,
@@ -116,6 +120,81 @@ def test_processor_raises_the_partitioned_replay_alerts(
     assert [a.to_json_dict() for a in raised if a.status != "resolved"] == [
         a.to_json_dict() for a in reference
     ]
+
+
+def gateway_records(
+    rows: list[dict[str, object]], *, batch: int = 7
+) -> list[tuple[int, int, bytes, bytes]]:
+    """What the gateway puts on ``vigil.vitals`` for ``rows`` sent by their devices.
+
+    Consecutive rows of a device share a message (up to ``batch``), so refused samples sit
+    between valid ones inside a record.
+    """
+    owners = {str(r["device_id"]): str(r["patient_id"]) for r in rows}
+    handler = PayloadHandler(
+        InMemoryDirectory(DeviceRecord(d, (Enrollment(p, 0.0),)) for d, p in owners.items()),
+        TopicNames("t."),
+    )
+    messages: list[tuple[str, list[dict[str, object]]]] = []
+    for row in rows:
+        body = {k: v for k, v in row.items() if k not in ("patient_id", "device_id")}
+        device = str(row["device_id"])
+        if messages and messages[-1][0] == device and len(messages[-1][1]) < batch:
+            messages[-1][1].append(body)
+        else:
+            messages.append((device, [body]))
+    offsets = [0] * PARTITIONS
+    out = []
+    for device, bodies in messages:
+        payload = orjson.dumps({"samples": bodies})
+        for rec in handler.handle(device_topic(device), payload, received_at=2e9):
+            if rec.topic == TOPICS.vitals:
+                assert rec.key is not None
+                p = partition_for(rec.key, PARTITIONS)
+                out.append((p, offsets[p], rec.key, rec.value))
+                offsets[p] += 1
+    return out
+
+
+def test_refused_samples_from_the_gateway_raise_replays_rejected_data_alerts(
+    cohort: list[Sample],
+) -> None:
+    rows: list[dict[str, object]] = [{**s.to_dict(), "ts": s.ts} for s in cohort]
+    first = rows[0]
+    pid, did = first["patient_id"], first["device_id"]
+    mine = [i for i, r in enumerate(rows) if r["patient_id"] == pid]
+    at = mine[120]
+    t = float(rows[at]["ts"])  # type: ignore[arg-type]
+    burst: list[dict[str, object]] = [
+        {"ts": t + 1, "hr": 400},  # out_of_range, with a readable ts
+        {"hr": 70},  # missing_ts: noted at the partition's event time
+        {"ts": "yesterday", "hr": 70},  # bad_ts
+        {"ts": t + 2, "hr": "fast"},  # wrong_type
+        {"ts": t + 3, "spo2": 150},
+        {"ts": t + 4, "hr": 401},
+    ]
+    bad = [{"patient_id": pid, "device_id": did, **r} for r in burst]
+    # Another patient's refusals, split by one valid sample in the same message: no run, so
+    # no alert, unless the notices were moved away from their place among the samples.
+    other = next(i for i in mine[200:] if rows[i + 1]["patient_id"] != pid) + 1
+    qid, qdev = rows[other]["patient_id"], rows[other]["device_id"]
+    split = [{"patient_id": qid, "device_id": qdev, "ts": t, "hr": -5} for _ in range(6)]
+    rows = [
+        *rows[:at], *bad, *rows[at:other], *split[:3], rows[other], *split[3:], *rows[other + 1 :]
+    ]  # fmt: skip
+
+    reference = replay(rows, partitions=PARTITIONS, keep_scores=False).alerts
+    assert [(a.patient_id, a.kind) for a in reference if a.kind == "rejected_data"] == [
+        (pid, "rejected_data")
+    ]
+    proc = fresh()
+    outs = run(proc, gateway_records(rows))
+    raised = [Alert.from_json(o.value) for o in outs if o.topic == TOPICS.alerts]
+    assert [a.to_json_dict() for a in raised if a.status != "resolved"] == [
+        a.to_json_dict() for a in reference
+    ]
+    assert proc.stats.rejected == len(bad) + len(split)
+    assert proc.stats.samples == len(cohort)
 
 
 def test_crash_and_restore_from_checkpoints_gives_the_same_alerts_and_state(

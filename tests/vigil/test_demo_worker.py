@@ -12,10 +12,13 @@ import pytest
 from alerts.model import Alert
 from alerts.store.base import AlertQuery
 from alerts.store.sqlite import SqliteStore
+from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
 from ingest.encoding import encode_vitals
+from ingest.payload import PayloadHandler, device_topic
 from ingest.sample import Sample
 from ingest.topics import TopicNames
 from stream.pipeline import Pipeline
+from stream.replay import replay
 from vigil.demo.bus import InProcessBus
 from vigil.demo.clock import SimClock
 from vigil.demo.worker import DetectionWorker
@@ -130,3 +133,31 @@ async def test_silence_in_event_time_raises_a_technical_alert_on_tick(running: R
     wall[0] = 120.0  # two wall minutes at 60x: two simulated hours without a sample
     await worker.tick()
     assert any(a.category == "technical" for a in sink.alerts)
+
+
+async def test_a_run_of_refused_samples_raises_rejected_data_as_replay_does(
+    running: Running,
+) -> None:
+    bus, store, sink, worker, _ = running
+    rows: list[dict[str, object]] = [
+        {"patient_id": "P1", "device_id": "dev-1", **sample(m, 72.0).to_dict()} for m in range(10)
+    ]
+    bad = [{"ts": T0 + 600 + i, "hr": 400} for i in range(3)] + [{"hr": 70}] * 3
+    rows += [{"patient_id": "P1", "device_id": "dev-1", **r} for r in bad]
+    # What the gateway puts on vigil.vitals for these rows, one message.
+    handler = PayloadHandler(
+        InMemoryDirectory([DeviceRecord("dev-1", (Enrollment("P1", 0.0),))]), TOPICS
+    )
+    body = [{k: v for k, v in r.items() if k not in ("patient_id", "device_id")} for r in rows]
+    for rec in handler.handle(
+        device_topic("dev-1"), json.dumps({"samples": body}).encode(), received_at=T0 + 3600
+    ):
+        if rec.topic == TOPICS.vitals:
+            bus.publish(rec.topic, "P1", rec.value)
+    await until(lambda: worker.stats.rejected == 6)
+    await until(lambda: any(a.kind == "rejected_data" for a in sink.alerts))
+    expected = [a for a in replay(rows).alerts if a.kind == "rejected_data"]
+    got = [a for a in sink.alerts if a.kind == "rejected_data"]
+    assert [a.to_json_dict() for a in got] == [a.to_json_dict() for a in expected]
+    stored = store.list_alerts(AlertQuery(categories=frozenset({"technical"})))
+    assert {r.alert.alert_id for r in stored.items} >= {a.alert_id for a in got}

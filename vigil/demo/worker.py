@@ -14,6 +14,12 @@ minute's mean of each vital, carrying a vital forward while it is fresh (the mon
 
 Device-offline and data-gap conditions need time to pass without samples, so a ticker calls
 :meth:`Pipeline.advance` with the simulated clock.
+
+The gateway's records also carry a rejection notice for each refused sample of an enrolled
+device (:class:`ingest.encoding.RejectionNotice`), in place among the samples; the worker
+notes each with :meth:`Pipeline.note_rejected` in that order, as ``vigil replay`` does (a
+notice without a readable ``ts`` is noted at the newest sample time seen), so a run of
+rejected data raises the ``rejected_data`` technical alert in the demo too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any, Protocol
 
 from alerts.model import Alert
 from alerts.store.base import Store, StoreBatch
-from ingest.encoding import decode_vitals
+from ingest.encoding import RejectionNotice, decode_entries
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
 from stream.detect.monitor import FRESH_S
@@ -60,6 +66,8 @@ class Detector(Protocol):
 
     def advance(self, ts: float) -> list[Alert]: ...
 
+    def note_rejected(self, patient_id: str, ts: float, reason_code: str) -> list[Alert]: ...
+
     def set_config(self, patient_id: str, config: PatientConfig) -> None: ...
 
 
@@ -68,6 +76,8 @@ class WorkerStats:
     """Counters for the demo's progress line."""
 
     samples: int = 0
+    #: Rejection notices noted (samples the gateway refused).
+    rejected: int = 0
     alerts: int = 0
     clinical_alerts: int = 0
     #: ``time.monotonic()`` when the first clinical alert was stored.
@@ -116,6 +126,8 @@ class DetectionWorker:
         self._latest: dict[str, dict[str, tuple[float, float]]] = {}
         self._lock = asyncio.Lock()
         self._busy = False
+        #: Newest sample time seen: where a notice without a readable ts is noted.
+        self._watermark: float | None = None
 
     async def run(self) -> None:
         """Consume forever (cancel to stop; :meth:`flush` afterwards writes what is pending)."""
@@ -129,12 +141,15 @@ class DetectionWorker:
             batch = StoreBatch()
             for record in records:
                 try:
-                    samples = decode_vitals(record.value)
+                    entries = decode_entries(record.value)
                 except Exception:  # the gateway wrote it; a bad record is a bug, not a crash
                     logger.exception("undecodable vitals record at offset %d", record.offset)
                     continue
-                for sample in samples:
-                    self._process(sample, batch)
+                for entry in entries:
+                    if isinstance(entry, RejectionNotice):
+                        self._note(entry, batch)
+                    else:
+                        self._process(entry, batch)
             await self._write(batch)
 
     async def apply_configs(self) -> None:
@@ -174,8 +189,17 @@ class DetectionWorker:
             self._rolled_up(builder.flush(), batch)
         await self._write(batch)
 
+    def _note(self, notice: RejectionNotice, batch: StoreBatch) -> None:
+        self.stats.rejected += 1
+        ts = notice.ts
+        if ts is None:
+            ts = self._watermark if self._watermark is not None else self.clock.now()
+        batch.alerts.extend(self.detector.note_rejected(notice.patient_id, ts, notice.reason))
+
     def _process(self, sample: Sample, batch: StoreBatch) -> None:
         self.stats.samples += 1
+        if self._watermark is None or sample.ts > self._watermark:
+            self._watermark = sample.ts
         result = self.detector.process(sample)
         batch.alerts.extend(result.alerts)
         batch.alerts.extend(result.resolved)
