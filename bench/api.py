@@ -143,7 +143,7 @@ def seed(args: argparse.Namespace) -> list[str]:
                 patient_id=rng.choice(patients),
                 category="clinical" if i % 4 else "technical",
                 kind=f"kind_{i % 12}",
-                severity=("info", "low", "medium", "high", "critical")[i % 5],  # type: ignore[arg-type]
+                severity=("info", "low", "medium", "high", "critical")[i % 5],
                 vitals=["hr"],
                 started_at=t - 300,
                 detected_at=t,
@@ -176,7 +176,7 @@ def serve(args: argparse.Namespace) -> None:
 
     store = open_store(args)
     app = create_app(
-        ApiSettings(_env_file=None, secret_key=secrets.token_urlsafe(32)),  # type: ignore[call-arg]
+        ApiSettings(_env_file=None, secret_key=secrets.token_urlsafe(32)),
         registry=Registry(f"sqlite:///{Path(args.workdir) / 'registry.sqlite3'}"),
         alert_store=store,
         vitals_store=store,
@@ -282,6 +282,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--alerts", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=("alerts", "vitals-24h"),
+        help="run only this scenario (repeatable; default: both)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -311,6 +317,8 @@ def main() -> None:
 
             results = []
             for name, path_for in (("alerts", alerts_path), ("vitals-24h", vitals_path)):
+                if args.scenario and name not in args.scenario:
+                    continue
                 res = asyncio.run(
                     run_scenario(
                         base, token, name, path_for, args.clients, args.seconds, args.warmup

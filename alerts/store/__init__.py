@@ -7,7 +7,8 @@
 - :class:`alerts.store.influx.InfluxStore`: InfluxDB 2 through Flux (production).
 
 :func:`open_store` builds the configured one. The InfluxDB schema and retention are
-documented in :mod:`alerts.store.schema`.
+documented in :mod:`alerts.store.schema`, its read projections in
+:mod:`alerts.store.projections`.
 """
 
 from alerts.store.base import (

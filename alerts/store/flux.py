@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Final
 
+from alerts.store.projections import ALERT_EVENT_LOG, ALERTS_BY_ID, alert_shard
 from alerts.store.schema import ALERT_EVENTS, ALERTS, NEWS2, VITALS_1M
 
 __all__ = [
     "FAR_FUTURE_NS",
-    "alert_patient",
+    "alert_docs_by_id",
+    "all_records",
     "any_of",
     "episode_records",
     "events",
@@ -31,8 +33,11 @@ __all__ = [
     "news2_last_time",
     "openings",
     "string",
+    "timeline",
     "vitals_history",
     "vitals_latest",
+    "vitals_minutes",
+    "vitals_windows",
 ]
 
 #: Stop bound of "all time" ranges (2100-01-01T00:00:00Z).
@@ -103,17 +108,6 @@ def episode_records(
   |> filter(fn: (r) => contains(value: r.alert_id, set: {_array(alert_ids)}))"""
 
 
-def alert_patient(bucket: str, alert_id: str) -> str:
-    """The patient tag of any record of ``alert_id`` (one row, or none)."""
-    return f"""from(bucket: {string(bucket)})
-  {_range(0, FAR_FUTURE_NS)}
-  |> filter(fn: (r) => r._measurement == "{ALERTS}" and r._field == "alert_id")
-  |> filter(fn: (r) => r._value == {string(alert_id)})
-  |> keep(columns: ["patient_id"])
-  |> group()
-  |> limit(n: 1)"""
-
-
 def events(bucket: str, *, alert_ids: Collection[str], patient_ids: Collection[str] | None) -> str:
     """Every lifecycle event of ``alert_ids`` (optionally narrowed to their patients)."""
     where = f'r._measurement == "{ALERT_EVENTS}"'
@@ -124,6 +118,43 @@ def events(bucket: str, *, alert_ids: Collection[str], patient_ids: Collection[s
   |> filter(fn: (r) => {where})
   {_PIVOT}
   |> filter(fn: (r) => contains(value: r.alert_id, set: {_array(alert_ids)}))"""
+
+
+def all_records(bucket: str, measurement: str, *, start_ns: int, stop_ns: int) -> str:
+    """Every point of ``measurement`` in ``[start, stop)``, pivoted, with ``ns``."""
+    return f"""from(bucket: {string(bucket)})
+  {_range(start_ns, stop_ns)}
+  |> filter(fn: (r) => r._measurement == {string(measurement)})
+  {_PIVOT}"""
+
+
+def alert_docs_by_id(bucket: str, alert_id: str) -> str:
+    """The ``doc`` of every stored record of ``alert_id`` (one ``alerts_by_id`` shard)."""
+    shard = string(alert_shard(alert_id))
+    return f"""from(bucket: {string(bucket)})
+  {_range(0, FAR_FUTURE_NS)}
+  |> filter(fn: (r) => r._measurement == "{ALERTS_BY_ID}" and r.shard == {shard})
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> filter(fn: (r) => r.alert_id == {string(alert_id)})
+  |> keep(columns: ["doc"])"""
+
+
+def timeline(bucket: str, *, docs: tuple[int, int], log: tuple[int, int] | None) -> str:
+    """Alert records with point time in ``docs`` and events written in ``log`` (``[start, stop)``).
+
+    One row per point: ``_measurement`` (``alerts_by_id`` or ``alert_event_log``) and
+    ``_value`` (the ``doc``). One request for both: InfluxDB spends milliseconds of CPU on
+    every query however small, so a list page asks once per window.
+    """
+    branches = [(ALERTS_BY_ID, docs)] + ([(ALERT_EVENT_LOG, log)] if log else [])
+    parts = [
+        f"""from(bucket: {string(bucket)})
+    {_range(*span)}
+    |> filter(fn: (r) => r._measurement == "{measurement}" and r._field == "doc")
+    |> keep(columns: ["_measurement", "_value"])"""
+        for measurement, span in branches
+    ]
+    return parts[0] if len(parts) == 1 else "union(tables: [\n  " + ",\n  ".join(parts) + "\n])"
 
 
 def vitals_latest(bucket: str, patient_id: str) -> str:
@@ -146,13 +177,12 @@ def vitals_history(
 ) -> str:
     """Minutes in ``[start, stop)`` merged into epoch-aligned buckets of ``width_s`` seconds.
 
-    Each output row is one (vital, bucket): ``bucket`` (ns), ``wsum`` (sum of mean x count),
-    ``count``, ``min``, ``max``; the caller divides ``wsum`` by ``count``. With
-    ``width_s == 60`` the rows are the stored minutes themselves.
+    The slow path (a pivot of every minute and a Flux ``reduce``) for points written before
+    ``vitals_1m`` had its ``sum`` field; :func:`vitals_windows` is the fast one. Each output
+    row is one (vital, bucket): ``bucket`` (ns), ``wsum`` (sum of mean x count), ``count``,
+    ``min``, ``max``; the caller divides ``wsum`` by ``count``.
     """
-    where = f'r._measurement == "{VITALS_1M}" and r.patient_id == {string(patient_id)}'
-    if vitals is not None:
-        where += f" and {any_of('vital', vitals)}" if vitals else " and false"
+    where = _vitals_where(patient_id, vitals)
     width_ns = width_s * 10**9
     return f"""import "math"
 
@@ -173,6 +203,56 @@ from(bucket: {string(bucket)})
       }}))
   |> group()
   |> sort(columns: ["bucket", "vital"])"""
+
+
+def _vitals_where(patient_id: str, vitals: Collection[str] | None) -> str:
+    where = f'r._measurement == "{VITALS_1M}" and r.patient_id == {string(patient_id)}'
+    if vitals is not None:
+        where += f" and {any_of('vital', vitals)}" if vitals else " and false"
+    return where
+
+
+def vitals_minutes(
+    bucket: str, patient_id: str, *, start_ns: int, stop_ns: int, vitals: Collection[str] | None
+) -> str:
+    """The stored minutes in ``[start, stop)``: ``_time``, ``vital``, mean, min, max, count."""
+    fields = any_of("_field", ["mean", "min", "max", "count"])
+    return f"""from(bucket: {string(bucket)})
+  {_range(start_ns, stop_ns)}
+  |> filter(fn: (r) => {_vitals_where(patient_id, vitals)} and {fields})
+  |> keep(columns: ["_time", "_field", "_value", "vital"])
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")"""
+
+
+def vitals_windows(
+    bucket: str,
+    patient_id: str,
+    *,
+    start_ns: int,
+    stop_ns: int,
+    width_s: int,
+    vitals: Collection[str] | None,
+) -> str:
+    """Minutes in ``[start, stop)`` aggregated into epoch-aligned windows of ``width_s``.
+
+    One row per (window, vital): ``_time``, ``vital``, ``min`` (min), ``max`` (max), ``count``
+    and ``sum`` (sums, as floats): window aggregates InfluxDB computes in its storage engine.
+    ``_time`` is the window's start, clipped to ``start`` for the first window (callers align
+    it down). Each branch repeats the source so that the planner pushes every aggregate down;
+    only the pivot of the (few) windows runs in Flux.
+    """
+    where = _vitals_where(patient_id, vitals)
+    branches = [
+        f"""from(bucket: {string(bucket)})
+    {_range(start_ns, stop_ns)}
+    |> filter(fn: (r) => {where} and {any_of("_field", fields)})
+    |> aggregateWindow(every: {width_s}s, fn: {fn}, createEmpty: false, timeSrc: "_start")
+    |> toFloat()
+    |> keep(columns: ["_time", "_field", "_value", "vital"])"""
+        for fields, fn in ((["min"], "min"), (["max"], "max"), (["count", "sum"], "sum"))
+    ]
+    pivot = 'pivot(rowKey: ["_time", "vital"], columnKey: ["_field"], valueColumn: "_value")'
+    return "union(tables: [\n  " + ",\n  ".join(branches) + f"\n])\n  |> {pivot}"
 
 
 def news2_last_time(bucket: str, patient_id: str) -> str:

@@ -7,23 +7,29 @@ offsets afterwards. Connection failures, timeouts, 5xx and 429 answers raise
 :class:`~alerts.exceptions.StoreUnavailable` (retry later); other 4xx answers raise
 :class:`~alerts.exceptions.StoreError`.
 
-Lists (:meth:`InfluxStore.list_alerts`) read opening records newest first in chunks, fetch
-those episodes' records and events, fold and filter (current severity and lifecycle status
-are derived, so they are filtered here rather than in Flux) until the page is full.
+Reads ask for un-annotated CSV (:mod:`alerts.store.fluxcsv`): the client's own result parser
+costs the API more CPU than InfluxDB spends answering. Identical concurrent queries run
+once (:mod:`alerts.store.coalesce`). Alert reads live in
+:mod:`alerts.store.influx_alerts` (by id through the ``alerts_by_id`` projection; lists by
+patient or by time). :meth:`InfluxStore.vitals_history` at 5 min and 1 h lets InfluxDB
+aggregate the windows in its storage engine (``aggregateWindow`` over ``min``, ``max``,
+``count`` and ``sum``), so one request returns buckets, not minutes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+import threading
+import time
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Final
 
 from alerts.exceptions import StoreError, StoreUnavailable
-from alerts.lifecycle import AlertEvent, fold
+from alerts.lifecycle import AlertEvent
 from alerts.model import Alert
-from alerts.store import flux
+from alerts.store import flux, fluxcsv, projections
 from alerts.store.base import (
     RESOLUTIONS,
     AlertPage,
@@ -33,12 +39,12 @@ from alerts.store.base import (
     Store,
     StoreBatch,
     VitalPoint,
-    decode_cursor,
-    episode,
-    page,
-    sort_key,
 )
+from alerts.store.coalesce import Coalescer
+from alerts.store.influx_alerts import AlertReads
 from alerts.store.schema import (
+    ALERT_EVENTS,
+    ALERTS,
     ALERTS_RETENTION_S,
     VITALS_RETENTION_S,
     from_ns,
@@ -54,7 +60,8 @@ __all__ = ["InfluxStore"]
 
 logger = logging.getLogger(__name__)
 
-_MS: int = 1_000_000
+#: HTTP connections kept to InfluxDB: the API's thread pool runs up to 40 reads at once.
+POOL_SIZE: Final = 40
 
 
 class InfluxStore(Store):
@@ -70,6 +77,8 @@ class InfluxStore(Store):
         Bucket of ``vitals_1m`` and ``news2`` (default: ``bucket``).
     timeout_ms
         HTTP timeout of every request.
+    pool_size
+        HTTP connections kept open (concurrent requests beyond it open and drop their own).
     """
 
     def __init__(
@@ -81,16 +90,25 @@ class InfluxStore(Store):
         bucket: str,
         vitals_bucket: str | None = None,
         timeout_ms: int = 10_000,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
+        from influxdb_client.domain.dialect import Dialect
 
         self.org = org
         self.bucket = bucket
         self.vitals_bucket = vitals_bucket or bucket
-        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=timeout_ms)
+        self._client = InfluxDBClient(
+            url=url, token=token, org=org, timeout=timeout_ms, connection_pool_maxsize=pool_size
+        )
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
         self._query = self._client.query_api()
+        self._dialect = Dialect(**fluxcsv.DIALECT)  # type: ignore[no-untyped-call]
+        self._log_clock = threading.Lock()
+        self._last_log_ns = 0
+        self._coalescer = Coalescer()
+        self._alerts = AlertReads(self._rows, bucket)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -106,14 +124,17 @@ class InfluxStore(Store):
             return StoreError(f"influxdb {what}: HTTP {status} {exc.reason}: {str(body)[:300]}")
         return StoreUnavailable(f"influxdb {what}: {type(exc).__name__}")
 
-    def _rows(self, query: str) -> Iterator[dict[str, Any]]:
+    def _rows(self, query: str) -> list[dict[str, str]]:
+        """The rows of a Flux query (shared with identical concurrent calls: read-only)."""
+        return self._coalescer.run(query, lambda: self._fetch(query))
+
+    def _fetch(self, query: str) -> list[dict[str, str]]:
         try:
-            tables = self._query.query(query, org=self.org)
+            response = self._query.query_raw(query, org=self.org, dialect=self._dialect)
+            text = response.data.decode()
         except Exception as exc:  # the client raises urllib3 and socket errors too
             raise self._translate(exc, "query") from exc
-        for table in tables:
-            for record in table.records:
-                yield record.values
+        return list(fluxcsv.parse(text))
 
     def ping(self) -> bool:
         """Whether InfluxDB answers its health endpoint."""
@@ -154,25 +175,63 @@ class InfluxStore(Store):
             logger.info("created bucket %s (retention %ss)", name, retention or "infinite")
         return result
 
+    def rebuild_projections(self, *, start: datetime | None = None, batch: int = 5000) -> int:
+        """Rewrite the read projections from ``alerts`` and ``alert_events``; return points.
+
+        For data written before the projections existed (or after restoring only the
+        documented measurements). Idempotent for alerts; events are logged again (readers
+        keep one per ``event_id``). Reads everything since ``start`` (default: all time).
+        """
+        span = {"start_ns": to_ns(start) if start else 0, "stop_ns": flux.FAR_FUTURE_NS}
+        alerts = self._rows(flux.all_records(self.bucket, ALERTS, **span))
+        events = self._rows(flux.all_records(self.bucket, ALERT_EVENTS, **span))
+        out = [projections.alert_line(row_to_alert(row)) for row in alerts]
+        if events:
+            logged = [row_to_event(row) for row in events]
+            out += projections.event_log_lines(logged, self._recorded_ns(len(logged)))
+        for i in range(0, len(out), batch):
+            self._write_lines(self.bucket, out[i : i + batch])
+        logger.info("rebuilt projections: %d alert records, %d events", len(alerts), len(events))
+        return len(out)
+
     # -- writes ---------------------------------------------------------------------------
 
     def write_batch(self, batch: StoreBatch) -> None:
-        """Write a sink batch (one request per bucket); re-writing it is harmless."""
+        """Write a sink batch (one request per bucket); re-writing it is harmless.
+
+        The alerts bucket's request carries the records' read projections too
+        (:mod:`alerts.store.projections`), so they land with the records they mirror.
+        """
+        alert_lines, vital_lines = lines(batch.alerts, batch.events, batch.rollups, batch.news2)
+        alert_lines += [projections.alert_line(a) for a in batch.alerts]
+        if batch.events:
+            recorded = self._recorded_ns(len(batch.events))
+            alert_lines += projections.event_log_lines(batch.events, recorded)
+        for bucket, payload in ((self.bucket, alert_lines), (self.vitals_bucket, vital_lines)):
+            if payload:
+                self._write_lines(bucket, payload)
+
+    def _write_lines(self, bucket: str, payload: list[str]) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
 
-        alert_lines, vital_lines = lines(batch.alerts, batch.events, batch.rollups, batch.news2)
-        for bucket, payload in ((self.bucket, alert_lines), (self.vitals_bucket, vital_lines)):
-            if not payload:
-                continue
-            try:
-                self._write.write(
-                    bucket=bucket,
-                    org=self.org,
-                    record=payload,
-                    write_precision=WritePrecision.NS,  # type: ignore[arg-type]
-                )
-            except Exception as exc:
-                raise self._translate(exc, "write") from exc
+        try:
+            self._write.write(
+                bucket=bucket,
+                org=self.org,
+                record=payload,
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            raise self._translate(exc, "write") from exc
+        finally:
+            self._coalescer.invalidate()  # later reads must not share answers from before
+
+    def _recorded_ns(self, n: int) -> int:
+        """The first of ``n`` consecutive event-log times, after every earlier one."""
+        with self._log_clock:
+            ns = max(time.time_ns(), self._last_log_ns + 1)
+            self._last_log_ns = ns + n - 1
+        return ns
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
         self.write_batch(StoreBatch(alerts=list(alerts)))
@@ -186,102 +245,16 @@ class InfluxStore(Store):
     def put_news2(self, records: Sequence[News2Record]) -> None:
         self.write_batch(StoreBatch(news2=list(records)))
 
-    # -- alert reads ----------------------------------------------------------------------
-
-    def _events(
-        self, alert_ids: Collection[str], patient_ids: Collection[str] | None
-    ) -> dict[str, list[AlertEvent]]:
-        out: dict[str, list[AlertEvent]] = defaultdict(list)
-        if not alert_ids:
-            return out
-        query = flux.events(self.bucket, alert_ids=alert_ids, patient_ids=patient_ids)
-        for row in self._rows(query):
-            event = row_to_event(row)
-            out[event.alert_id].append(event)
-        return out
-
-    def _episodes(
-        self, alert_ids: Collection[str], patient_ids: Collection[str], start_ns: int
-    ) -> list[tuple[AlertRecord, bool]]:
-        """Records and events of ``alert_ids``, as ``(record, has_opening)`` pairs."""
-        if not alert_ids:
-            return []
-        query = flux.episode_records(
-            self.bucket, alert_ids=alert_ids, patient_ids=patient_ids, start_ns=start_ns
-        )
-        records: dict[str, list[Alert]] = defaultdict(list)
-        for row in self._rows(query):
-            alert = row_to_alert(row)
-            records[alert.alert_id].append(alert)
-        # Events recorded without a patient carry the placeholder tag "_".
-        events = self._events(list(records), {*patient_ids, "_"})
-        out = []
-        for alert_id, recs in records.items():
-            latest, opened, listed = episode(recs)
-            state = fold(alert_id, events.get(alert_id, []))
-            out.append((AlertRecord(alert=latest, opened_at=opened, state=state), listed))
-        return out
+    # -- alert reads (alerts.store.influx_alerts) ----------------------------------------
 
     def get_alert(self, alert_id: str) -> AlertRecord | None:
-        rows = list(self._rows(flux.alert_patient(self.bucket, alert_id)))
-        if not rows:
-            return None
-        patient = str(rows[0]["patient_id"])
-        found = self._episodes([alert_id], [patient], 0)
-        return found[0][0] if found else None
+        return self._alerts.get(alert_id)
 
     def events(self, alert_id: str) -> list[AlertEvent]:
-        found = self._events([alert_id], None).get(alert_id, [])
-        return sorted({e.event_id: e for e in found}.values(), key=lambda e: (e.at, e.event_id))
-
-    def _openings(
-        self, query: AlertQuery, start_ns: int, stop_ns: int, limit: int | None
-    ) -> list[tuple[int, str, str]]:
-        text = flux.openings(
-            self.bucket,
-            start_ns=start_ns,
-            stop_ns=stop_ns,
-            patient_ids=query.patient_ids,
-            categories=query.categories,
-            limit=limit,
-        )
-        return [(int(r["ns"]), str(r["alert_id"]), str(r["patient_id"])) for r in self._rows(text)]
+        return self._alerts.events(alert_id)
 
     def list_alerts(self, query: AlertQuery) -> AlertPage:
-        if query.patient_ids is not None and not query.patient_ids:
-            return AlertPage(items=[], next_cursor=None)
-        start_ns = to_ns(query.since) if query.since else 0
-        # Openings carry a sub-millisecond offset: round bounds to whole milliseconds.
-        start_ns = -(-start_ns // _MS) * _MS
-        stop_ns = -(-to_ns(query.until) // _MS) * _MS if query.until else flux.FAR_FUTURE_NS
-        after = decode_cursor(query.cursor) if query.cursor else None
-        if after is not None:
-            stop_ns = min(stop_ns, (after[0] + 1) * _MS)
-        chunk = max(2 * query.limit, 100)
-        candidates: list[AlertRecord] = []
-        matched = 0
-        while stop_ns > start_ns:
-            found = self._openings(query, start_ns, stop_ns, chunk)
-            if not found:
-                break
-            if len(found) == chunk:
-                # Complete the oldest millisecond: the limit may have cut it.
-                oldest_ms = found[-1][0] // _MS
-                found = [f for f in found if f[0] // _MS != oldest_ms]
-                found += self._openings(query, oldest_ms * _MS, (oldest_ms + 1) * _MS, None)
-                stop_ns = oldest_ms * _MS
-            else:
-                stop_ns = start_ns  # everything in range has been read
-            ids = {alert_id for _, alert_id, _ in found}
-            patients = {patient for _, _, patient in found}
-            first_ns = min(ns for ns, _, _ in found)
-            for record, listed in self._episodes(ids, patients, first_ns - first_ns % _MS):
-                if listed:
-                    candidates.append(record)
-                    matched += query.matches(record) and (after is None or sort_key(record) < after)
-            if matched > query.limit:
-                break
-        return page(candidates, query)
+        return self._alerts.page(query)
 
     # -- vitals reads ---------------------------------------------------------------------
 
@@ -289,7 +262,7 @@ class InfluxStore(Store):
         out: dict[str, VitalPoint] = {}
         for row in self._rows(flux.vitals_latest(self.vitals_bucket, patient_id)):
             point = VitalPoint(
-                vital=str(row["vital"]),
+                vital=row["vital"],
                 ts=from_ns(int(row["ns"])),
                 mean=float(row["mean"]),
                 min=float(row["min"]),
@@ -308,29 +281,27 @@ class InfluxStore(Store):
         resolution: Resolution = "1m",
         vitals: Collection[str] | None = None,
     ) -> list[VitalPoint]:
-        query = flux.vitals_history(
-            self.vitals_bucket,
-            patient_id,
-            start_ns=to_ns(start),
-            stop_ns=to_ns(stop),
-            width_s=RESOLUTIONS[resolution],
-            vitals=vitals,
-        )
-        points = [
-            VitalPoint(
-                vital=str(row["vital"]),
-                ts=from_ns(int(row["bucket"])),
-                mean=float(row["wsum"]) / int(row["count"]),
-                min=float(row["min"]),
-                max=float(row["max"]),
-                count=int(row["count"]),
+        width_s = RESOLUTIONS[resolution]
+        span = {"start_ns": to_ns(start), "stop_ns": to_ns(stop)}
+        if width_s == 60:
+            text = flux.vitals_minutes(self.vitals_bucket, patient_id, **span, vitals=vitals)
+        else:
+            text = flux.vitals_windows(
+                self.vitals_bucket, patient_id, **span, width_s=width_s, vitals=vitals
             )
-            for row in self._rows(query)
-        ]
+        rows = self._rows(text)
+        if width_s != 60 and any(not row.get("sum") for row in rows):
+            # Minutes written before vitals_1m had "sum": let Flux merge them the slow way.
+            text = flux.vitals_history(
+                self.vitals_bucket, patient_id, **span, width_s=width_s, vitals=vitals
+            )
+            points = [_merged_point(row) for row in self._rows(text)]
+        else:
+            points = [_window_point(row, width_s) for row in rows]
         return sorted(points, key=lambda p: (p.ts, p.vital))
 
     def latest_news2(self, patient_id: str) -> News2Record | None:
-        rows = list(self._rows(flux.news2_last_time(self.vitals_bucket, patient_id)))
+        rows = self._rows(flux.news2_last_time(self.vitals_bucket, patient_id))
         if not rows:
             return None
         ns = int(rows[0]["ns"])
@@ -350,3 +321,35 @@ class InfluxStore(Store):
     def close(self) -> None:
         self._write.close()  # type: ignore[no-untyped-call]
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+def _window_point(row: dict[str, str], width_s: int) -> VitalPoint:
+    """A point from a :func:`flux.vitals_minutes` or :func:`flux.vitals_windows` row."""
+    ns = fluxcsv.rfc3339_ns(row["_time"])
+    count = round(float(row["count"]))
+    return VitalPoint(
+        vital=row["vital"],
+        ts=_bucket_time(ns - ns % (width_s * 10**9)),
+        mean=float(row["mean"]) if width_s == 60 else float(row["sum"]) / count,
+        min=float(row["min"]),
+        max=float(row["max"]),
+        count=count,
+    )
+
+
+def _merged_point(row: dict[str, str]) -> VitalPoint:
+    """A point from a :func:`flux.vitals_history` row."""
+    return VitalPoint(
+        vital=row["vital"],
+        ts=from_ns(int(row["bucket"])),
+        mean=float(row["wsum"]) / int(row["count"]),
+        min=float(row["min"]),
+        max=float(row["max"]),
+        count=int(row["count"]),
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket_time(ns: int) -> datetime:
+    """Bucket start times recur across requests and patients: build each datetime once."""
+    return from_ns(ns)

@@ -10,11 +10,17 @@ Measurements (line protocol; tags are indexed strings, fields are values)::
                    fields event_id, alert_id, actor, note, until (ISO or ""), assignee, version
                    time   when it happened (us) + a per-event sub-microsecond offset
     vitals_1m      tags   patient_id, vital
-                   fields mean, min, max, count (int)
+                   fields mean, min, max, count (int), sum (= mean x count, derived)
                    time   start of the minute
     news2          tags   patient_id
                    fields score (int), risk, sub_<parameter> (int, one per observed parameter)
                    time   start of the minute
+
+``sum`` lets Flux merge minutes into 5-minute and hourly buckets with pushed-down window
+aggregates (``sum(sum) / sum(count)`` is the count-weighted mean) instead of pivoting every
+minute; readers fall back to ``mean`` and ``count`` for points written without it. The
+store also writes two read projections of ``alerts`` and ``alert_events`` (``alerts_by_id``,
+``alert_event_log``), documented in :mod:`alerts.store.projections`.
 
 Idempotency. InfluxDB identifies a point by measurement + tag set + timestamp; writing the
 same point again replaces its fields. Every record maps to one deterministic point: the alert
@@ -67,11 +73,13 @@ __all__ = [
     "alert_time_ns",
     "event_line",
     "event_time_ns",
+    "line_protocol",
     "news2_line",
     "rollup_lines",
     "row_to_alert",
     "row_to_event",
     "row_to_news2",
+    "string_field",
 ]
 
 ALERTS: Final = "alerts"
@@ -134,7 +142,8 @@ def _tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
 
 
-def _str(value: str) -> str:
+def string_field(value: str) -> str:
+    """A line-protocol string field value (quoted, escaped)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -142,7 +151,10 @@ def _float(value: float) -> str:
     return repr(float(value))
 
 
-def _line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, str], ns: int) -> str:
+def line_protocol(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, str], ns: int
+) -> str:
+    """One line: measurement, escaped tags (sorted), pre-formatted fields, time in ns."""
     tag_part = "".join(f",{k}={_tag(v)}" for k, v in sorted(tags.items()))
     field_part = ",".join(f"{k}={v}" for k, v in fields.items())
     return f"{measurement}{tag_part} {field_part} {ns}"
@@ -163,14 +175,14 @@ def alert_line(alert: Alert) -> str:
     """
     d = alert.to_json_dict()
     fields = {
-        "alert_id": _str(alert.alert_id),
-        "message": _str(alert.message),
-        "evidence": _str(json.dumps(d["evidence"], sort_keys=True, separators=(",", ":"))),
+        "alert_id": string_field(alert.alert_id),
+        "message": string_field(alert.message),
+        "evidence": string_field(json.dumps(d["evidence"], sort_keys=True, separators=(",", ":"))),
         "score": _float(d["score"]),
         "seq": f"{alert.seq}i",
-        "status": _str(alert.status),
-        "started_at": _str(d["started_at"]),
-        "vitals": _str(json.dumps(d["vitals"], separators=(",", ":"))),
+        "status": string_field(alert.status),
+        "started_at": string_field(d["started_at"]),
+        "vitals": string_field(json.dumps(d["vitals"], separators=(",", ":"))),
     }
     tags = {
         "patient_id": alert.patient_id,
@@ -178,29 +190,29 @@ def alert_line(alert: Alert) -> str:
         "kind": alert.kind,
         "severity": alert.severity,
     }
-    return _line(ALERTS, tags, fields, alert_time_ns(alert))
+    return line_protocol(ALERTS, tags, fields, alert_time_ns(alert))
 
 
 def event_line(event: AlertEvent) -> str:
     """Line protocol for one lifecycle event."""
     fields = {
-        "event_id": _str(event.event_id),
-        "alert_id": _str(event.alert_id),
-        "actor": _str(event.actor),
-        "note": _str(event.note),
-        "until": _str(event.until.isoformat() if event.until else ""),
-        "assignee": _str(event.assignee or ""),
+        "event_id": string_field(event.event_id),
+        "alert_id": string_field(event.alert_id),
+        "actor": string_field(event.actor),
+        "note": string_field(event.note),
+        "until": string_field(event.until.isoformat() if event.until else ""),
+        "assignee": string_field(event.assignee or ""),
         "version": f"{event.version}i",
     }
     tags = {"patient_id": event.patient_id, "action": event.action}
-    return _line(ALERT_EVENTS, tags, fields, event_time_ns(event))
+    return line_protocol(ALERT_EVENTS, tags, fields, event_time_ns(event))
 
 
 def rollup_lines(rollup: VitalsRollup) -> list[str]:
     """Line protocol for a vitals rollup: one point per vital."""
     ns = _us(rollup.minute) * 1000
     return [
-        _line(
+        line_protocol(
             VITALS_1M,
             {"patient_id": rollup.patient_id, "vital": vital},
             {
@@ -208,6 +220,7 @@ def rollup_lines(rollup: VitalsRollup) -> list[str]:
                 "min": _float(s.min),
                 "max": _float(s.max),
                 "count": f"{s.count}i",
+                "sum": _float(s.mean * s.count),
             },
             ns,
         )
@@ -217,9 +230,11 @@ def rollup_lines(rollup: VitalsRollup) -> list[str]:
 
 def news2_line(record: News2Record) -> str:
     """Line protocol for a NEWS2 record."""
-    fields = {"score": f"{record.score}i", "risk": _str(record.risk)}
+    fields = {"score": f"{record.score}i", "risk": string_field(record.risk)}
     fields.update({f"sub_{k}": f"{v}i" for k, v in sorted(record.subscores.items())})
-    return _line(NEWS2, {"patient_id": record.patient_id}, fields, _us(record.minute) * 1000)
+    return line_protocol(
+        NEWS2, {"patient_id": record.patient_id}, fields, _us(record.minute) * 1000
+    )
 
 
 def lines(
@@ -285,7 +300,7 @@ def row_to_event(row: Mapping[str, Any]) -> AlertEvent:
 
 def row_to_news2(row: Mapping[str, Any]) -> News2Record:
     """Rebuild a NEWS2 record from a pivoted ``news2`` row."""
-    subs = {k[4:]: int(v) for k, v in row.items() if k.startswith("sub_") and v is not None}
+    subs = {k[4:]: int(v) for k, v in row.items() if k.startswith("sub_") and v not in (None, "")}
     return msgspec.convert(
         {
             "patient_id": _untag(row["patient_id"]),

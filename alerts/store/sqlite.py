@@ -5,11 +5,15 @@ For the demo, unit tests and single-machine installs. Same contract as the Influ
 
 Tables mirror the InfluxDB measurements (:mod:`alerts.store.schema`): ``alerts`` (one row
 per alert record, primary key ``(alert_id, seq)``), ``alert_events`` (primary key
-``event_id``), ``vitals_1m`` (primary key ``(patient_id, vital, minute)``) and ``news2``
-(``(patient_id, minute)``). Idempotency is ``INSERT OR REPLACE`` on those keys. A derived
-table ``alert_episodes`` keeps one row per ``alert_id`` (latest record, opening time,
-lifecycle state), refreshed in the same transaction as every write, so lists filter by
-current severity and status in SQL.
+``event_id``), ``vitals_1m`` with its 5-minute and hourly sums
+(:mod:`alerts.store.sqlite_vitals`) and ``news2`` (``(patient_id, minute)``). Idempotency
+is ``INSERT OR REPLACE`` on those keys. A derived table ``alert_episodes`` keeps one row
+per ``alert_id`` (latest record, opening time, lifecycle state), refreshed in the same
+transaction as every write, so lists filter by current severity and status in SQL.
+
+Concurrency: one writer connection (writes are serialised by a lock) and, for a database
+file, a small pool of reader connections in WAL mode (:mod:`alerts.store.sqlite_pool`), so
+the API's thread pool reads in parallel and never waits for the writer.
 
 Retention: none; the embedded store keeps everything (delete the file to start afresh).
 
@@ -31,9 +35,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,9 @@ import msgspec
 from alerts.exceptions import StoreError
 from alerts.lifecycle import AlertEvent, AlertState, fold
 from alerts.model import Alert
+from alerts.store import sqlite_vitals
 from alerts.store.base import (
+    RESOLUTIONS,
     AlertPage,
     AlertQuery,
     AlertRecord,
@@ -53,9 +59,9 @@ from alerts.store.base import (
     decode_cursor,
     encode_cursor,
     episode,
-    merge_points,
 )
 from alerts.store.schema import to_ns
+from alerts.store.sqlite_pool import Connections
 from stream.rollup import News2Record, VitalsRollup
 
 __all__ = ["SqliteStore"]
@@ -83,11 +89,6 @@ CREATE TABLE IF NOT EXISTS alert_episodes (
 CREATE INDEX IF NOT EXISTS alert_episodes_by_opening ON alert_episodes (opened_ms, alert_id);
 CREATE INDEX IF NOT EXISTS alert_episodes_by_patient
     ON alert_episodes (patient_id, opened_ms, alert_id);
-CREATE TABLE IF NOT EXISTS vitals_1m (
-    patient_id TEXT NOT NULL, vital TEXT NOT NULL, minute INTEGER NOT NULL,
-    mean REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, count INTEGER NOT NULL,
-    PRIMARY KEY (patient_id, vital, minute)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS news2 (
     patient_id TEXT NOT NULL, minute INTEGER NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (patient_id, minute)
@@ -103,8 +104,10 @@ def _ts(t: datetime) -> int:
     return int(t.timestamp())
 
 
-def _utc(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+@lru_cache(maxsize=8192)
+def _alert(doc: str) -> Alert:
+    # Records are immutable and every list page decodes the same recent ones again.
+    return Alert.from_json(doc)
 
 
 class SqliteStore(Store):
@@ -117,15 +120,13 @@ class SqliteStore(Store):
     """
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._conns = Connections(path)
+        self._lock = self._conns.lock
+        self._db = self._conns.writer
+        self._reading = self._conns.read
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            sqlite_vitals.create(self._db)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -202,14 +203,7 @@ class SqliteStore(Store):
         self._refresh({e.alert_id for e in events})
 
     def _put_vitals(self, rollups: Sequence[VitalsRollup]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO vitals_1m VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r.patient_id, vital, _ts(r.minute), s.mean, s.min, s.max, s.count)
-                for r in rollups
-                for vital, s in r.vitals.items()
-            ],
-        )
+        sqlite_vitals.put(self._db, rollups)
 
     def _put_news2(self, records: Sequence[News2Record]) -> None:
         self._db.executemany(
@@ -243,29 +237,29 @@ class SqliteStore(Store):
 
     # -- alert reads ----------------------------------------------------------------------
 
-    def _events(self, alert_id: str) -> list[AlertEvent]:
-        rows = self._db.execute(
+    def _events(self, alert_id: str, db: sqlite3.Connection | None = None) -> list[AlertEvent]:
+        rows = (db or self._db).execute(
             "SELECT doc FROM alert_events WHERE alert_id = ? ORDER BY at_us, event_id",
             (alert_id,),
         )
         return [_event_decoder.decode(row["doc"]) for row in rows]
 
     def events(self, alert_id: str) -> list[AlertEvent]:
-        with self._lock:
-            events = self._events(alert_id)
+        with self._reading() as db:
+            events = self._events(alert_id, db)
         return sorted(events, key=lambda e: (e.at, e.event_id))
 
     @staticmethod
     def _record(row: sqlite3.Row) -> AlertRecord:
         return AlertRecord(
-            alert=Alert.from_json_dict(json.loads(row["doc"])),
+            alert=_alert(row["doc"]),
             opened_at=row["opened_ms"] / 1000.0,
             state=_state_decoder.decode(row["state"]),
         )
 
     def get_alert(self, alert_id: str) -> AlertRecord | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT * FROM alert_episodes WHERE alert_id = ?", (alert_id,)
             ).fetchone()
         return None if row is None else self._record(row)
@@ -298,29 +292,17 @@ class SqliteStore(Store):
             f"SELECT * FROM alert_episodes WHERE {' AND '.join(where)} "  # noqa: S608 - fixed columns
             "ORDER BY opened_ms DESC, alert_id DESC LIMIT ?"
         )
-        with self._lock:
-            rows = self._db.execute(sql, [*args, query.limit + 1]).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, [*args, query.limit + 1]).fetchall()
         items = [self._record(row) for row in rows[: query.limit]]
         more = len(rows) > query.limit
         return AlertPage(items=items, next_cursor=encode_cursor(items[-1]) if more else None)
 
     # -- vitals reads ---------------------------------------------------------------------
 
-    @staticmethod
-    def _point(row: sqlite3.Row) -> VitalPoint:
-        return VitalPoint(
-            row["vital"], _utc(row["minute"]), row["mean"], row["min"], row["max"], row["count"]
-        )
-
     def latest_vitals(self, patient_id: str) -> dict[str, VitalPoint]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT v.* FROM vitals_1m v JOIN (SELECT vital, MAX(minute) AS m FROM vitals_1m "
-                "WHERE patient_id = ? GROUP BY vital) l ON v.vital = l.vital AND v.minute = l.m "
-                "WHERE v.patient_id = ?",
-                (patient_id, patient_id),
-            ).fetchall()
-        return {row["vital"]: self._point(row) for row in rows}
+        with self._reading() as db:
+            return sqlite_vitals.latest(db, patient_id)
 
     def vitals_history(
         self,
@@ -331,19 +313,13 @@ class SqliteStore(Store):
         resolution: Resolution = "1m",
         vitals: Collection[str] | None = None,
     ) -> list[VitalPoint]:
-        sql = "SELECT * FROM vitals_1m WHERE patient_id = ? AND minute >= ? AND minute < ?"
-        args: list[Any] = [patient_id, _ts(start), _ts(stop)]
-        if vitals is not None:
-            sql += " AND vital IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(sorted(vitals)))
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY minute, vital", args).fetchall()
-        points = [self._point(row) for row in rows]
-        return points if resolution == "1m" else merge_points(points, resolution)
+        width = RESOLUTIONS[resolution]
+        with self._reading() as db:
+            return sqlite_vitals.history(db, patient_id, start, stop, width, vitals)
 
     def latest_news2(self, patient_id: str) -> News2Record | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT doc FROM news2 WHERE patient_id = ? ORDER BY minute DESC LIMIT 1",
                 (patient_id,),
             ).fetchone()
@@ -352,8 +328,8 @@ class SqliteStore(Store):
     def news2_history(
         self, patient_id: str, *, start: datetime, stop: datetime
     ) -> list[News2Record]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT doc FROM news2 WHERE patient_id = ? AND minute >= ? AND minute < ? "
                 "ORDER BY minute",
                 (patient_id, _ts(start), _ts(stop)),
@@ -361,5 +337,4 @@ class SqliteStore(Store):
         return [_news2_decoder.decode(row["doc"]) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._conns.close()
