@@ -41,7 +41,8 @@ from stream.rollup import decode_news2, decode_vitals_rollup
 from stream.worker_settings import WorkerSettings
 from stream.worker_topics import ensure_topics
 
-pytestmark = pytest.mark.integration
+# Worker processes start, rebalance and restore changelogs: generous bounds for a loaded box.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 PARTITIONS = 6
 VIGIL = str(Path(sys.executable).parent / "vigil")
@@ -138,7 +139,15 @@ class Stack:
         finally:
             consumer.close()
 
-    def wait_progress(self, share: float, timeout: float = 240.0) -> None:
+    def committed(self, partition: int) -> int:
+        """The worker group's committed offset on one ``vigil.vitals`` partition (0: none)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.settings.group_id)
+        try:
+            return consumer.committed(TopicPartition(self.topics.vitals, partition)) or 0
+        finally:
+            consumer.close()
+
+    def wait_progress(self, share: float, timeout: float = 400.0) -> None:
         deadline = time.monotonic() + timeout
         while self.progress() < share:
             assert time.monotonic() < deadline, f"workers stuck below {share:.0%}"
@@ -185,6 +194,12 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def assigned(log: str) -> list[int]:
+    """The partitions a worker logged as assigned to it most recently."""
+    found = re.findall(r"assigned vitals partitions \[([\d, ]*)\]", log)
+    return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
 
 
 def restored(log: str) -> list[tuple[int, int, int]]:
@@ -234,6 +249,12 @@ def test_a_killed_workers_partitions_move_to_the_survivor_with_their_state(
         assert time.monotonic() < deadline, "the two workers never shared the partitions"
         time.sleep(0.5)
     stack.wait_progress(0.35)
+    # Kill `a` only once it has checkpointed (and so committed) on a partition it owns now;
+    # otherwise the survivor has nothing of a's to restore and the test proves nothing.
+    while not any(stack.committed(p) for p in assigned(stack.log("a"))):
+        assert time.monotonic() < deadline + 240, "worker a never committed on its partitions"
+        assert a.poll() is None, "worker a died on its own"
+        time.sleep(0.2)
     a.send_signal(signal.SIGKILL)
     a.wait(timeout=30)
     stack.wait_progress(1.0)
