@@ -238,27 +238,52 @@ def parse_ts(value: object) -> float:
 
 _day_epoch: dict[str, float] = {}
 _day_prefix: dict[int, str] = {}
+#: "YYYY-MM-DDTHH:MM:" -> (epoch of the day, seconds of the minute into the day).
+_minute_base: dict[str, tuple[float, float]] = {}
+#: Minutes cached before the cache starts over (~3 days of a time-ordered stream).
+_MINUTE_CACHE_SIZE = 4096
 
 
 def _parse_ts_text(text: str) -> float:
-    # Fast path for the canonical "YYYY-MM-DDTHH:MM:SS[.fff]Z" that format_ts writes.
+    # Fast path for the canonical "YYYY-MM-DDTHH:MM:SS[.fff]Z" that format_ts writes: the
+    # date and the minute are parsed once per minute, only the seconds every time.
+    # Anything the fast path does not fully check (a leap second, "10:60", " 1:00", "1e1")
+    # goes to the strict slow path, which accepts or rejects it as datetime.fromisoformat does.
     n = len(text)
     if n >= 20 and text[-1] == "Z" and text[10] == "T" and (n == 20 or text[19] == "."):
-        day = _day_epoch.get(text[:10])
-        if day is None:
-            day = _iso_slow(text[:10])
-            if len(_day_epoch) < 100_000:
-                _day_epoch[text[:10]] = day
-        try:
-            secs = float(text[11:13]) * 3600.0 + float(text[14:16]) * 60.0 + float(text[17:-1])
-        except ValueError:
-            return _iso_slow(text)
-        if text[13] == ":" and text[16] == ":" and 0.0 <= secs < 86400.0:
-            return day + secs
+        base = _minute_base.get(text[:17])
+        if base is None:
+            base = _parse_minute(text)
+            if base is None:
+                return _iso_slow(text)
+        day, minute = base
+        sec = text[17:-1]
+        if sec.isascii() and sec[:2].isdigit() and sec[0] < "6" and (n == 20 or sec[3:].isdigit()):
+            return day + minute + float(sec)
+        return _iso_slow(text)
     try:
         return float(text)
     except ValueError:
         return _iso_slow(text)
+
+
+def _parse_minute(text: str) -> tuple[float, float] | None:
+    """``(day epoch, seconds of HH:MM)`` of a canonical timestamp; ``None`` if not canonical."""
+    day = _day_epoch.get(text[:10])
+    if day is None:
+        day = _iso_slow(text[:10])
+        if len(_day_epoch) < 100_000:
+            _day_epoch[text[:10]] = day
+    hh, mm = text[11:13], text[14:16]
+    if text[13] != ":" or text[16] != ":" or not (hh + mm).isascii():
+        return None
+    if not (hh.isdigit() and mm.isdigit() and hh < "24" and mm < "60"):
+        return None
+    minute = int(hh) * 3600.0 + int(mm) * 60.0
+    if len(_minute_base) >= _MINUTE_CACHE_SIZE:
+        _minute_base.clear()
+    _minute_base[text[:17]] = (day, minute)
+    return day, minute
 
 
 def _iso_slow(text: str) -> float:
@@ -357,9 +382,8 @@ def parse_sample(
         raise SampleRejected("ts_in_future", f"ts is {ts - received_at:.0f} s after received_at")
 
     custom: dict[str, float] = {}
-    extra = raw.keys() - _KNOWN
-    if extra:
-        for key in sorted(extra):  # sorted: channel order must not depend on hashing
+    if not _KNOWN.issuperset(raw):  # no set built for the common sample without extras
+        for key in sorted(raw.keys() - _KNOWN):  # sorted: channel order must not depend on hashing
             value = raw[key]
             if value is None or type(value) is str:
                 continue  # metadata such as firmware version or units

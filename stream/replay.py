@@ -116,12 +116,15 @@ def replay(
     alerts = result.alerts
     rejected = result.rejected
     process = pipe.process
+    resolved = result.resolved
+    partitioned = partitions > 1
     next_tick = math.inf
     watermark = -math.inf
+    samples = accepted = 0
     for raw in records:
-        result.samples += 1
+        samples += 1
         pid = raw.get("patient_id")
-        if partitions > 1 and isinstance(pid, str) and pid:
+        if partitioned and isinstance(pid, str) and pid:
             part = clocks[partition_for(pid, partitions)]
             pipe, process = part.pipeline, part.pipeline.process
             watermark, next_tick = part.watermark, part.next_tick
@@ -151,10 +154,10 @@ def replay(
                     if on_alert is not None:
                         on_alert(a)
                 next_tick = (ts // tick_every + 1) * tick_every
-        if partitions > 1:
+        if partitioned:
             part.watermark, part.next_tick = watermark, next_tick
         step = process(sample)
-        result.accepted += 1
+        accepted += 1
         if keep_scores:
             scores.append((sample.patient_id, ts, step.score))
         if on_score is not None:
@@ -165,5 +168,7 @@ def replay(
                 if on_alert is not None:
                     on_alert(a)
         if step.resolved:
-            result.resolved.extend(step.resolved)
+            resolved.extend(step.resolved)
+    result.samples = samples
+    result.accepted = accepted
     return result

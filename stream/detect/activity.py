@@ -160,7 +160,8 @@ class Activity:
             if self.exertion >= self.vigorous_above:
                 self.vigorous_until = ts + self.recovery
             # two moving samples in a row (turning over in bed is one) or a moving average
-            moving = min(motion, self.prev_motion) >= self.active_above
+            prev = self.prev_motion
+            moving = (prev if prev < motion else motion) >= self.active_above  # min(), inlined
             if not burst and (moving or self.ewm >= self.active_above):
                 self.active_until = ts + self.active_linger
             self.prev_motion = motion

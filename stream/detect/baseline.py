@@ -298,7 +298,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.recent_at = ts
         self.xs = xs
 
-        if self.n[ctx] >= self.warmup:  # the common case, inlined
+        n_ctx = self.n[ctx]
+        if n_ctx >= self.warmup:  # the common case, inlined
             expected = self.level[ctx]
             sd = self.sd_cache[ctx]
             settled = True
@@ -338,9 +339,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.cusum_up = up if up < cap else cap
         self.cusum_down = down if down < cap else cap
 
-        if learn and (
-            self.n[ctx] < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every
-        ):
+        if learn and (n_ctx < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every):
             # a sustained departure is learned slowly (level and daily profile a tenth as
             # fast from freeze_z, the scale from 1.5 freeze_z): deterioration must not become
             # the new normal within hours
@@ -353,16 +352,19 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     weight = 0.1
                     if az >= 1.5 * self.freeze_z:
                         weight_scale = 0.1
-            self._learn(
+            # self._learn(...), inlined
+            n = self._learn_stats(
                 value,
                 ts,
                 ctx,
                 sd if settled or self.prior_scale else 0.0,
                 weight,
                 expected,
-                tod,
                 weight_scale,
             )
+            rate = self.profile_rate
+            if n and tod is not None and rate is not None and n >= self.warmup:
+                self._learn_profile(rate, value, self.level[ctx], tod, weight)
         # the score (see _score), inlined: this runs for every reading of every channel
         on4 = self.z_on**4
         z4 = z * z

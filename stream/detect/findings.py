@@ -10,19 +10,29 @@ Examples
 ...             score=0.9, message="HR 128 bpm", evidence={"hr": 128.0})
 >>> f.kind, f.firing
 ('tachycardia', True)
+
+A detector that emits evidence on most samples can defer the wording: the message and the
+evidence dict are then built on first access, which the alert policy makes only for the few
+findings that become alert records.
+
+>>> g = Finding.deferred("fever", "clinical", "low", ("temp",), 0.0, False, 0.4,
+...                      lambda: ("Temp 38.1 °C", {"value": 38.1}))
+>>> g.message, g.evidence
+('Temp 38.1 °C', {'value': 38.1})
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Finding"]
 
 
-class Finding(NamedTuple):
+class Finding:
     """Current evidence for one condition.
 
     Parameters
@@ -48,12 +58,103 @@ class Finding(NamedTuple):
         The numbers behind the message (JSON-able).
     """
 
-    kind: str
-    category: str
-    severity: str
-    vitals: tuple[str, ...]
-    since: float
-    firing: bool
-    score: float
-    message: str
-    evidence: dict[str, Any]
+    __slots__ = (
+        "_evidence",
+        "_explain",
+        "_message",
+        "category",
+        "firing",
+        "kind",
+        "score",
+        "severity",
+        "since",
+        "vitals",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        category: str,
+        severity: str,
+        vitals: tuple[str, ...],
+        since: float,
+        firing: bool,
+        score: float,
+        message: str,
+        evidence: dict[str, Any],
+    ) -> None:
+        self.kind = kind
+        self.category = category
+        self.severity = severity
+        self.vitals = vitals
+        self.since = since
+        self.firing = firing
+        self.score = score
+        self._message = message
+        self._evidence = evidence
+        self._explain: Callable[[], tuple[str, dict[str, Any]]] | None = None
+
+    @classmethod
+    def deferred(
+        cls,
+        kind: str,
+        category: str,
+        severity: str,
+        vitals: tuple[str, ...],
+        since: float,
+        firing: bool,
+        score: float,
+        explain: Callable[[], tuple[str, dict[str, Any]]],
+    ) -> Finding:
+        """A finding whose ``(message, evidence)`` ``explain()`` builds on first access."""
+        f = cls(kind, category, severity, vitals, since, firing, score, "", {})
+        f._explain = explain
+        return f
+
+    def _resolve(self) -> None:
+        explain = self._explain
+        if explain is not None:
+            self._message, self._evidence = explain()
+            self._explain = None
+
+    @property
+    def message(self) -> str:
+        """One sentence for a nurse."""
+        self._resolve()
+        return self._message
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The numbers behind the message (JSON-able)."""
+        self._resolve()
+        return self._evidence
+
+    def _astuple(self) -> tuple[Any, ...]:
+        return (
+            self.kind, self.category, self.severity, self.vitals, self.since, self.firing,
+            self.score, self.message, self.evidence,
+        )  # fmt: skip
+
+    def _replace(self, **changes: Any) -> Finding:
+        """A copy with some fields changed (as :meth:`typing.NamedTuple._replace`)."""
+        fields = dict(zip(_FIELDS, self._astuple(), strict=True))
+        fields.update(changes)
+        return Finding(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable evidence: like the tuple it was
+
+    def __repr__(self) -> str:
+        return (
+            "Finding("
+            + ", ".join(f"{k}={v!r}" for k, v in zip(_FIELDS, self._astuple(), strict=True))
+            + ")"
+        )
+
+
+_FIELDS = ("kind", "category", "severity", "vitals", "since", "firing", "score", "message",
+           "evidence")  # fmt: skip

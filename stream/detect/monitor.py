@@ -44,27 +44,27 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from typing import Any, Final
 
 from ingest.sample import Sample
 
 from stream.detect.activity import Activity
-from stream.detect.baseline import ACTIVE, CONTEXTS, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
 from stream.detect.deterioration import assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
-from stream.detect.rules import FIRING, HOLDING, RULES_BY_VITAL, VitalRule, scale2_rule
-from stream.detect.technical import DataQuality
-from stream.detect.vitals import (
-    FRESH_S,
-    LABEL,
-    NEWS2_NAME,
-    UNIT,
-    VITAL_MODEL_PARAMS,
-    VITALS,
-    fmt,
+from stream.detect.rules import (
+    FIRING,
+    HOLDING,
+    RULES_BY_VITAL,
+    VitalRule,
+    explain_rule,
+    scale2_rule,
 )
+from stream.detect.technical import DataQuality
+from stream.detect.vitals import FRESH_S, VITAL_MODEL_PARAMS, VITALS
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,30 @@ _HARD_SCREEN: Final = {
     )
     for vital, rules in RULES_BY_VITAL.items()
 }
+
+
+def _min_departures(rules: tuple[VitalRule, ...]) -> tuple[float, float]:
+    """Least ``xs - expected`` (up) and ``expected - xs`` (down) any of ``rules`` needs."""
+    up = min((r.min_departure for r in rules if r.sign > 0), default=math.inf)
+    down = min((r.min_departure for r in rules if r.sign < 0), default=math.inf)
+    return up, down
+
+
+#: Per SpO2 scale and vital, what :meth:`PatientMonitor.observe` needs per reading: the
+#: rules, their kinds, the hard screen and the least departures (:func:`_min_departures`).
+_RULESETS: Final = {
+    scale: {
+        vital: (
+            tuple((r, r.min_departure) for r in rules),
+            tuple(r.kind for r in rules),
+            *_HARD_SCREEN.get(vital, _NO_SCREEN),
+            *_min_departures(rules),
+        )
+        for vital, rules in table.items()
+    }
+    for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
+}
+_NO_RULES: Final = ((), (), *_NO_SCREEN, math.inf, math.inf)
 
 
 class PatientMonitor:
@@ -134,10 +158,6 @@ class PatientMonitor:
         self.top_channel: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
-
-    @property
-    def _rules(self) -> dict[str, tuple[VitalRule, ...]]:
-        return _RULES_SCALE2 if self.config.spo2_scale == 2 else RULES_BY_VITAL
 
     def set_config(self, config: PatientConfig) -> None:
         """Apply new clinician settings from the next sample on (learned state is kept)."""
@@ -201,7 +221,7 @@ class PatientMonitor:
         at_rest = ctx != ACTIVE
         rule_state = self.rule_state
         limits = self.config.thresholds
-        all_rules = self._rules
+        ruleset = _RULESETS[2 if self.config.spo2_scale == 2 else 1]
         channels = self.channels
         adverse_seen = False
         for vital, x in values:
@@ -212,15 +232,15 @@ class PatientMonitor:
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                rules = all_rules.get(vital, ())
-                learn = not rule_state or not any(r.kind in rule_state for r in rules)
+                rules, kinds, lo, hi, up_d, down_d = ruleset.get(vital, _NO_RULES)
+                learn = not rule_state or rule_state.keys().isdisjoint(kinds)
                 p = ch.step(x, ts, ctx, reliable=reliable, learn=learn, tod=tod)
                 if evaluate:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
                         adverse_seen = True
-                    # cheap screen: most readings are unremarkable for every rule
-                    lo, hi = _HARD_SCREEN.get(vital, _NO_SCREEN)
+                    # Screen 1 (behaviour, not only speed: hypertension holds from |z| 1.0)
+                    # and screen 2 (exact: VitalRule.min_departure) skip unremarkable readings.
                     if (
                         z >= _SCREEN_Z
                         or z <= -_SCREEN_Z
@@ -229,8 +249,21 @@ class PatientMonitor:
                         or vital in limits
                         or ch.xs <= lo
                         or ch.xs >= hi
+                    ) and (
+                        not learn
+                        or vital in limits
+                        or ch.sd != ch.sd
+                        or not (ch.xs - ch.expected < up_d)
+                        or not (ch.expected - ch.xs < down_d)
                     ):
-                        for rule in rules:
+                        exact = vital not in limits and ch.sd == ch.sd
+                        for rule, min_d in rules:
+                            if (
+                                exact
+                                and rule.sign * (ch.xs - ch.expected) < min_d
+                                and rule.kind not in rule_state
+                            ):
+                                continue  # NONE for sure, and no rule state to clear
                             f = self._apply_rule(rule, ch, ts, p, ctx, at_rest)
                             if f is not None:
                                 findings.append(f)
@@ -333,35 +366,13 @@ class PatientMonitor:
         if total >= 7:
             severity = "critical"
         minutes = int((ts - state[1]) // 60.0)
-        label, unit = LABEL[rule.vital], UNIT[rule.vital]
-        if ch.settled:
-            base = f"personal baseline {fmt(rule.vital, ch.expected)} ± {fmt(rule.vital, ch.sd)}"
-        elif ch.sd == ch.sd:
-            base = f"early baseline {fmt(rule.vital, ch.expected)} (still learning)"
-        else:
-            base = "no personal baseline yet"
-        if limit is not None:
-            base += f", clinician limit {fmt(rule.vital, limit)}"
-        msg = f"{label} {fmt(rule.vital, xs)}{unit} for {minutes} min, {base}"
-        if rule.vital in NEWS2_NAME:
-            msg += f"; NEWS2 {NEWS2_NAME[rule.vital]} {points}"
-            if total > points:
-                msg += f" (total {total})"
-        evidence: dict[str, Any] = {
-            "vital": rule.vital,
-            "value": round(xs, 2),
-            "expected": round(ch.expected, 2) if ch.expected == ch.expected else None,
-            "scale": round(ch.sd, 3) if ch.sd == ch.sd else None,
-            "z": round(ch.z, 2),
-            "settled": ch.settled,
-            "context": CONTEXTS[ctx],
-            "duration_min": minutes,
-            "news2": {"total": total, **sub},
-        }
-        if limit is not None:
-            evidence["limit"] = limit
-        return Finding(
-            rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, msg, evidence
+        # worded only if the alert policy reads it (most evidence only holds an episode open)
+        explain = partial(
+            explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
+            limit, points, total, sub,
+        )  # fmt: skip
+        return Finding.deferred(
+            rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain
         )
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:

@@ -39,11 +39,23 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
+
+from stream.detect.contexts import CONTEXTS
+from stream.detect.vitals import LABEL, NEWS2_NAME, UNIT, fmt
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FIRING", "HOLDING", "NONE", "RULES", "RULES_BY_VITAL", "VitalRule", "scale2_rule"]
+__all__ = [
+    "FIRING",
+    "HOLDING",
+    "NONE",
+    "RULES",
+    "RULES_BY_VITAL",
+    "VitalRule",
+    "explain_rule",
+    "scale2_rule",
+]
 
 NONE, HOLDING, FIRING = 0, 1, 2
 
@@ -92,6 +104,16 @@ class VitalRule(NamedTuple):
     dev_early: float = math.inf
     rel_early: float = math.nan
     exertion: bool = False
+
+    @property
+    def min_departure(self) -> float:
+        """Least departure ``sign * (xs - expected)`` that can be evidence.
+
+        With a baseline and without a clinician limit, :meth:`evidence` is ``NONE`` below it
+        (half ``dev``, or half ``dev_early`` if smaller): the monitor skips such readings
+        without calling :meth:`evidence`, so keep the two in step.
+        """
+        return min(0.5 * self.dev, 0.5 * self.dev_early)
 
     def evidence(
         self,
@@ -169,3 +191,57 @@ def scale2_rule() -> VitalRule:
 RULES_BY_VITAL: Final[dict[str, tuple[VitalRule, ...]]] = {}
 for _rule in RULES.values():
     RULES_BY_VITAL[_rule.vital] = (*RULES_BY_VITAL.get(_rule.vital, ()), _rule)
+
+
+def explain_rule(
+    vital: str,
+    xs: float,
+    expected: float,
+    sd: float,
+    z: float,
+    settled: bool,
+    ctx: int,
+    minutes: int,
+    limit: float | None,
+    points: int,
+    total: int,
+    sub: dict[str, int],
+) -> tuple[str, dict[str, Any]]:
+    """Message and evidence of a vital rule's finding on ``vital``.
+
+    ``xs`` is the smoothed value, ``expected``/``sd``/``z``/``settled`` the personal baseline's
+    view of it, ``ctx`` the activity context, ``minutes`` the evidence run so far, ``limit``
+    the clinician's bound if any, ``points``/``total``/``sub`` the NEWS2 points of the vital,
+    aggregate and sub-scores.
+
+    >>> explain_rule("hr", 128.0, 71.0, 6.0, 9.5, True, 1, 8, None, 2, 2, {"hr": 2})[0]
+    'HR 128 bpm for 8 min, personal baseline 71 ± 6; NEWS2 pulse 2'
+    """
+    label, unit = LABEL[vital], UNIT[vital]
+    if settled:
+        base = f"personal baseline {fmt(vital, expected)} ± {fmt(vital, sd)}"
+    elif sd == sd:
+        base = f"early baseline {fmt(vital, expected)} (still learning)"
+    else:
+        base = "no personal baseline yet"
+    if limit is not None:
+        base += f", clinician limit {fmt(vital, limit)}"
+    msg = f"{label} {fmt(vital, xs)}{unit} for {minutes} min, {base}"
+    if vital in NEWS2_NAME:
+        msg += f"; NEWS2 {NEWS2_NAME[vital]} {points}"
+        if total > points:
+            msg += f" (total {total})"
+    evidence: dict[str, Any] = {
+        "vital": vital,
+        "value": round(xs, 2),
+        "expected": round(expected, 2) if expected == expected else None,
+        "scale": round(sd, 3) if sd == sd else None,
+        "z": round(z, 2),
+        "settled": settled,
+        "context": CONTEXTS[ctx],
+        "duration_min": minutes,
+        "news2": {"total": total, **sub},
+    }
+    if limit is not None:
+        evidence["limit"] = limit
+    return msg, evidence

@@ -37,6 +37,9 @@ __all__ = ["FLATLINE_VITALS", "DataQuality"]
 FLATLINE_VITALS = ("hr", "rr")
 
 
+_IS_MAPPING: dict[type, bool] = {}
+
+
 def _minutes(seconds: float) -> int:
     return int(seconds // 60.0)
 
@@ -129,13 +132,23 @@ class DataQuality:
                 )  # fmt: skip
         else:
             self.poor_run = 0
+        is_mapping = _IS_MAPPING.get(type(values))
+        if is_mapping is None:  # an ABC check is slow: once per type
+            is_mapping = _IS_MAPPING[type(values)] = isinstance(values, Mapping)
+        get = values.get if is_mapping else None  # type: ignore[attr-defined]
+        flat = self.flat
         for vital in FLATLINE_VITALS:
-            x = values.get(vital) if isinstance(values, Mapping) else getattr(values, vital, None)
+            x = get(vital) if get is not None else getattr(values, vital, None)
             if x is None:
                 continue
-            run = self.flat.get(vital)
-            if run is None or run[0] != x:
-                self.flat[vital] = [x, 1.0, ts]
+            run = flat.get(vital)
+            if run is None:
+                flat[vital] = [x, 1.0, ts]
+                continue
+            if run[0] != x:
+                run[0] = x
+                run[1] = 1.0
+                run[2] = ts
                 continue
             run[1] += 1.0
             if run[1] >= self.flat_after:

@@ -169,3 +169,28 @@ def test_format_ts_writes_iso_utc_with_z():
     assert format_ts(TS) == "2024-03-01T08:00:00Z"
     assert format_ts(TS + 0.5) == "2024-03-01T08:00:00.500Z"
     assert parse_ts(format_ts(TS + 0.5)) == TS + 0.5
+
+
+@given(
+    st.integers(min_value=946684800, max_value=4102444799),
+    st.integers(min_value=0, max_value=999),
+)
+def test_cached_minute_parsing_matches_the_iso_parser(epoch, ms):
+    from datetime import UTC, datetime
+
+    text = format_ts(epoch + ms / 1000.0)
+    expected = datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    assert parse_ts(text) == parse_ts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-01-06T24:00:00Z", "2025-01-06T23:59:60.5Z", "2025-13-06T10:00:00Z",
+             "2025-01-06T10-00:00Z", "2025-01-06T10:00:0xZ", "2025-01-06T10:60:00Z",
+             "2025-01-06T10:00:61Z", "2025-01-06T 1:00:00Z", "2025-01-06T10:00:1e1Z",
+             "2025-01-06T10:00:+1.0Z", "2025-01-06T10:00:00.5xZ"],
+)  # fmt: skip
+def test_malformed_canonical_timestamps_are_bad_ts_even_when_the_minute_is_cached(text):
+    parse_ts("2025-01-06T10:00:00Z")
+    with pytest.raises(SampleRejected) as info:
+        parse_ts(text)
+    assert info.value.reason_code == "bad_ts"
