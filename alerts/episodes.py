@@ -157,12 +157,12 @@ class EpisodeTracker:
         seen: list[str] = []
         for f in findings:
             ep = self.open.get(f.kind)
-            seen.append(f.kind)
             if ep is None:
                 if not f.firing:
-                    continue
+                    continue  # holding evidence opens nothing (and keeps nothing open)
                 ep = Episode(pid, f, ts)
                 self.open[f.kind] = ep
+            seen.append(f.kind)  # only open episodes' kinds: the clear check below counts them
             ep.last_evidence = ts
             if f.score > ep.score:
                 ep.score = f.score

@@ -63,6 +63,14 @@ def test_an_episode_clears_only_after_the_clear_delay_then_a_new_one_can_open():
     assert alerts[0].alert_id != alerts[1].alert_id
 
 
+def test_an_episode_clears_on_time_while_another_condition_merely_holds():
+    # Holding fever evidence (no fever episode) must not keep the tachycardia episode open.
+    fever = finding("fever", firing=False)
+    steps = [(0, [finding()])] + [(m, [fever]) for m in range(1, 40)]
+    _, resolved = run(EpisodeTracker("p1"), steps)
+    assert [(r.kind, r.detected_at) for r in resolved] == [("tachycardia", T0 + 30 * MIN)]
+
+
 def test_rising_severity_escalates_the_same_alert_at_most_every_ten_minutes_unless_critical():
     steps = [(0, [finding()]), (5, [finding(severity="high")]), (12, [finding(severity="high")]),
              (13, [finding(severity="critical")]), (30, [finding(severity="medium")])]  # fmt: skip
