@@ -45,8 +45,6 @@ class WebhookTarget(BaseModel):
 class AlertsSettings(Settings):
     """Shared settings plus the sink's and the webhooks' knobs."""
 
-    #: Prepended to every Kafka topic name (same variable as ingest: ``VIGIL_TOPIC_PREFIX``).
-    topic_prefix: str = ""
     #: Which backend the sink writes and the API reads.
     store: Literal["influx", "sqlite"] = "influx"
     #: SQLite file of the embedded store; default ``<data_dir>/alerts.sqlite3``.

@@ -30,8 +30,6 @@ class ApiSettings(Settings):
     jwt_issuer: str = "vigil"
     #: Events kept for ``Last-Event-ID`` resume (about an hour of a 500-patient ward).
     sse_replay_buffer: int = Field(default=10_000, ge=1)
-    #: Prepended to Kafka topic names (same variable as ingest: ``VIGIL_TOPIC_PREFIX``).
-    topic_prefix: str = ""
     #: Seconds a readiness probe may take before it counts as down.
     probe_timeout_seconds: float = Field(default=2.0, gt=0)
 

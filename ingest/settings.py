@@ -29,9 +29,6 @@ class IngestSettings(Settings):
     operator reloads the broker.
     """
 
-    #: Prepended to every Kafka topic name (tests isolate runs with a unique prefix).
-    topic_prefix: str = ""
-
     # Broker authentication, regenerated from the registry.
     mqtt_password_file: Path | None = None
     mqtt_acl_file: Path | None = None

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: Prepended to every Kafka topic name (tests and benches isolate runs with a unique one).
+    topic_prefix: str = ""
     vitals_partitions: int = 12
 
     # MQTT
