@@ -10,9 +10,13 @@
 - **State.** Checkpoints go to the Faust table ``patient-state`` (RocksDB, changelog topic
   ``<app id>-patient-state-changelog``, created by Faust). A partition is checkpointed every
   ``checkpoint_every_samples`` samples of a patient or ``checkpoint_every_s`` seconds, when its
-  partitions are revoked and at shutdown. Records are acknowledged only once their checkpoint
-  and every record produced before it are acknowledged by Kafka, so the committed offset
-  never passes the saved state (:mod:`stream.checkpoint` states the recovery contract).
+  partitions are revoked and at shutdown.
+- **Offsets.** The worker commits the group's offsets itself, from its checkpoints: a
+  partition's offset is committed once its checkpoint, and every record produced before it,
+  are stored in Kafka, so the committed offset never passes the saved state
+  (:mod:`stream.checkpoint` states the recovery contract). Records are never acknowledged to
+  Faust, whose commits follow acknowledged offsets and stop for good at a gap (records
+  dropped across a rebalance are never acknowledged).
 - **Rebalances.** On revocation everything is checkpointed and committed and processing
   stops; on assignment, partitions whose in-memory state is still the table's are kept, the
   others are loaded from the table before their first record (Faust restores the table from
@@ -28,14 +32,14 @@ import asyncio
 import logging
 import time
 import weakref
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT
+from faust.transport.consumer import Consumer
+from faust.types import TP, EventT
 
 from stream.config_feed import ConfigFeed
 from stream.output import BatchProducer
@@ -82,8 +86,11 @@ class WorkerRuntime:
         self.assigned: set[int] = set()
         self.frozen = True  # until the first assignment
         self.check_owned = False
+        #: Next offset of each owned partition's last stored checkpoint (what may be committed).
         self.saved_offset: dict[int, int] = {}
-        self.unacked: dict[int, deque[EventT[Any]]] = {}
+        #: What this worker committed per partition since its last assignment.
+        self.committed: dict[int, int] = {}
+        self._committed_at = 0.0
         self.last_event: dict[int, EventT[Any]] = {}
         self.out = BatchProducer(
             settings.kafka_bootstrap,
@@ -113,7 +120,7 @@ class WorkerRuntime:
             topic_disable_leader=True,
             topic_partitions=s.vitals_partitions,
             consumer_auto_offset_reset="earliest",
-            stream_wait_empty=False,  # acks wait for checkpoints, not for the stream to drain
+            stream_wait_empty=False,  # nothing is acknowledged: offsets follow checkpoints
             stream_buffer_maxsize=s.stream_buffer_maxsize,
             broker_commit_interval=s.commit_interval_s,
             broker_session_timeout=s.session_timeout_s,
@@ -144,7 +151,7 @@ class WorkerRuntime:
 
     async def _agent(self, stream: faust.StreamT[Any]) -> None:
         s = self.settings
-        # noack_take yields events, not values, and leaves acknowledging them to us.
+        # noack_take yields events, not values, and acknowledges none of them.
         batches = cast(faust.Stream[Any], stream).noack_take(s.take_max_records, s.take_within_s)
         async for items in batches:
             events = cast(Sequence[EventT[Any]], items)
@@ -171,7 +178,7 @@ class WorkerRuntime:
             self._reconcile()
         missing = self.assigned - self.saved_offset.keys()
         if missing:
-            await self._restore(missing)
+            self._restore(missing)
         processor = self.processor
         handle = processor.handle
         now = time.time()
@@ -182,7 +189,6 @@ class WorkerRuntime:
             if message.generation_id != generation or p not in self.assigned:
                 continue  # fetched before the last rebalance: fetched again after it
             outs += handle(p, message.offset, message.key, message.value, now=now)
-            self.unacked[p].append(event)
             self.last_event[p] = event
         await self._send(outs)
         if outs or events:
@@ -190,7 +196,7 @@ class WorkerRuntime:
         if self._ckpt_error is not None:
             raise self._ckpt_error
         self._checkpoint(processor.due(now))
-        self._ack_saved()
+        await self._commit_saved()
 
     async def _send(self, outs: list[Out]) -> None:
         if not self._out_started:
@@ -218,16 +224,14 @@ class WorkerRuntime:
     def _forget(self, p: int) -> None:
         self.processor.drop([p])
         self.saved_offset.pop(p, None)
-        self.unacked.pop(p, None)
+        self.committed.pop(p, None)
         self.last_event.pop(p, None)
 
-    async def _restore(self, partitions: set[int]) -> None:
+    def _restore(self, partitions: set[int]) -> None:
         items = ((bytes(k), bytes(v)) for k, v in self.table.items())
-        outs = self.processor.restore(partitions, items)
+        self.processor.restore(partitions, items)
         for p in partitions:
             self.saved_offset[p] = self.processor.next_offset(p)
-            self.unacked[p] = deque()
-        await self._send(outs)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -261,7 +265,7 @@ class WorkerRuntime:
                     if p in self.saved_offset:
                         self.saved_offset[p] = max(self.saved_offset[p], offset)
             except Exception as exc:
-                # Nothing more may be acknowledged: stop the worker; whoever takes the
+                # Nothing more may be committed: stop the worker; whoever takes the
                 # partitions resumes from the last stored checkpoint.
                 logger.exception("checkpoint failed; stopping the worker")
                 self._ckpt_error = exc
@@ -276,30 +280,49 @@ class WorkerRuntime:
             raise self._ckpt_error
 
     async def _on_timer(self) -> None:
-        # Partitions that went quiet still get their checkpoint and their acks.
+        # Partitions that went quiet still get their checkpoint and their commit.
         async with self.lock:
             if not self.frozen:
                 self._checkpoint(self.processor.due(time.time()))
-                self._ack_saved()
+                await self._commit_saved()
 
-    def _ack_saved(self) -> None:
-        for p, events in self.unacked.items():
-            saved = self.saved_offset.get(p, 0)
-            while events and events[0].message.offset < saved:
-                events.popleft().ack()
+    async def _commit_saved(self, *, now: bool = False) -> None:
+        """Commit the stored checkpoints' offsets (every ``commit_interval_s``, or ``now``).
+
+        Called under :attr:`lock` while the assignment stands, so an offset is only ever
+        committed by the partition's current owner.
+        """
+        clock = time.monotonic()
+        if not now and clock - self._committed_at < self.settings.commit_interval_s:
+            return
+        self._committed_at = clock
+        topic = self.settings.topics.vitals
+        offsets = {
+            TP(topic, p): offset
+            for p, offset in self.saved_offset.items()
+            if p in self.assigned and offset > self.committed.get(p, 0)
+        }
+        if not offsets:
+            return
+        try:
+            # Faust's commit of explicit offsets: the consumer's own `commit()` only commits
+            # offsets acknowledged in order, which this worker does not use (module docstring).
+            consumer = cast(Consumer, self.app.consumer)
+            done = await consumer._commit_offsets(offsets)  # noqa: SLF001
+        except Exception as exc:  # a failed commit only means more records are skipped later
+            logger.warning("offset commit failed: %r", exc)
+            return
+        if done:
+            self.committed.update({tp.partition: offset for tp, offset in offsets.items()})
 
     async def checkpoint_all(self) -> None:
-        """Checkpoint every partition with unsaved state, acknowledge and commit."""
+        """Checkpoint every partition with unsaved state, then commit."""
         owned = self.processor.owned()
         self._checkpoint(
             [p for p in sorted(owned) if not self.processor.is_clean(p) and p in self.last_event]
         )
         await self._checkpoints_stored()
-        self._ack_saved()
-        try:
-            await self.app.consumer.commit()
-        except Exception as exc:  # a failed commit only means more records are skipped later
-            logger.warning("offset commit after checkpoint failed: %r", exc)
+        await self._commit_saved(now=True)
 
     async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
         async with self.lock:
@@ -313,6 +336,7 @@ class WorkerRuntime:
             self.assigned = {tp.partition for tp in assigned if tp.topic == vitals}
             for p in self.processor.owned() - self.assigned:
                 self._forget(p)
+            self.committed.clear()  # the group's offsets may have moved meanwhile
             self.check_owned = True
             self.frozen = False
             logger.info("assigned vitals partitions %s", sorted(self.assigned))

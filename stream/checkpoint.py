@@ -3,22 +3,26 @@
 A partition's state is checkpointed *as a whole, at one offset*: the states of its patients
 that changed since the last checkpoint (:class:`PatientCheckpoint`), then the partition's own
 record (:class:`PartitionCheckpoint`: the next offset to process and the event-time clock).
-Only when the store has them does the worker acknowledge the records they cover, so Kafka's
-committed offset never passes a checkpoint.
+"Changed" includes what the partition's ticks changed in patients that sent nothing (an open
+episode of a silent device moves on with every tick), so every patient's latest record is its
+state as of the checkpoint's offset. Only when the store has them does the worker commit the
+offset, so Kafka's committed offset never passes a checkpoint.
 
 Recovery contract (crash, SIGKILL, rebalance):
 
 1. The new owner of a partition loads its checkpoint from the table (Faust restores the
-   table from its changelog topic first) and resumes at the committed offset, which is at
+   table from its changelog first) and resumes at the committed offset, which is at
    or before the checkpoint's offset.
 2. Records before the checkpoint's offset are already in the restored state: they are
-   skipped (and acknowledged). A patient whose own checkpoint is newer than the partition's
-   (a crash in the middle of writing a checkpoint) skips up to its own offset.
+   skipped. A patient whose own checkpoint is newer than the partition's (a crash in the
+   middle of writing a checkpoint) skips up to its own offset, and so do the ticks those
+   records bring: its state has them, while the partition's clock moves on as the first time.
 3. Records from there on are processed again, exactly as the first time: the state, the
    event-time clock and the record order are the same, so the alerts are the same, alert ids
-   included (:func:`alerts.model.alert_id_for`). Alerts produced between the checkpoint and
-   the crash are therefore produced twice, identical: consumers dedupe by
-   ``(alert_id, seq)``. Rollups are keyed by ``(patient_id, minute)`` and simply overwrite.
+   included (:func:`alerts.model.alert_id_for`), and so is the state at the end. Alerts
+   produced between the checkpoint and the crash are therefore produced twice, identical:
+   consumers dedupe by ``(alert_id, seq)``. Rollups are keyed by ``(patient_id, minute)``
+   and simply overwrite.
 
 Values are msgpack; they embed the partition so a table scan can group them.
 

@@ -11,10 +11,14 @@ near the end of the data gets a ``data_gap`` alert only if a partition-mate's sa
 the partition's event time 30 minutes further. An offline reference that should match the
 worker alert for alert must tick the same way — route patients with :func:`partition_for`
 (Kafka's default partitioner) and run one :class:`PartitionMonitor` per partition, in file
-order within each partition (see :func:`replay_partitioned`).
+order within each partition (``vigil replay --partitions``, :func:`stream.replay.replay`).
 
 The tick rule is the one :func:`stream.replay.replay` applies to its single, global clock: a
 tick at the start of the newest ``tick_every`` bucket, before the sample that entered it.
+
+A tick can change a patient that sent nothing (an open episode of a silent device moves on
+with every tick, without an alert to show it): :attr:`PartitionMonitor.changed` collects the
+patients ticks may have changed, so the worker's checkpoints hold their states too.
 
 Examples
 --------
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 
 import msgspec
 
@@ -100,6 +104,25 @@ class _Pipeline(Pipeline):
         st = self._patients.get(patient_id)
         return None if st is None else st.monitor.news2_now(ts)
 
+    def advance_noting(self, ts: float, changed: set[str], held: Collection[str]) -> list[Alert]:
+        """:meth:`advance`, adding to ``changed`` the patients whose state it may have changed.
+
+        A tick changes a patient only through its episodes (the detector's tick only reads),
+        and only those of patients with an open episode before or after it: an open episode's
+        ``last_evidence`` moves with every tick of a silent device, with no alert to show it.
+        Patients in ``held`` are left out (their state is already past this tick).
+        """
+        patients = self._patients
+        ticked = {p: st for p, st in patients.items() if p not in held} if held else patients
+        changed.update(pid for pid, st in ticked.items() if st.tracker.open)
+        self._patients = ticked  # the same state objects, in the same order
+        try:
+            alerts = self.advance(ts)
+        finally:
+            self._patients = patients
+        changed.update(pid for pid, st in ticked.items() if st.tracker.open)
+        return alerts
+
 
 class PartitionClock(msgspec.Struct, frozen=True):
     """A partition's event-time clock, as checkpointed: newest ``ts`` and the next tick."""
@@ -136,6 +159,10 @@ class PartitionMonitor:
         self.tick_every = tick_every
         self.watermark = -math.inf
         self.next_tick = math.inf
+        #: Patients whose state the ticks changed (the caller takes them for its checkpoint).
+        self.changed: set[str] = set()
+        #: Patients the ticks leave out: restored from a state that is past them already.
+        self.held: set[str] = set()
 
     @property
     def clock(self) -> PartitionClock:
@@ -158,7 +185,7 @@ class PartitionMonitor:
         if ts < self.next_tick:
             return []
         self.next_tick = (ts // every + 1) * every
-        return self.pipeline.advance(ts // every * every)
+        return self.pipeline.advance_noting(ts // every * every, self.changed, self.held)
 
     def process(self, sample: Sample) -> tuple[StepResult, list[Alert]]:
         """Tick if ``sample`` moves event time into a new bucket, then process it.
@@ -172,17 +199,13 @@ class PartitionMonitor:
         ticked = self._tick(sample.ts) if sample.ts > self.watermark else []
         return self.pipeline.process(sample), ticked
 
-    def retick(self) -> list[Alert]:
-        """Apply the last tick again (after a restore; see :mod:`stream.checkpoint`).
+    def pass_time(self, ts: float) -> list[Alert]:
+        """Move event time as a sample at ``ts`` would, without processing one.
 
-        Ticks can change a silent patient's episodes without a record (an unannounced
-        episode closing), so a checkpoint may hold that patient as of an older tick. Ticks are
-        idempotent for patients already past them, so re-applying the last one brings every
-        restored patient to the same point. Records it returns repeat earlier ones (same ids).
+        For the samples of a :attr:`held` patient read again: their state has them, but the
+        partition's clock and its other patients' ticks must go on as the first time.
         """
-        if self.next_tick == math.inf:
-            return []
-        return self.pipeline.advance(self.next_tick - self.tick_every)
+        return self._tick(ts) if ts > self.watermark else []
 
     def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None:
         """The detector's NEWS2 ``(total, sub-scores)`` for a patient at ``ts``."""
@@ -193,35 +216,3 @@ class PartitionMonitor:
         if ts is None:
             ts = self.watermark if self.watermark > -math.inf else 0.0
         return self.pipeline.note_rejected(patient_id, ts, reason_code)
-
-
-def replay_partitioned(
-    samples: Iterable[Sample],
-    *,
-    partitions: int,
-    configs: Mapping[str, PatientConfig] | None = None,
-    tick_every: float = 60.0,
-) -> list[Alert]:
-    """The alerts the worker raises for ``samples`` on a topic of ``partitions`` partitions.
-
-    Samples are routed with :func:`partition_for`, in order within each partition, as
-    ``vigil produce`` and the gateway write them: the reference the worker's output equals.
-
-    Examples
-    --------
-    >>> from ingest.sample import Sample
-    >>> samples = [Sample(f"p{i % 3}", "d", 1.7e9 + 20 * i, hr=70.0) for i in range(300)]
-    >>> sorted({(a.patient_id, a.kind) for a in replay_partitioned(samples, partitions=4)})
-    [('p0', 'flatline'), ('p1', 'flatline'), ('p2', 'flatline')]
-    """
-    monitors: dict[int, PartitionMonitor] = {}
-    alerts: list[Alert] = []
-    for sample in samples:
-        p = partition_for(sample.patient_id, partitions)
-        pm = monitors.get(p)
-        if pm is None:
-            pm = monitors[p] = PartitionMonitor(p, configs, tick_every=tick_every)
-        step, ticked = pm.process(sample)
-        alerts.extend(ticked)
-        alerts.extend(step.alerts)
-    return alerts

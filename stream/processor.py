@@ -20,7 +20,6 @@ Examples
 >>> topics = OutputTopics.for_prefix("")
 >>> proc = VitalsProcessor(topics)
 >>> proc.restore({0}, MemoryCheckpointStore().items())  # nothing saved yet: a fresh start
-[]
 >>> value = encode_vitals([Sample("p1", "d1", 1.7e9 + 60 * i, hr=70.0) for i in range(3)],
 ...                       received_at=1.7e9)
 >>> out = proc.handle(0, 0, b"p1", value, now=0.0)
@@ -189,17 +188,17 @@ class VitalsProcessor:
         for p in partitions:
             self._parts.pop(p, None)
 
-    def restore(
-        self, partitions: Collection[int], items: Iterable[tuple[bytes, bytes]]
-    ) -> list[Out]:
+    def restore(self, partitions: Collection[int], items: Iterable[tuple[bytes, bytes]]) -> None:
         """Load ``partitions`` from checkpoint table ``items`` (one pass over them).
 
-        Returns the records of re-applying each partition's last tick
-        (:meth:`PartitionMonitor.retick`): repeats, with the ids they had.
+        Each patient gets exactly the state it was checkpointed with: a partition checkpoint
+        holds every patient its records *or its ticks* changed, so nothing needs re-applying.
+        A patient whose own checkpoint is newer than its partition's skips its records, and
+        the ticks, up to its own offset (its state already has them).
         """
         parts = {p: _Partition(self._monitor(p), 0) for p in partitions if p not in self._parts}
         if not parts:
-            return []
+            return
         clocks: dict[int, PartitionCheckpoint] = {}
         patients: dict[int, list[tuple[str, PatientCheckpoint]]] = {p: [] for p in parts}
         for key, value in items:
@@ -214,7 +213,6 @@ class VitalsProcessor:
                 clocks[cp.partition] = cp
             else:
                 patients[cp.partition].append((key.decode(), cp))
-        out: list[Out] = []
         for p, part in parts.items():
             clock = clocks.get(p)
             if clock is not None:
@@ -234,13 +232,12 @@ class VitalsProcessor:
                     continue
                 if cp.offset > part.next_offset:
                     part.skip_below[pid] = cp.offset
+            part.monitor.held = set(part.skip_below)
             self._parts[p] = part
-            out.extend(self._alert_out(a) for a in part.monitor.retick())
             logger.info(
                 "partition %d restored: %d patients, resuming at offset %d",
                 p, len(patients[p]), part.next_offset,
             )  # fmt: skip
-        return out
 
     def _monitor(self, partition: int) -> PartitionMonitor:
         return PartitionMonitor(
@@ -280,6 +277,11 @@ class VitalsProcessor:
             self.stats.skipped += 1
             return []
         part.next_offset = offset + 1
+        if part.skip_below:  # patients restored past their partition rejoin at their offset
+            skip = part.skip_below
+            for pid in [pid for pid, below in skip.items() if below <= offset]:
+                del skip[pid]
+            part.monitor.held = set(skip)
         stats = self.stats
         stats.records += 1
         if stats.first_at is None:
@@ -295,12 +297,10 @@ class VitalsProcessor:
             logger.warning("record at %d@%d keyed by another patient: DLQ", partition, offset)
             return [self._dead("key_mismatch", "record key is not its patient_id", value or b"",
                                key, now)]  # fmt: skip
-        skip = part.skip_below.get(pid)
-        if skip is not None:
-            if offset < skip:
-                self.stats.skipped += 1
-                return []
-            del part.skip_below[pid]
+        if pid in part.skip_below:  # its state is past this record, the clock is not
+            self.stats.skipped += 1
+            pass_time = part.monitor.pass_time
+            return [self._alert_out(a) for w in record.samples for a in pass_time(w.ts)]
         if record.rejected:
             return self._entries(part, pid, record, now)
         return self._samples(part, pid, record.device_id, record.samples, now)
@@ -342,9 +342,7 @@ class VitalsProcessor:
             )  # fmt: skip
             step, ticked = process(sample)
             if ticked:
-                for a in ticked:
-                    out.append(self._alert_out(a))
-                    unsaved.setdefault(a.patient_id, 0)
+                out.extend(self._alert_out(a) for a in ticked)
             if step.alerts or step.resolved:
                 out.extend(self._alert_out(a) for a in (*step.alerts, *step.resolved))
             if minutes is not None:
@@ -377,18 +375,22 @@ class VitalsProcessor:
 
         Patients first, the partition record last: a reader that has the partition record
         has the patients' too (one changelog partition keeps the order). Marks the partition
-        clean; the caller acknowledges offsets below :meth:`next_offset` once stored.
+        clean; the caller commits offsets below :meth:`next_offset` once stored.
         """
         part = self._parts[partition]
-        pipeline = part.monitor.pipeline
+        monitor = part.monitor
+        pipeline = monitor.pipeline
         offset = part.next_offset
+        for pid in monitor.changed:  # silent patients the ticks changed
+            part.unsaved.setdefault(pid, 0)
+        monitor.changed.clear()
         records = []
         for pid in sorted(part.unsaved):
             minutes = part.minutes.get(pid)
             extras = pickle.dumps(minutes, protocol=5) if minutes is not None else b""
             cp = PatientCheckpoint(partition, offset, pipeline.snapshot(pid), extras)
             records.append((patient_key(pid), encode(cp)))
-        clock = part.monitor.clock
+        clock = monitor.clock
         meta = PartitionCheckpoint(partition, offset, clock.watermark, clock.next_tick)
         records.append((partition_key(partition), encode(meta)))
         part.unsaved.clear()

@@ -19,6 +19,7 @@ from ingest.simulator import CohortSpec, iter_cohort
 from ingest.topics import TopicNames
 from stream.checkpoint import (
     MemoryCheckpointStore,
+    PartitionCheckpoint,
     PatientCheckpoint,
     canonical_state,
     decode,
@@ -26,7 +27,7 @@ from stream.checkpoint import (
     partition_key,
     patient_key,
 )
-from stream.partition import murmur2, partition_for, replay_partitioned
+from stream.partition import murmur2, partition_for
 from stream.processor import Out, OutputTopics, VitalsProcessor
 from stream.replay import replay
 from stream.rollup import decode_news2, decode_vitals_rollup
@@ -51,7 +52,8 @@ def cohort() -> list[Sample]:
 
 @pytest.fixture(scope="module")
 def reference(cohort: list[Sample]) -> list[Alert]:
-    return replay_partitioned(cohort, partitions=PARTITIONS)
+    rows = [{**s.to_dict(), "ts": s.ts} for s in cohort]
+    return replay(rows, partitions=PARTITIONS, keep_scores=False).alerts
 
 
 def topic_records(samples: list[Sample]) -> list[tuple[int, int, bytes, bytes]]:
@@ -101,13 +103,6 @@ def test_partition_for_matches_kafka_default_partitioner() -> None:
     for key in keys:
         assert murmur2(key) == kafka_murmur2(key) & 0xFFFFFFFF
         assert partition_for(key, 12) == (kafka_murmur2(key) & 0x7FFFFFFF) % 12
-
-
-def test_one_partition_replays_exactly_like_vigil_replay(cohort: list[Sample]) -> None:
-    rows = [{**s.to_dict(), "ts": s.ts} for s in cohort]
-    expected = [a.to_json_dict() for a in replay(rows, keep_scores=False).alerts]
-    got = [a.to_json_dict() for a in replay_partitioned(cohort, partitions=1)]
-    assert got == expected
 
 
 def test_processor_raises_the_partitioned_replay_alerts(
@@ -220,6 +215,136 @@ def test_crash_and_restore_from_checkpoints_gives_the_same_alerts_and_state(
     assert seen >= expected
     for p in range(PARTITIONS):
         assert canonical(second.patient_states(p)) == canonical(whole.patient_states(p))
+
+
+def dirty(proc: VitalsProcessor) -> list[int]:
+    return [p for p in range(PARTITIONS) if not proc.is_clean(p)]
+
+
+def states(proc: VitalsProcessor) -> dict[str, object]:
+    """Every patient's state in every partition, comparable."""
+    return {pid: canonical_state(data) for p in range(PARTITIONS)
+            for pid, data in proc.patient_states(p).items()}  # fmt: skip
+
+
+def stored(store: MemoryCheckpointStore) -> dict[str, object]:
+    """Every patient's checkpointed state, comparable."""
+    out: dict[str, object] = {}
+    for key, value in store.items():
+        cp = decode(value)
+        if isinstance(cp, PatientCheckpoint):
+            out[key.decode()] = canonical_state(cp.state)
+    return out
+
+
+def run_checkpointing(
+    proc: VitalsProcessor,
+    store: MemoryCheckpointStore,
+    records: list[tuple[int, int, bytes, bytes]],
+    rng: random.Random,
+) -> set[str]:
+    """Run ``records``, checkpointing the dirty partitions at random points (a timer's)."""
+    ids: set[str] = set()
+    for record in records:
+        ids |= {k[0] for k in alert_keys(run(proc, [record]))}
+        if rng.random() < 0.01:
+            save(proc, store, dirty(proc))
+    return ids
+
+
+def silent_patient_records() -> list[tuple[int, int, bytes, bytes]]:
+    """p1's device stops after 10 min; p2's samples carry partition 0's event time on."""
+    out: list[tuple[int, int, bytes, bytes]] = []
+    for minute in range(120):
+        for pid in ("p1", "p2") if minute < 10 else ("p2",):
+            s = Sample(pid, f"d-{pid}", 1.7e9 + 60 * minute, hr=70.0 + minute % 3, rr=15.0)
+            out.append((0, len(out), pid.encode(), encode_vitals([s], received_at=1.7e9)))
+    return out
+
+
+def test_a_checkpoint_holds_what_ticks_changed_in_a_silent_patient() -> None:
+    # Each tick moves p1's open data_gap episode on, with no alert to show it.
+    records = silent_patient_records()
+    proc, store = fresh(), MemoryCheckpointStore()
+    run(proc, records[:80])  # p1's data_gap alert came at 40 min
+    save(proc, store, [0])
+    run(proc, records[80:])
+    save(proc, store, [0])
+    assert stored(store) == states(proc)
+    assert states(fresh(store)) == states(proc)
+
+
+def test_a_patient_restored_past_its_partition_is_left_alone_up_to_its_offset() -> None:
+    records = silent_patient_records()
+    proc, store = fresh(), MemoryCheckpointStore()
+    run(proc, records[:60])
+    save(proc, store, [0])
+    run(proc, records[60:100])
+    # A crash while writing the next checkpoint: patients made it, the partition record did not.
+    *patients, (_, clock_at_100) = proc.checkpoint(0)
+    for key, value in patients:
+        store.put(0, key, value)
+    p1_at_100 = states(proc)["p1"]
+    restored = fresh(store)
+    assert restored.next_offset(0) == 60
+    run(restored, records[60:90])  # the ticks in there are in p1's state already
+    assert states(restored)["p1"] == p1_at_100
+    run(restored, records[90:100])  # skipped, but the partition's clock moved on as before
+    assert restored.checkpoint(0)[-1] == (partition_key(0), clock_at_100)
+    run(restored, records[100:])
+    run(proc, records[100:])
+    assert states(restored) == states(proc)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_checkpoints_at_any_time_hold_the_uninterrupted_state(
+    cohort: list[Sample], seed: int
+) -> None:
+    records = topic_records(cohort)
+    whole = fresh()
+    run(whole, records)
+    proc, store = fresh(), MemoryCheckpointStore()
+    run_checkpointing(proc, store, records, random.Random(seed))
+    save(proc, store, dirty(proc))  # the final checkpoint at shutdown
+    assert stored(store) == states(whole)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_restart_behind_its_checkpoints_reaches_the_uninterrupted_state(
+    cohort: list[Sample], seed: int
+) -> None:
+    """Crash, restore, re-process from an older committed offset: nothing applied twice."""
+    rng = random.Random(seed)
+    records = topic_records(cohort)
+    whole = fresh()
+    expected = {k[0] for k in alert_keys(run(whole, records))}
+
+    store = MemoryCheckpointStore()
+    first = fresh(store)
+    cut = rng.randrange(len(records) // 4, len(records) * 3 // 4)
+    committed = [0] * PARTITIONS  # where the group's offsets stand: one checkpoint behind
+    for i, record in enumerate(records[:cut]):
+        run(first, [record])
+        if rng.random() < 0.01:
+            for p in dirty(first):
+                committed[p] = decode(store.get(partition_key(p)) or encode_clock(p)).offset
+                save(first, store, [p])
+        if i == cut - 1:  # the worker dies writing a checkpoint: its patients made it
+            p = rng.choice(dirty(first) or [0])
+            for key, value in first.checkpoint(p):
+                if key != partition_key(p):
+                    store.put(p, key, value)
+    second = fresh(store)
+    again = [r for r in records if r[1] >= committed[r[0]]]
+    seen = run_checkpointing(second, store, again, rng)
+    save(second, store, dirty(second))
+    assert states(second) == states(whole)
+    assert stored(store) == states(whole)
+    assert seen <= expected
+
+
+def encode_clock(partition: int) -> bytes:
+    return encode(PartitionCheckpoint(partition, 0))
 
 
 def test_records_before_a_newer_patient_checkpoint_are_skipped(cohort: list[Sample]) -> None:
