@@ -21,6 +21,7 @@
   stops; on assignment, partitions whose in-memory state is still the table's are kept, the
   others are loaded from the table before their first record (Faust restores the table from
   the changelog first).
+- **Contiguity.** Records Faust dropped are fetched again: :mod:`stream.worker_offsets`.
 - **Settings.** Clinician overrides are followed live (:mod:`stream.config_feed`).
 - **Scale-out.** Workers share the partitions through the consumer group; the web server is
   off and each process locks its own state directory, so several run on one host as they are.
@@ -38,13 +39,15 @@ from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.types import TP, EventT
 
+from stream.checkpoint import decode, partition_key
 from stream.config_feed import ConfigFeed
 from stream.output import BatchProducer
 from stream.processor import Out, OutputTopics, VitalsProcessor
 from stream.state_slot import StateSlot
+from stream.worker_offsets import OffsetGuard
 from stream.worker_settings import WorkerSettings
 
 __all__ = ["WorkerRuntime", "build_app", "run_worker"]
@@ -92,6 +95,9 @@ class WorkerRuntime:
         self.committed: dict[int, int] = {}
         self._committed_at = 0.0
         self.last_event: dict[int, EventT[Any]] = {}
+        self.guard = OffsetGuard()
+        #: Monotonic time each owned partition last handled a record (or was restored).
+        self.progress_at: dict[int, float] = {}
         self.out = BatchProducer(
             settings.kafka_bootstrap,
             linger_ms=settings.producer_linger_ms,
@@ -163,9 +169,9 @@ class WorkerRuntime:
         st = self.processor.stats
         logger.info(
             "worker: partitions %s, records %d, samples %d (%.0f samples/s), alerts %d, "
-            "dead %d, skipped %d, checkpoints %d",
+            "dead %d, skipped %d, checkpoints %d, turned back %d",
             sorted(self.processor.owned()), st.records, st.samples, st.rate(), st.alerts,
-            st.dead, st.skipped, st.checkpoints,
+            st.dead, st.skipped, st.checkpoints, self.guard.rewinds,
         )  # fmt: skip
 
     # -- records -------------------------------------------------------------------------------
@@ -176,20 +182,30 @@ class WorkerRuntime:
         generation = self.app.consumer_generation_id
         if self.check_owned:
             self._reconcile()
-        missing = self.assigned - self.saved_offset.keys()
-        if missing:
+        if missing := self.assigned - self.saved_offset.keys():
             self._restore(missing)
-        processor = self.processor
-        handle = processor.handle
-        now = time.time()
+        processor, now = self.processor, time.time()
+        handle, check, pending = processor.handle, self.guard.check, self.guard.pending
         outs: list[Out] = []
+        rewind: dict[int, int] = {}
         for event in events:
             message = event.message
             p = message.partition
             if message.generation_id != generation or p not in self.assigned:
                 continue  # fetched before the last rebalance: fetched again after it
-            outs += handle(p, message.offset, message.key, message.value, now=now)
+            offset, expected = message.offset, processor.next_offset(p)
+            if rewind.get(p, offset) != offset:
+                continue  # fetched before the seek back (the records fetched again mend it)
+            if offset > expected or p in pending:
+                if check(p, expected, offset, now=time.monotonic()) == "rewind":
+                    rewind[p] = expected
+                    continue
+                rewind.pop(p, None)  # the records fetched again are here: no seek needed
+            outs += handle(p, offset, message.key, message.value, now=now)
             self.last_event[p] = event
+            self.progress_at[p] = now
+        if rewind:
+            await self._seek(rewind)
         await self._send(outs)
         if outs or events:
             processor.stats.last_at = time.time()  # the rate counts this batch's work too
@@ -197,6 +213,13 @@ class WorkerRuntime:
             raise self._ckpt_error
         self._checkpoint(processor.due(now))
         await self._commit_saved()
+
+    async def _seek(self, offsets: dict[int, int]) -> None:
+        tps = {TP(self.settings.topics.vitals, p): offset for p, offset in offsets.items()}
+        try:  # seek_wait moves Faust's read offsets too, or it drops the records fetched again
+            await cast(ThreadDelegateConsumer, self.app.consumer).seek_wait(tps)
+        except Exception as exc:  # the next records are still ahead: the guard seeks again
+            logger.warning("seek back to %s failed: %r", offsets, exc)
 
     async def _send(self, outs: list[Out]) -> None:
         if not self._out_started:
@@ -208,8 +231,6 @@ class WorkerRuntime:
     def _reconcile(self) -> None:
         """After an assignment: keep partitions whose state is still the table's."""
         self.check_owned = False
-        from stream.checkpoint import decode, partition_key
-
         for p in self.processor.owned():
             stored = self.table.data.get(partition_key(p))
             offset = decode(stored).offset if stored is not None else 0
@@ -223,6 +244,8 @@ class WorkerRuntime:
 
     def _forget(self, p: int) -> None:
         self.processor.drop([p])
+        self.guard.forget(p)
+        self.progress_at.pop(p, None)
         self.saved_offset.pop(p, None)
         self.committed.pop(p, None)
         self.last_event.pop(p, None)
@@ -285,6 +308,42 @@ class WorkerRuntime:
             if not self.frozen:
                 self._checkpoint(self.processor.due(time.time()))
                 await self._commit_saved()
+                await self._mend_idle()
+
+    async def _mend_idle(self) -> None:
+        """Seek back partitions whose fetch position passed records that never arrived.
+
+        The offset guard notices dropped records when a later record comes; if the dropped
+        ones were a partition's last, none comes. A partition that handled nothing for
+        ``idle_check_s`` while the consumer's position is past its next offset is sought
+        back (harmless if the records were merely slow: the processor skips duplicates).
+        """
+        now = time.time()
+        idle = [
+            p
+            for p in sorted(self.assigned & self.saved_offset.keys())
+            if now - self.progress_at.get(p, now) >= self.settings.idle_check_s
+        ]
+        if not idle:
+            return
+        topic = self.settings.topics.vitals
+        behind: dict[int, int] = {}
+        for p in idle:
+            try:
+                position = await self.app.consumer.position(TP(topic, p))
+            except Exception as exc:  # noqa: BLE001 - retried on the next timer
+                logger.warning("position of partition %d unknown: %r", p, exc)
+                continue
+            expected = self.processor.next_offset(p)
+            if position is not None and position > expected:
+                logger.warning(
+                    "partition %d: fetched up to %d but handled up to %d; seeking back",
+                    p, position, expected,
+                )  # fmt: skip
+                behind[p] = expected
+            self.progress_at[p] = now  # check again after another idle period
+        if behind:
+            await self._seek(behind)
 
     async def _commit_saved(self, *, now: bool = False) -> None:
         """Commit the stored checkpoints' offsets (every ``commit_interval_s``, or ``now``).

@@ -269,13 +269,15 @@ class VitalsProcessor:
     ) -> list[Out]:
         """Process one ``vigil.vitals`` record; return the records to produce.
 
-        ``now`` is the caller's clock (epoch seconds): it stamps dead letters and times
-        checkpoints. Raises ``KeyError`` if ``partition`` was not restored first.
+        ``now`` (epoch seconds) stamps dead letters and times checkpoints. Records behind the
+        state are skipped, a gap ahead is warned of; ``KeyError`` if ``partition`` is not loaded.
         """
         part = self._parts[partition]
         if offset < part.next_offset:
             self.stats.skipped += 1
             return []
+        if offset > part.next_offset:
+            logger.warning("gap in partition %d: %d..%d", partition, part.next_offset, offset - 1)
         part.next_offset = offset + 1
         if part.skip_below:  # patients restored past their partition rejoin at their offset
             skip = part.skip_below

@@ -34,8 +34,6 @@ class WorkerSettings(Settings):
     commits (and the state checkpoints they wait for) off the hot path.
     """
 
-    #: Prepended to every Kafka topic name and to the consumer group.
-    topic_prefix: str = ""
     #: Faust app id; with the prefix, the consumer group and the changelog topic names.
     worker_app_id: str = "vigil-worker"
     #: Root of the workers' local state (RocksDB); each process locks its own slot below it.
@@ -54,6 +52,9 @@ class WorkerSettings(Settings):
     stream_buffer_maxsize: int = Field(default=16_384, ge=1)
     #: Seconds between offset commits of whatever is checkpointed.
     commit_interval_s: float = Field(default=2.0, gt=0)
+    #: Seconds a partition may handle nothing while the consumer's fetch position is past its
+    #: next offset before the worker seeks it back (records Faust dropped; stream.app).
+    idle_check_s: float = Field(default=10.0, gt=0)
     producer_linger_ms: int = Field(default=20, ge=0)
     producer_max_batch_size: int = Field(default=512 * 1024, ge=1024)
     #: Seconds without a heartbeat before the group gives a worker's partitions to the others

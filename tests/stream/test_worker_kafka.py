@@ -283,9 +283,17 @@ def test_a_killed_workers_partitions_move_to_the_survivor_with_their_state(
         assert a.poll() is None and b.poll() is None, "a worker died on its own"
         time.sleep(0.5)
     stack.wait_progress(0.35)
-    # Kill `a` only once it has checkpointed (and so committed) on a partition it owns now;
-    # otherwise the survivor has nothing of a's to restore and the test proves nothing.
-    while not any(stack.committed(p) for p in assigned(stack.log("a"))):
+
+    # Kill `a` only once it has checkpointed (and so committed) on a partition it owns now,
+    # past where it resumed it; otherwise the survivor has nothing of a's to restore and the
+    # test proves nothing (an offset b committed while it owned the partition earlier does
+    # not count: only the current owner commits).
+    def a_checkpointed() -> bool:
+        log = stack.log("a")
+        resumed = {p: o for p, _, o in restored(log)}
+        return any(p in resumed and stack.committed(p) > resumed[p] for p in assigned(log))
+
+    while not a_checkpointed():
         assert time.monotonic() < deadline + 240, "worker a never committed on its partitions"
         assert a.poll() is None, "worker a died on its own"
         time.sleep(0.2)
