@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 import msgspec
 
@@ -98,32 +98,6 @@ def partition_for(key: str | bytes, partitions: int) -> int:
     return (murmur2(data) & 0x7FFFFFFF) % partitions
 
 
-class _Pipeline(Pipeline):
-    # Pipeline has no public NEWS2 accessor yet; the per-minute NEWS2 records need one.
-    def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None:
-        st = self._patients.get(patient_id)
-        return None if st is None else st.monitor.news2_now(ts)
-
-    def advance_noting(self, ts: float, changed: set[str], held: Collection[str]) -> list[Alert]:
-        """:meth:`advance`, adding to ``changed`` the patients whose state it may have changed.
-
-        A tick changes a patient only through its episodes (the detector's tick only reads),
-        and only those of patients with an open episode before or after it: an open episode's
-        ``last_evidence`` moves with every tick of a silent device, with no alert to show it.
-        Patients in ``held`` are left out (their state is already past this tick).
-        """
-        patients = self._patients
-        ticked = {p: st for p, st in patients.items() if p not in held} if held else patients
-        changed.update(pid for pid, st in ticked.items() if st.tracker.open)
-        self._patients = ticked  # the same state objects, in the same order
-        try:
-            alerts = self.advance(ts)
-        finally:
-            self._patients = patients
-        changed.update(pid for pid, st in ticked.items() if st.tracker.open)
-        return alerts
-
-
 class PartitionClock(msgspec.Struct, frozen=True):
     """A partition's event-time clock, as checkpointed: newest ``ts`` and the next tick."""
 
@@ -155,7 +129,7 @@ class PartitionMonitor:
         emit_resolved: bool = False,
     ) -> None:
         self.partition = partition
-        self.pipeline = _Pipeline(configs, emit_resolved=emit_resolved)
+        self.pipeline = Pipeline(configs, emit_resolved=emit_resolved)
         self.tick_every = tick_every
         self.watermark = -math.inf
         self.next_tick = math.inf
@@ -185,7 +159,7 @@ class PartitionMonitor:
         if ts < self.next_tick:
             return []
         self.next_tick = (ts // every + 1) * every
-        return self.pipeline.advance_noting(ts // every * every, self.changed, self.held)
+        return self.pipeline.advance(ts // every * every, skip=self.held, changed=self.changed)
 
     def process(self, sample: Sample) -> tuple[StepResult, list[Alert]]:
         """Tick if ``sample`` moves event time into a new bucket, then process it.

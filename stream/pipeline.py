@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Final
 
 from alerts.episodes import EpisodeTracker
@@ -169,14 +169,40 @@ class Pipeline:
         alerts, _ = st.tracker.update(ts, findings, st.monitor.config)
         return alerts
 
-    def advance(self, ts: float) -> list[Alert]:
-        """Event-time tick at ``ts`` for every patient: data gaps and offline devices."""
+    def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None:
+        """NEWS2 ``(total, sub-scores)`` of a patient at ``ts`` (``None``: patient unknown)."""
+        st = self._patients.get(patient_id)
+        return None if st is None else st.monitor.news2_now(ts)
+
+    def advance(
+        self, ts: float, *, skip: Collection[str] = (), changed: set[str] | None = None
+    ) -> list[Alert]:
+        """Event-time tick at ``ts`` for every patient: data gaps and offline devices.
+
+        Parameters
+        ----------
+        ts
+            The tick's event time.
+        skip
+            Patients left out (a restored state already past this tick).
+        changed
+            If given, receives the patients whose state the tick may have changed: a tick
+            changes a patient only through its episodes (the detector's tick only reads),
+            so those with an open episode before or after it. An open episode's
+            ``last_evidence`` moves with every tick of a silent device, with no alert to
+            show it, and checkpoints must save it.
+        """
         out: list[Alert] = []
-        for st in self._patients.values():
+        for pid, st in self._patients.items():
+            if skip and pid in skip:
+                continue
+            was_open = bool(st.tracker.open)
             findings = st.monitor.tick(ts)
-            if not findings and not st.tracker.open:
+            if not findings and not was_open:
                 continue
             alerts, resolved = st.tracker.update(ts, findings, st.monitor.config)
+            if changed is not None and (was_open or st.tracker.open):
+                changed.add(pid)
             out.extend(alerts)
             if self.emit_resolved:
                 out.extend(resolved)
