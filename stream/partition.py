@@ -135,8 +135,9 @@ class PartitionMonitor:
         self.next_tick = math.inf
         #: Patients whose state the ticks changed (the caller takes them for its checkpoint).
         self.changed: set[str] = set()
-        #: Patients the ticks leave out: restored from a state that is past them already.
-        self.held: set[str] = set()
+        #: Patients the ticks leave out, restored from a state that is past them already: the
+        #: offset their state is at (the processor drops them once it reaches it).
+        self.held: dict[str, int] = {}
 
     @property
     def clock(self) -> PartitionClock:

@@ -118,8 +118,9 @@ class _Partition:
         self.monitor = monitor
         #: First offset whose record is not in the state yet.
         self.next_offset = next_offset
-        #: Patients restored from a checkpoint newer than the partition's: skip up to there.
-        self.skip_below: dict[str, int] = {}
+        #: Patients restored from a checkpoint newer than the partition's: skip up to there
+        #: (the monitor's own map: its ticks leave them out meanwhile).
+        self.skip_below = monitor.held
         #: Samples per patient since the last checkpoint (patients to checkpoint).
         self.unsaved: dict[str, int] = {}
         self.unsaved_since: float | None = None
@@ -232,7 +233,6 @@ class VitalsProcessor:
                     continue
                 if cp.offset > part.next_offset:
                     part.skip_below[pid] = cp.offset
-            part.monitor.held = set(part.skip_below)
             self._parts[p] = part
             logger.info(
                 "partition %d restored: %d patients, resuming at offset %d",
@@ -283,7 +283,6 @@ class VitalsProcessor:
             skip = part.skip_below
             for pid in [pid for pid, below in skip.items() if below <= offset]:
                 del skip[pid]
-            part.monitor.held = set(skip)
         stats = self.stats
         stats.records += 1
         if stats.first_at is None:

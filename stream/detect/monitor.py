@@ -88,28 +88,21 @@ _HARD_SCREEN: Final = {
 }
 
 
-def _min_departures(rules: tuple[VitalRule, ...]) -> tuple[float, float]:
-    """Least ``xs - expected`` (up) and ``expected - xs`` (down) any of ``rules`` needs."""
-    up = min((r.min_departure for r in rules if r.sign > 0), default=math.inf)
-    down = min((r.min_departure for r in rules if r.sign < 0), default=math.inf)
-    return up, down
-
-
 #: Per SpO2 scale and vital, what :meth:`PatientMonitor.observe` needs per reading: the
-#: rules, their kinds, the hard screen and the least departures (:func:`_min_departures`).
+#: rules with their least departure (:attr:`VitalRule.min_departure`), their kinds and the
+#: hard screen.
 _RULESETS: Final = {
     scale: {
         vital: (
             tuple((r, r.min_departure) for r in rules),
             tuple(r.kind for r in rules),
             *_HARD_SCREEN.get(vital, _NO_SCREEN),
-            *_min_departures(rules),
         )
         for vital, rules in table.items()
     }
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
-_NO_RULES: Final = ((), (), *_NO_SCREEN, math.inf, math.inf)
+_NO_RULES: Final = ((), (), *_NO_SCREEN)
 
 
 class PatientMonitor:
@@ -232,15 +225,16 @@ class PatientMonitor:
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                rules, kinds, lo, hi, up_d, down_d = ruleset.get(vital, _NO_RULES)
+                rules, kinds, lo, hi = ruleset.get(vital, _NO_RULES)
                 learn = not rule_state or rule_state.keys().isdisjoint(kinds)
                 p = ch.step(x, ts, ctx, reliable=reliable, learn=learn, tod=tod)
                 if evaluate:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
                         adverse_seen = True
-                    # Screen 1 (behaviour, not only speed: hypertension holds from |z| 1.0)
-                    # and screen 2 (exact: VitalRule.min_departure) skip unremarkable readings.
+                    # The screen skips unremarkable readings (behaviour, not only speed:
+                    # hypertension holds from |z| 1.0); then rules the reading cannot reach
+                    # are skipped exactly (VitalRule.min_departure).
                     if (
                         z >= _SCREEN_Z
                         or z <= -_SCREEN_Z
@@ -249,12 +243,6 @@ class PatientMonitor:
                         or vital in limits
                         or ch.xs <= lo
                         or ch.xs >= hi
-                    ) and (
-                        not learn
-                        or vital in limits
-                        or ch.sd != ch.sd
-                        or not (ch.xs - ch.expected < up_d)
-                        or not (ch.expected - ch.xs < down_d)
                     ):
                         exact = vital not in limits and ch.sd == ch.sd
                         for rule, min_d in rules:
