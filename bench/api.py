@@ -29,7 +29,6 @@ import json
 import os
 import random
 import secrets
-import shlex
 import statistics
 import subprocess
 import sys
@@ -43,21 +42,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vigil.devstack import stack_env  # noqa: E402
+
 PASSWORD = "bench-passphrase"  # noqa: S105 - a throw-away account in a temp database
 VITALS = {"hr": 72.0, "spo2": 97.0, "rr": 16.0, "temp": 36.8, "sbp": 121.0, "dbp": 79.0}
-
-
-def stack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(REPO / "deploy/local/stack"), "env"], capture_output=True, text=True, check=True
-    ).stdout
-    env = {}
-    for line in out.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export":
-            key, _, value = words[1].partition("=")
-            env[key] = value
-    return env
 
 
 # -- the store -----------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -45,19 +44,7 @@ from ingest.mqtt_fleet import MqttFleet  # noqa: E402
 from ingest.registry import Registry  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from ingest.topics import TopicNames, create_topics, topic_specs  # noqa: E402
-
-
-def stack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(REPO / "deploy/local/stack"), "env"], capture_output=True, text=True, check=True
-    ).stdout
-    env = {}
-    for line in out.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export":
-            key, _, value = words[1].partition("=")
-            env[key] = value
-    return env
+from vigil.devstack import stack_env  # noqa: E402
 
 
 def payloads(device: int, count: int, batch: int, now: float) -> list[bytes]:

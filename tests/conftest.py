@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from vigil.devstack import STACK, parse_stack_env
+
 # --------------------------------------------------------------------------
 # Local stack (deploy/local/stack): Kafka, Mosquitto, InfluxDB on 127.0.0.1.
 # --------------------------------------------------------------------------
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STACK = REPO_ROOT / "deploy" / "local" / "stack"
 
 # `up` may have to build influxd from source on a fresh machine (~20 min on
 # 2 cores); later runs start from the cache in well under a minute.
@@ -31,17 +31,6 @@ def run_stack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
     )
-
-
-def parse_stack_env(text: str) -> dict[str, str]:
-    """Parse `stack env` output (`export KEY=VALUE` lines, shell-quoted)."""
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        words = shlex.split(line, comments=True)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, value = words[1].split("=", 1)
-            env[key] = value
-    return env
 
 
 @pytest.fixture(scope="session")
