@@ -13,8 +13,8 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
    move it) — dense channels only; sparse ones (gaps above ``max_gap``) use the raw reading;
 2. ``z = (smoothed - expected) / scale`` against the current context's baseline, falling back
    to the best-learned context with a widened scale while a context is still warming up;
-3. two one-sided CUSUMs of the clipped ``z`` (a slow, persistent drift accumulates; noise
-   does not) — the trend detector over hours;
+3. two one-sided CUSUMs of the clipped ``z``, weighted by time (a slow, persistent drift
+   accumulates; noise does not) — the trend detector over hours, from the second day on;
 4. learning, unless told not to: samples with ``|z| >= freeze_z`` are learned at a tenth of the
    rate, so an ongoing deterioration is absorbed only slowly as the new normal — until it has
    lasted ``absorb_after`` (then it *is* the new normal). After warm-up at most one reading
@@ -101,6 +101,10 @@ _STATE = (
     "down_since",
 )
 _INTERNED: dict[float, float] = {}
+#: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
+_PROFILE_AGE = 86400.0
+#: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
+_CUSUM_UNIT = 60.0
 
 
 class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
@@ -129,7 +133,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
     z_on
         ``|z|`` at which the level score is 0.5.
     cusum_k, cusum_h
-        CUSUM allowance (in scales per reading) and decision level (score 0.5 at ``cusum_h``).
+        CUSUM allowance (in scales) and decision level (score 0.5 at ``cusum_h``), per minute
+        of readings: each reading counts for the time since the previous one (one reading
+        after a gap), so the trend detector is as fast in time at any sampling rate. It
+        starts after a day of data (before that, the daily rhythm is not yet known).
     freeze_z
         Readings with ``|z|`` at or above this are learned at a tenth of the rate.
     max_gap
@@ -282,8 +289,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if not reliable:
             return 0.0
         window = self.recent
-        if ts - self.recent_at > self.max_gap:
+        dt = ts - self.recent_at
+        if dt > self.max_gap:
             window.clear()
+            dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
         if len(window) == 2:
             a, b = window
             window[0] = b
@@ -311,7 +320,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 self.z = 0.0
                 self.settled = False
                 if learn:
-                    self._learn(value, ts, ctx, 0.0, 1.0, value, None)
+                    self._learn(value, ts, ctx, 0.0, 1.0, math.nan, None)
                 return 0.0
             expected, sd, settled = base
         if tod is not None and self.profile_rate is not None:
@@ -327,11 +336,16 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         # CUSUM on the clipped z: sustained drifts accumulate, noise and spikes do not.
         zc = 6.0 if z > 6.0 else (-6.0 if z < -6.0 else z)
         k = self.cusum_k
-        up = self.cusum_up + zc - k
+        # evidence per minute, not per reading: a 5-minute metric drifts as fast as a 1/min one
+        per = dt / _CUSUM_UNIT if dt > 0.0 else 0.0
+        if not ts - self.born >= _PROFILE_AGE:
+            # no time-of-day profile yet: an hours-long departure may be the daily rhythm
+            per = 0.0
+        up = self.cusum_up + per * (zc - k)
         if up <= 0.0:
             up = 0.0
             self.up_since = ts
-        down = self.cusum_down - zc - k
+        down = self.cusum_down - per * (zc + k)
         if down <= 0.0:
             down = 0.0
             self.down_since = ts
@@ -357,7 +371,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 value,
                 ts,
                 ctx,
-                sd if settled or self.prior_scale else 0.0,
+                sd,  # a trusted scale exists (else: returned above)
                 weight,
                 expected,
                 weight_scale,

@@ -41,11 +41,14 @@ from stream.detect.contexts import REST
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ContextStats", "median3_with"]
+__all__ = ["MIN_SCALE_READINGS", "ContextStats", "median3_with"]
 
 _GAUSS_MAD = 1.2533  # sigma / mean absolute deviation for a normal distribution
 _MAX_DT = 900.0  # a learning step never counts for more than 15 min of data
 _YOUNG_TAU = 7200.0  # a new baseline's level time constant (s), growing to tau with its age
+_REL_RESOLUTION = 1e-9  # scale floor relative to the level: float resolution, not a prior
+#: Without a population prior, a scale from fewer readings than this is not trusted to score.
+MIN_SCALE_READINGS = 10
 
 
 class ContextStats:
@@ -78,21 +81,23 @@ class ContextStats:
         else:
             sd = dev_sd
         floor = self.min_scale
-        rel = 1e-3 * abs(self.level[ctx])
+        # numerical resolution only: a floor relative to the level would make the units'
+        # origin matter (50 000 +- 5 is as learnable as 0 +- 5)
+        rel = _REL_RESOLUTION * abs(self.level[ctx])
         if rel > floor:
             floor = rel
-        return sd if sd > floor else (floor if floor > 0.0 else 1e-9)
+        return sd if sd > floor else (floor if floor > 0.0 else 1e-12)
 
     def _baseline(self, ctx: int) -> tuple[float, float, bool] | None:
         """``(expected, scale, settled)`` for ``ctx``, falling back to the best-learned context."""
         n = self.n
         if n[ctx] >= self.warmup:
             return self.level[ctx], self.sd_cache[ctx], True
-        if n[ctx] >= 10:
+        if n[ctx] >= MIN_SCALE_READINGS:
             return self.level[ctx], 1.5 * self.sd_cache[ctx], False
         best = max(range(3), key=n.__getitem__)
-        if n[best] == 0:
-            return None
+        if n[best] == 0 or (self.prior_scale is None and n[best] < MIN_SCALE_READINGS):
+            return None  # no scale to judge by yet (one deviation is not a spread)
         # a context with too little data borrows the best-learned one, with a wider scale
         return self.level[best], 2.0 * self.sd_cache[best], False
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
+
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.robust import MIN_SCALE_READINGS
 
 
 def feed(
@@ -36,6 +39,37 @@ def test_the_scale_is_scale_free_across_units():
     s2 = feed(large, noise(600, 2e6, 1e5) + [2.8e6] * 5)
     assert s1[-1] > 0.9 and s2[-1] > 0.9
     assert max(s1[100:600]) < 0.5 and max(s2[100:600]) < 0.5
+
+
+@pytest.mark.parametrize(("a", "b"), [(1e6, 0.0), (1e-3, 0.0), (1.0, -1000.0), (0.01, 5e4)])
+def test_scores_do_not_depend_on_the_units_or_their_origin(a, b):
+    # a daily rhythm, then a 6-sd level shift: the same stream in other units scores the same
+    rng = random.Random(11)
+    values = [10.0 + 3.0 * math.sin(2 * math.pi * i / 288) + rng.gauss(0.0, 1.0)
+              for i in range(3 * 288)]  # fmt: skip
+    values += [16.0 + rng.gauss(0.0, 1.0) for _ in range(24)]
+    plain = feed(ChannelModel(), values, step=300.0)
+    moved = feed(ChannelModel(), [a * v + b for v in values], step=300.0)
+    assert max(abs(p - q) for p, q in zip(plain, moved, strict=True)) < 1e-6
+    assert max(moved[:-24]) < 0.5 and min(moved[-12:]) > 0.5  # within the hour
+
+
+def test_without_a_prior_nothing_scores_until_a_spread_is_learned():
+    m = ChannelModel()
+    scores = feed(m, [11.3, 11.5, 11.2, 9.8, 10.9, 10.1, 10.6, 9.5, 10.2, 10.8, 25.0, 25.0])
+    assert scores[:MIN_SCALE_READINGS] == [0.0] * MIN_SCALE_READINGS
+    assert scores[-1] > 0.9
+
+
+def test_the_first_days_rhythm_is_not_taken_for_a_drift():
+    # no time-of-day profile yet: hours below the early level are the rhythm, not a trend
+    rng = random.Random(1)
+    values = [10.0 + 3.0 * math.sin(2 * math.pi * i / 288) + rng.gauss(0.0, 1.0)
+              for i in range(288)]  # fmt: skip
+    m = ChannelModel()
+    scores = feed(m, values, start=1736121600.0, step=300.0)
+    assert m.cusum_up == m.cusum_down == 0.0
+    assert max(scores) < 0.5
 
 
 def test_an_isolated_spike_barely_moves_the_smoothed_value():
