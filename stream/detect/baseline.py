@@ -21,7 +21,10 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
    per ``learn_every`` seconds is learned (cost, not statistics: rates are per unit time).
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
-(0.5 at ``cusum_h``) and, more weakly, with ``|z|`` of the raw reading (isolated spikes).
+(0.5 at ``cusum_h``), more weakly with ``|z|`` of the raw reading (isolated spikes), and with
+a run of identical readings (a stuck sensor) judged against how often this channel repeats
+itself (0.5 when chance gives the run odds of one in a million: four identical readings of
+a channel that never repeats, about eight of a heart rate that repeats one time in eight).
 
 Examples
 --------
@@ -99,10 +102,24 @@ _STATE = (
     "cusum_down",
     "up_since",
     "down_since",
+    "flat_run",
+    "rep_p",
+    "rep_n",
 )
+#: Array state and its type codes (pickled as raw bytes).
+_ARRAYS: dict[str, str] = {
+    "daily": "d", "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d"
+}  # fmt: skip
+#: State added after the first release, with its value for a restored older state.
+_LATER_STATE: dict[str, Any] = {"flat_run": 0, "rep_p": 0.5, "rep_n": 0}
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
 _PROFILE_AGE = 86400.0
+#: Stuck readings: the repeat rate is a running mean over this many readings, never trusted
+#: below ``_REP_FLOOR``; a run scores 0.5 when its chance is 10 ** -_FLAT_HALF.
+_REP_MEMORY = 500
+_REP_FLOOR = 0.01
+_FLAT_HALF = 6.0
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
 _CUSUM_UNIT = 60.0
 
@@ -215,15 +232,28 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.cusum_down = 0.0
         self.up_since = 0.0
         self.down_since = 0.0
+        # stuck readings: the current run of repeats, and how often this channel repeats
+        self.flat_run = 0
+        self.rep_p = 0.5
+        self.rep_n = 0
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, k) for k in self.__slots__)
+        # arrays as raw bytes: a pickled array costs ~75 bytes of constructor per array
+        return tuple(
+            v.tobytes() if type(v) is array else v
+            for v in (getattr(self, k) for k in self.__slots__)
+        )
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         n_params = len(_PARAMS)
+        missing = self.__slots__[len(state) :]
+        if missing and all(k in _LATER_STATE for k in missing):  # saved by an older version
+            state = (*state, *(_LATER_STATE[k] for k in missing))
         for i, (k, v) in enumerate(zip(self.__slots__, state, strict=True)):
             if i < n_params and type(v) is float:
                 v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
+            elif type(v) is bytes:
+                v = array(_ARRAYS[k], v)
             setattr(self, k, v)
 
     # -- River contract -------------------------------------------------------------------
@@ -246,7 +276,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             expected += self.profile_offset(ts)
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = median3_with(window, value)
-        return self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
+        p = self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
+        if window and value == window[-1]:
+            flat = self._flat_score(self.flat_run + 1)
+            if flat > p:
+                p = flat
+        return p
 
     def expected_in(self, ctx: int, ts: float) -> float | None:
         """Expected value at ``ts`` in context ``ctx``, or ``None`` if that context is unsettled."""
@@ -256,6 +291,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if self.profile_rate is not None:
             expected += self.profile_offset(ts)
         return expected
+
+    def _flat_score(self, run: int) -> float:
+        """Score of ``run`` repeats of one value: 0.5 when chance gives them odds of 1e-6."""
+        p = self.rep_p
+        x = run * -math.log10(p if p > _REP_FLOOR else _REP_FLOOR)
+        x *= x
+        x *= x
+        return x / (x + _FLAT_HALF**4)
 
     # -- the hot path -----------------------------------------------------------------------
 
@@ -293,6 +336,22 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if dt > self.max_gap:
             window.clear()
             dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
+        flat = 0.0
+        if window:
+            # stuck readings: a run of repeats as unlikely as this channel makes it
+            if value == window[-1]:
+                self.flat_run += 1
+                flat = self._flat_score(self.flat_run)
+            else:
+                self.flat_run = 0
+            if learn and flat < 0.25:  # a suspicious run is not learned as normal
+                seen = self.rep_n
+                self.rep_p += ((value == window[-1]) - self.rep_p) / (
+                    seen + 2 if seen < _REP_MEMORY else _REP_MEMORY
+                )
+                self.rep_n = seen + 1
+        else:
+            self.flat_run = 0
         if len(window) == 2:
             a, b = window
             window[0] = b
@@ -392,7 +451,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             p = spike
         cusum = up if up > down else down
         c = cusum / (cusum + self.cusum_h)
-        return c if c > p else p
+        if c > p:
+            p = c
+        return flat if flat > p else p
 
     def _learn(
         self,

@@ -374,11 +374,15 @@ class PatientMonitor:
             state = [0.0, ts]
             self.rule_state["anomaly:" + name] = state
         state[0] += 1.0
-        msg = (
-            f"{name} {ch.xs:.4g} is unusual for this patient (expected {ch.expected:.4g} "
-            f"± {ch.sd:.2g})"
-        )
+        if ch.flat_run >= 3 and abs(ch.z) < 2.0:  # stuck, not out of range
+            msg = f"{name} has read {ch.xs:.4g} {ch.flat_run + 1} times in a row (stuck sensor?)"
+        else:
+            msg = (
+                f"{name} {ch.xs:.4g} is unusual for this patient (expected {ch.expected:.4g} "
+                f"± {ch.sd:.2g})"
+            )
         return Finding(
             f"{name}_anomaly", "clinical", "low", (name,), state[1], state[0] >= 3, p, msg,
-            {"channel": name, "value": ch.xs, "expected": ch.expected, "z": round(ch.z, 2)},
+            {"channel": name, "value": ch.xs, "expected": ch.expected, "z": round(ch.z, 2),
+             "repeats": ch.flat_run},
         )  # fmt: skip

@@ -132,3 +132,36 @@ def test_the_cusum_accumulates_a_small_persistent_drift():
 def test_time_of_day_bins_interpolate_between_hours():
     assert time_of_day(0.0) == (0, 1, 0.0)
     assert time_of_day(86399.0)[:2] == (23, 0)
+
+
+def test_a_stuck_channel_scores_within_a_few_readings():
+    m = ChannelModel()
+    scores = feed(m, noise(600, 20.0, 1.0) + [20.5] * 12, step=300.0)
+    assert max(scores[100:601]) < 0.5
+    assert scores[603] >= 0.5 and min(scores[606:]) > 0.9  # the 4th identical reading on
+
+
+def test_repeats_are_judged_against_how_often_the_channel_repeats():
+    rng = random.Random(2)
+    counts = []  # small counts repeat all the time: a run of threes is ordinary
+    for _ in range(3000):
+        k, p, u = 0, math.exp(-2.0), rng.random()
+        while u > p:
+            u -= p
+            k += 1
+            p *= 2.0 / k
+        counts.append(float(k))
+    m = ChannelModel()
+    scores = feed(m, counts, step=300.0)
+    assert 0.15 < m.rep_p < 0.3
+    assert max(scores[500:]) < 0.5
+
+
+def test_a_state_saved_before_stuck_readings_were_modelled_restores():
+    m = ChannelModel()
+    feed(m, noise(100, 20.0, 1.0))
+    old = m.__getstate__()[:-3]
+    restored = ChannelModel.__new__(ChannelModel)
+    restored.__setstate__(old)
+    assert (restored.flat_run, restored.rep_p, restored.rep_n) == (0, 0.5, 0)
+    assert restored.step(20.0, 6000.0) < 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 from alerts.model import Alert
 from ingest.sample import Sample
@@ -151,3 +152,28 @@ def test_vitals_drifting_together_from_personal_normal_raise_an_early_low_alert(
     assert early[0].severity == "low"
     assert "from this patient's normal" in early[0].message
     assert "HR" in early[0].message and "RR" in early[0].message
+
+
+def _channel_alerts(values: list[float], config: PatientConfig | None) -> list[Alert]:
+    pipe = Pipeline({"p1": config} if config else None)
+    out: list[Alert] = []
+    for i, v in enumerate(values):
+        s = Sample("p1", "d1", T0 + 300.0 * i, custom={"tank_level": v})
+        out.extend(pipe.process(s).alerts)
+    return out
+
+
+def test_custom_channels_alert_only_when_the_clinician_opts_in():
+    rng = random.Random(8)
+    values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2 * 288)] + [58.0] * 3
+    values += [58.0 + rng.gauss(0.0, 1.0) for _ in range(12)]
+    assert _channel_alerts(values, None) == []
+    [alert] = _channel_alerts(values, PatientConfig(alert_channels=("tank_level",)))
+    assert alert.kind == "tank_level_anomaly" and "unusual for this patient" in alert.message
+
+
+def test_a_stuck_custom_channel_is_called_stuck():
+    rng = random.Random(9)
+    values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2 * 288)] + [50.2] * 12
+    [alert] = _channel_alerts(values, PatientConfig(alert_channels=("tank_level",)))
+    assert "times in a row" in alert.message and alert.evidence["repeats"] >= 3
