@@ -117,7 +117,7 @@ _INTERNED: dict[float, float] = {}
 _PROFILE_AGE = 86400.0
 #: Stuck readings: the repeat rate is a running mean over this many readings, never trusted
 #: below ``_REP_FLOOR``; a run scores 0.5 when its chance is 10 ** -_FLAT_HALF.
-_REP_MEMORY = 500
+_REP_MEMORY = 250
 _REP_FLOOR = 0.01
 _FLAT_HALF = 6.0
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
@@ -336,21 +336,11 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if dt > self.max_gap:
             window.clear()
             dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
-        flat = 0.0
-        if window:
-            # stuck readings: a run of repeats as unlikely as this channel makes it
-            if value == window[-1]:
-                self.flat_run += 1
-                flat = self._flat_score(self.flat_run)
-            else:
-                self.flat_run = 0
-            if learn and flat < 0.25:  # a suspicious run is not learned as normal
-                seen = self.rep_n
-                self.rep_p += ((value == window[-1]) - self.rep_p) / (
-                    seen + 2 if seen < _REP_MEMORY else _REP_MEMORY
-                )
-                self.rep_n = seen + 1
-        else:
+        # stuck readings: the run of repeats (scored below, as unlikely as this channel
+        # makes it)
+        if window and value == window[-1]:
+            self.flat_run += 1
+        elif self.flat_run:
             self.flat_run = 0
         if len(window) == 2:
             a, b = window
@@ -393,24 +383,28 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.z = z
 
         # CUSUM on the clipped z: sustained drifts accumulate, noise and spikes do not.
-        zc = 6.0 if z > 6.0 else (-6.0 if z < -6.0 else z)
         k = self.cusum_k
-        # evidence per minute, not per reading: a 5-minute metric drifts as fast as a 1/min one
-        per = dt / _CUSUM_UNIT if dt > 0.0 else 0.0
-        if not ts - self.born >= _PROFILE_AGE:
-            # no time-of-day profile yet: an hours-long departure may be the daily rhythm
-            per = 0.0
-        up = self.cusum_up + per * (zc - k)
-        if up <= 0.0:
-            up = 0.0
-            self.up_since = ts
-        down = self.cusum_down - per * (zc + k)
-        if down <= 0.0:
-            down = 0.0
-            self.down_since = ts
-        cap = 4.0 * self.cusum_h  # bounded, so it returns to zero soon after recovery
-        self.cusum_up = up if up < cap else cap
-        self.cusum_down = down if down < cap else cap
+        up = self.cusum_up
+        down = self.cusum_down
+        if -k <= z <= k and up == 0.0 and down == 0.0:  # the common case: nothing to add
+            self.up_since = self.down_since = ts
+        else:
+            zc = 6.0 if z > 6.0 else (-6.0 if z < -6.0 else z)
+            # evidence per minute, not per reading: a 5-minute metric drifts as fast as a
+            # 1/min one; no time-of-day profile on the first day: an hours-long departure
+            # may be the daily rhythm
+            per = dt / _CUSUM_UNIT if dt > 0.0 and ts - self.born >= _PROFILE_AGE else 0.0
+            up += per * (zc - k)
+            if up <= 0.0:
+                up = 0.0
+                self.up_since = ts
+            down -= per * (zc + k)
+            if down <= 0.0:
+                down = 0.0
+                self.down_since = ts
+            cap = 4.0 * self.cusum_h  # bounded, so it returns to zero soon after recovery
+            self.cusum_up = up = up if up < cap else cap
+            self.cusum_down = down = down if down < cap else cap
 
         if learn and (n_ctx < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every):
             # a sustained departure is learned slowly (level and daily profile a tenth as
@@ -425,6 +419,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     weight = 0.1
                     if az >= 1.5 * self.freeze_z:
                         weight_scale = 0.1
+            run = self.flat_run
+            if run < 3 or self._flat_score(run) < 0.25:
+                # how often this channel repeats (a suspicious run is not learned as normal)
+                seen = self.rep_n
+                if seen < _REP_MEMORY:  # a running mean, then a moving one
+                    self.rep_n = seen + 1
+                    seen += 2
+                self.rep_p += ((self.flat_run > 0) - self.rep_p) / seen
             # self._learn(...), inlined
             n = self._learn_stats(
                 value,
@@ -453,7 +455,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         c = cusum / (cusum + self.cusum_h)
         if c > p:
             p = c
-        return flat if flat > p else p
+        run = self.flat_run
+        if run >= 3:  # fewer repeats score < 0.2 even on a channel that never repeats
+            flat = self._flat_score(run)
+            if flat > p:
+                p = flat
+        return p
 
     def _learn(
         self,
