@@ -120,6 +120,10 @@ _PROFILE_AGE = 86400.0
 _REP_MEMORY = 250
 _REP_FLOOR = 0.01
 _FLAT_HALF = 6.0
+_FLAT_HALF4 = _FLAT_HALF**4
+_log10 = math.log10
+#: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
+_Z_MAX = 1e6
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
 _CUSUM_UNIT = 60.0
 
@@ -298,11 +302,15 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         x = run * -math.log10(p if p > _REP_FLOOR else _REP_FLOOR)
         x *= x
         x *= x
-        return x / (x + _FLAT_HALF**4)
+        return x / (x + _FLAT_HALF4)
 
     # -- the hot path -----------------------------------------------------------------------
 
     def _score(self, z: float, z_raw: float, cusum: float) -> float:
+        if not -_Z_MAX < z < _Z_MAX:
+            z = _Z_MAX
+        if not -_Z_MAX < z_raw < _Z_MAX:
+            z_raw = _Z_MAX
         z4 = z * z * z * z
         on4 = self.z_on**4
         p = z4 / (z4 + on4)
@@ -338,10 +346,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
         # stuck readings: the run of repeats (scored below, as unlikely as this channel
         # makes it)
+        run = self.flat_run
         if window and value == window[-1]:
-            self.flat_run += 1
-        elif self.flat_run:
-            self.flat_run = 0
+            run += 1
+            self.flat_run = run
+        elif run:
+            self.flat_run = run = 0
         if len(window) == 2:
             a, b = window
             window[0] = b
@@ -389,11 +399,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if -k <= z <= k and up == 0.0 and down == 0.0:  # the common case: nothing to add
             self.up_since = self.down_since = ts
         else:
+            # (constants inlined below: _Z_MAX, _CUSUM_UNIT, _PROFILE_AGE)
+            if not -1e6 < z < 1e6:  # any finite input, however extreme, scores finitely
+                self.z = z = 1e6 if z > 0.0 else -1e6
             zc = 6.0 if z > 6.0 else (-6.0 if z < -6.0 else z)
             # evidence per minute, not per reading: a 5-minute metric drifts as fast as a
             # 1/min one; no time-of-day profile on the first day: an hours-long departure
             # may be the daily rhythm
-            per = dt / _CUSUM_UNIT if dt > 0.0 and ts - self.born >= _PROFILE_AGE else 0.0
+            per = dt / 60.0 if dt > 0.0 and ts - self.born >= 86400.0 else 0.0
             up += per * (zc - k)
             if up <= 0.0:
                 up = 0.0
@@ -419,14 +432,13 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     weight = 0.1
                     if az >= 1.5 * self.freeze_z:
                         weight_scale = 0.1
-            run = self.flat_run
             if run < 3 or self._flat_score(run) < 0.25:
                 # how often this channel repeats (a suspicious run is not learned as normal)
                 seen = self.rep_n
                 if seen < _REP_MEMORY:  # a running mean, then a moving one
                     self.rep_n = seen + 1
                     seen += 2
-                self.rep_p += ((self.flat_run > 0) - self.rep_p) / seen
+                self.rep_p += ((run > 0) - self.rep_p) / seen
             # self._learn(...), inlined
             n = self._learn_stats(
                 value,
@@ -441,25 +453,34 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             if n and tod is not None and rate is not None and n >= self.warmup:
                 self._learn_profile(rate, value, self.level[ctx], tod, weight)
         # the score (see _score), inlined: this runs for every reading of every channel
-        on4 = self.z_on**4
+        on4 = self.z_on
+        on4 *= on4
+        on4 *= on4
         z4 = z * z
         z4 *= z4
         p = z4 / (z4 + on4)
         zr = (value - expected) / sd
+        if not -1e6 < zr < 1e6:  # _Z_MAX (a constant here: this runs for every reading)
+            zr = 1e6
         r4 = zr * zr
         r4 *= r4
         spike = 0.8 * r4 / (r4 + 16.0 * on4)
         if spike > p:
             p = spike
         cusum = up if up > down else down
-        c = cusum / (cusum + self.cusum_h)
-        if c > p:
-            p = c
-        run = self.flat_run
+        if cusum:
+            c = cusum / (cusum + self.cusum_h)
+            if c > p:
+                p = c
         if run >= 3:  # fewer repeats score < 0.2 even on a channel that never repeats
-            flat = self._flat_score(run)
-            if flat > p:
-                p = flat
+            # self._flat_score(run), inlined
+            rp = self.rep_p
+            x = run * -_log10(rp if rp > _REP_FLOOR else _REP_FLOOR)
+            x *= x
+            x *= x
+            x /= x + _FLAT_HALF4
+            if x > p:
+                p = x
         return p
 
     def _learn(

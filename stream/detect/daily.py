@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 from array import array
 
 from stream.detect.contexts import time_of_day
@@ -74,5 +75,6 @@ class DailyProfile:
             self.hour_sum = 0.0
             self.hour_n = 0
         if weight == 1.0:
-            self.hour_sum += value - level
+            d = value - level
+            self.hour_sum += d if -1e300 < d < 1e300 else math.copysign(1e300, d)
             self.hour_n += 1

@@ -46,6 +46,7 @@ __all__ = ["MIN_SCALE_READINGS", "ContextStats", "median3_with"]
 _GAUSS_MAD = 1.2533  # sigma / mean absolute deviation for a normal distribution
 _MAX_DT = 900.0  # a learning step never counts for more than 15 min of data
 _YOUNG_TAU = 7200.0  # a new baseline's level time constant (s), growing to tau with its age
+_R_MAX = 1e300  # residuals are clipped here at most: state stays finite for any finite input
 _REL_RESOLUTION = 1e-9  # scale floor relative to the level: float resolution, not a prior
 #: Without a population prior, a scale from fewer readings than this is not trusted to score.
 MIN_SCALE_READINGS = 10
@@ -146,9 +147,8 @@ class ContextStats:
         a_level *= weight
         a_scale *= weight_scale
         r = value - expected if expected == expected else value - self.level[ctx]
-        if sd > 0.0:
-            lim = self.huber * sd
-            r = lim if r > lim else (-lim if r < -lim else r)
+        lim = self.huber * sd if sd > 0.0 else _R_MAX  # (near float max, r may overflow)
+        r = lim if r > lim else (-lim if r < -lim else r)
         self.level[ctx] += a_level * r
         self.dev[ctx] += a_scale * ((r if r >= 0.0 else -r) - self.dev[ctx])
         self.n[ctx] = n + 1

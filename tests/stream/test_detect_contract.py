@@ -3,7 +3,8 @@
 Every configuration Vigil runs — the generic model for custom channels, and the personal
 model of each vital with its priors — must: pickle and unpickle to an equivalent detector,
 score before any learning, not change when only scored, clone into an independent fresh
-detector, and stay small. The whole per-patient state (detector + episodes) must stay under
+detector, stay small, and score any finite input (however extreme) in [0, 1] with a state
+that stays finite. The whole per-patient state (detector + episodes) must stay under
 16 KiB pickled even with every custom channel in use.
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.sample import Sample
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel
@@ -128,3 +131,22 @@ def test_a_patients_full_state_stays_under_16_kib_with_every_custom_channel():
             )  # fmt: skip
         )
     assert len(pipe.snapshot("p1")) <= 16 * 1024
+
+
+_FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@pytest.mark.parametrize("name", ["custom-channel", "vital-hr", "fast"])
+@given(
+    values=st.lists(_FINITE, min_size=1, max_size=60),
+    step=st.sampled_from([1.0, 60.0, 300.0, 3600.0]),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_finite_stream_scores_in_the_unit_interval_with_finite_state(name, values, step):
+    m = ChannelModel(**CONFIGS[name])
+    for i, v in enumerate(values):
+        ts = 1.7e9 + step * i
+        assert 0.0 <= m.step(v, ts) <= 1.0
+        assert 0.0 <= m.score_one({"value": v, "ts": ts}) <= 1.0
+    state = [*m.level, *m.dev, *m.daily, m.hour_sum, m.z, m.cusum_up, m.cusum_down, m.rep_p]
+    assert all(math.isfinite(x) for x in state)
