@@ -136,7 +136,13 @@ def _rejected_text(rejected: Mapping[str, int]) -> str:
 
 def replay(
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", exists=True, dir_okay=False, help="JSONL or CSV.")
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            exists=True,
+            dir_okay=False,
+            help="JSONL or CSV; device_id defaults to patient_id.",
+        ),
     ],
     alerts: Annotated[Path, typer.Option("--alerts", help="Where to write the alerts (JSONL).")],
     scores: Annotated[

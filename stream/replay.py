@@ -1,8 +1,9 @@
 """Replay recorded samples through the exact worker pipeline (the core of ``vigil replay``).
 
-:func:`replay` takes raw sample dicts (each with ``patient_id`` and ``device_id``) in arrival
-order, validates them with :func:`ingest.sample.parse_sample`, runs the accepted ones through
-a :class:`~stream.pipeline.Pipeline`, and ticks event time (for data-gap detection) every
+:func:`replay` takes raw sample dicts (each with ``patient_id`` and ``device_id``; without a
+device, the patient id stands for it) in arrival order, validates them with
+:func:`ingest.sample.parse_sample`, runs the accepted ones through a
+:class:`~stream.pipeline.Pipeline`, and ticks event time (for data-gap detection) every
 ``tick_every`` seconds of the newest ``ts`` seen. It is deterministic: no wall clock, no
 randomness, no dependence on hash order, so the same input gives the same output, byte for
 byte once serialised. File reading/writing and progress display are the CLI's job
@@ -83,7 +84,8 @@ def replay(
     Parameters
     ----------
     records
-        Raw sample mappings in arrival order, each with ``patient_id`` and ``device_id``.
+        Raw sample mappings in arrival order, each with ``patient_id`` and ``device_id``
+        (absent: the patient id).
     configs
         Clinician settings by patient id (ignored when ``pipeline`` is given).
     pipeline
@@ -129,6 +131,8 @@ def replay(
             pipe, process = part.pipeline, part.pipeline.process
             watermark, next_tick = part.watermark, part.next_tick
         did = raw.get("device_id")
+        if did is None:  # a recorded stream without devices: one per patient
+            did = pid
         try:
             sample = parse_sample(raw, patient_id=pid, device_id=did)  # type: ignore[arg-type]
         except SampleRejected as exc:

@@ -93,6 +93,18 @@ def test_replay_counts_malformed_lines(app, tmp_path):
     assert "samples 3: accepted 1, rejected 2 (malformed_line 1, out_of_range 1)" in out
 
 
+def test_replay_scores_a_plain_numeric_stream_as_a_custom_channel(app, tmp_path):
+    src = tmp_path / "cpu.csv"
+    rows = [f"srv1,{1_700_000_000 + 300 * i},{40 + (i % 7) * 0.5}" for i in range(300)]
+    rows += [f"srv1,{1_700_000_000 + 300 * (300 + i)},95.0" for i in range(6)]
+    src.write_text("patient_id,ts,cpu_load\n" + "\n".join(rows) + "\n")
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl", "--scores", tmp_path / "s.csv")
+    assert "samples 306: accepted 306, rejected 0" in out
+    with (tmp_path / "s.csv").open() as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f)]
+    assert len(scores) == 306 and max(scores[100:300]) < 0.5 and min(scores[-4:]) > 0.9
+
+
 def test_simulate_writes_a_cohort(app, tmp_path):
     out = _run(app, "simulate", "--out", tmp_path, "--patients", "2", "--days", "0.2")
     assert (tmp_path / "samples.jsonl").stat().st_size > 0
