@@ -21,7 +21,8 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
    per ``learn_every`` seconds is learned (cost, not statistics: rates are per unit time).
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
-(0.5 at ``cusum_h``), more weakly with ``|z|`` of the raw reading (isolated spikes), and with
+(0.5 at ``cusum_h``, 0.94 at its cap of four times that: a departure sustained for hours is
+as certain as a far one), more weakly with ``|z|`` of the raw reading (isolated spikes), and with
 a run of identical readings (a stuck sensor) judged against how often this channel repeats
 itself (0.5 when chance gives the run odds of one in a million: four identical readings of
 a channel that never repeats, about eight of a heart rate that repeats one time in eight).
@@ -318,7 +319,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         spike = 0.8 * r4 / (r4 + 16.0 * on4)
         if spike > p:
             p = spike
-        c = cusum / (cusum + self.cusum_h)
+        c = cusum / self.cusum_h
+        c *= c
+        c /= c + 1.0
         return c if c > p else p
 
     def step(
@@ -469,7 +472,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             p = spike
         cusum = up if up > down else down
         if cusum:
-            c = cusum / (cusum + self.cusum_h)
+            c = cusum / self.cusum_h
+            c *= c
+            c /= c + 1.0
             if c > p:
                 p = c
         if run >= 3:  # fewer repeats score < 0.2 even on a channel that never repeats
