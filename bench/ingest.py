@@ -44,7 +44,7 @@ from ingest.mqtt_fleet import MqttFleet  # noqa: E402
 from ingest.registry import Registry  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from ingest.topics import TopicNames, create_topics, topic_specs  # noqa: E402
-from vigil.devstack import stack_env  # noqa: E402
+from vigil.devstack import drop_scratch_topics, stack_env  # noqa: E402
 
 
 def payloads(device: int, count: int, batch: int, now: float) -> list[bytes]:
@@ -247,11 +247,7 @@ def main() -> None:
     finally:
         fleet.close()
         sync.sync({})  # drop the bench's device accounts from the broker
-        from kafka.admin import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        admin.delete_topics([s.name for s in specs], raise_errors=False)
-        admin.close()
+        drop_scratch_topics(settings.kafka_bootstrap, settings.topic_prefix)
     target = results[10][0]
     print(f"target >= 15,000 samples/s at batch 10: {'met' if target >= 15_000 else 'NOT met'}")
 

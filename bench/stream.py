@@ -168,6 +168,7 @@ def main() -> None:
     from kafka import KafkaConsumer, TopicPartition
 
     from ingest.simulator import CohortSpec, write_cohort
+    from vigil.devstack import drop_scratch_topics
 
     bootstrap = os.environ.get("VIGIL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-stream-"))
@@ -187,23 +188,28 @@ def main() -> None:
             "VIGIL_VITALS_PARTITIONS": str(args.partitions),
             "VIGIL_WORKER_STATE_DIR": str(work / "state"),
         }
-        path = work / f"uploads-{batch}.jsonl"
-        path.write_bytes(b"\n".join(reorder_uploads(lines, batch)) + b"\n")
-        subprocess.run([VIGIL, "produce", str(path)], env=env, check=True, capture_output=True)
-        topic = f"{prefix}vigil.vitals"
-        c = KafkaConsumer(bootstrap_servers=bootstrap)
-        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        records = sum(c.end_offsets(tps).values())
-        c.close()
-        samples, seconds = asyncio.run(bare_consume(bootstrap, topic, len(tps)))
-        bare = samples / seconds if seconds else float("inf")
-        text = run_worker(env, bootstrap, f"{prefix}vigil-worker", topic, work / f"w{batch}.log")
-        rates = re.findall(r"samples (\d+) \((\d+) samples/s\)", text)
-        if not rates:
-            sys.exit(f"no worker rate in {work / f'w{batch}.log'}")
-        worker_samples, worker_rate = (int(x) for x in rates[-1])
-        assert worker_samples == samples, (worker_samples, samples)  # noqa: S101
-        core = core_rate(path, args.partitions)
+        try:
+            path = work / f"uploads-{batch}.jsonl"
+            path.write_bytes(b"\n".join(reorder_uploads(lines, batch)) + b"\n")
+            subprocess.run([VIGIL, "produce", str(path)], env=env, check=True, capture_output=True)
+            topic = f"{prefix}vigil.vitals"
+            c = KafkaConsumer(bootstrap_servers=bootstrap)
+            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+            records = sum(c.end_offsets(tps).values())
+            c.close()
+            samples, seconds = asyncio.run(bare_consume(bootstrap, topic, len(tps)))
+            bare = samples / seconds if seconds else float("inf")
+            text = run_worker(
+                env, bootstrap, f"{prefix}vigil-worker", topic, work / f"w{batch}.log"
+            )
+            rates = re.findall(r"samples (\d+) \((\d+) samples/s\)", text)
+            if not rates:
+                sys.exit(f"no worker rate in {work / f'w{batch}.log'}")
+            worker_samples, worker_rate = (int(x) for x in rates[-1])
+            assert worker_samples == samples, (worker_samples, samples)  # noqa: S101
+            core = core_rate(path, args.partitions)
+        finally:
+            drop_scratch_topics(bootstrap, prefix)  # the worker's changelogs too
         print(
             f"{batch:>5} {records:>8} {samples:>8} {bare:>10.0f} {core:>8.0f} {worker_rate:>9} "
             f"{worker_rate / bare:>6.3f} {worker_rate / core:>6.2f}"

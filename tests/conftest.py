@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.devstack import STACK, parse_stack_env
+from vigil.devstack import STACK, drop_scratch_topics, parse_stack_env
 
 # --------------------------------------------------------------------------
 # Local stack (deploy/local/stack): Kafka, Mosquitto, InfluxDB on 127.0.0.1.
@@ -67,12 +67,18 @@ def stack_env(pytestconfig: pytest.Config) -> Iterator[dict[str, str]]:
     if out.returncode != 0:
         pytest.fail(f"`deploy/local/stack env` failed:\n{out.stderr}", pytrace=False)
     env = parse_stack_env(out.stdout)
+    # Every run's topics live under a scratch prefix; drop what earlier runs left (a crash,
+    # a killed run) and, at the end, this run's own: left behind they pile up run after run
+    # and Kafka needs minutes to start.
+    bootstrap = env["VIGIL_KAFKA_BOOTSTRAP"]
+    drop_scratch_topics(bootstrap)
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         yield env
     finally:
+        drop_scratch_topics(bootstrap)
         for key, old in saved.items():
             if old is None:
                 os.environ.pop(key, None)
