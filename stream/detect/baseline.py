@@ -17,13 +17,17 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
    accumulates; noise does not) — the trend detector over hours, from the second day on;
 4. learning, unless told not to: samples with ``|z| >= freeze_z`` are learned at a tenth of the
    rate, so an ongoing deterioration is absorbed only slowly as the new normal — until it has
-   lasted ``absorb_after`` (then it *is* the new normal). After warm-up at most one reading
-   per ``learn_every`` seconds is learned (cost, not statistics: rates are per unit time).
+   lasted ``absorb_after`` (then it *is* the new normal, learned without the Huber clip, so
+   that a scale that cannot describe it, such as the zero spread of a channel that was
+   constant so far, cannot lock it out). Readings of a suspicious run of repeats (a stuck
+   sensor) are not learned at all. After warm-up at most one reading per ``learn_every``
+   seconds is learned (cost, not statistics: rates are per unit time).
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
 (0.5 at ``cusum_h``, 0.94 at its cap of four times that: a departure sustained for hours is
 as certain as a far one), more weakly with ``|z|`` of the raw reading (isolated spikes), and with
-a run of identical readings (a stuck sensor) judged against how often this channel repeats
+a run of identical readings (a stuck sensor) beyond the longest run the channel has completed
+(a metric idle at zero every night is not stuck at night), judged against how often it repeats
 itself (0.5 when chance gives the run odds of one in a million: four identical readings of
 a channel that never repeats, about eight of a heart rate that repeats one time in eight).
 
@@ -106,13 +110,14 @@ _STATE = (
     "flat_run",
     "rep_p",
     "rep_n",
+    "long_run",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
     "daily": "d", "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d"
 }  # fmt: skip
 #: State added after the first release, with its value for a restored older state.
-_LATER_STATE: dict[str, Any] = {"flat_run": 0, "rep_p": 0.5, "rep_n": 0}
+_LATER_STATE: dict[str, Any] = {"flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0}
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
 _PROFILE_AGE = 86400.0
@@ -241,6 +246,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.flat_run = 0
         self.rep_p = 0.5
         self.rep_n = 0
+        self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
         # arrays as raw bytes: a pickled array costs ~75 bytes of constructor per array
@@ -283,7 +289,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         xs = median3_with(window, value)
         p = self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
         if window and value == window[-1]:
-            flat = self._flat_score(self.flat_run + 1)
+            flat = self._flat_score(self.flat_run + 1 - self.long_run)
             if flat > p:
                 p = flat
         return p
@@ -298,7 +304,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         return expected
 
     def _flat_score(self, run: int) -> float:
-        """Score of ``run`` repeats of one value: 0.5 when chance gives them odds of 1e-6."""
+        """Score of ``run`` repeats of one value (beyond the longest run this channel has
+        completed): 0.5 when chance gives them odds of 1e-6."""
+        if run <= 0:
+            return 0.0
         p = self.rep_p
         x = run * -math.log10(p if p > _REP_FLOOR else _REP_FLOOR)
         x *= x
@@ -354,6 +363,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             run += 1
             self.flat_run = run
         elif run:
+            if run > self.long_run:
+                self.long_run = run
             self.flat_run = run = 0
         if len(window) == 2:
             a, b = window
@@ -428,33 +439,39 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             # the new normal within hours
             az = z if z >= 0.0 else -z
             weight = weight_scale = 1.0
+            clip = sd
             if az >= self.freeze_z:
-                # ... until it has lasted absorb_after: then it is the new normal
+                # ... until it has lasted absorb_after: then it is the new normal, learned
+                # unclipped (a scale that cannot describe it, e.g. of a channel that was
+                # constant so far, must not stop it from being learned)
                 since = self.up_since if z > 0.0 else self.down_since
                 if ts - since < self.absorb_after:
                     weight = 0.1
                     if az >= 1.5 * self.freeze_z:
                         weight_scale = 0.1
-            if run < 3 or self._flat_score(run) < 0.25:
-                # how often this channel repeats (a suspicious run is not learned as normal)
+                else:
+                    clip = 0.0
+            # a suspicious run of repeats (a stuck sensor) is not data: nothing is learned
+            if run < 3 or self._flat_score(run - self.long_run) < 0.25:
+                # how often this channel repeats
                 seen = self.rep_n
                 if seen < _REP_MEMORY:  # a running mean, then a moving one
                     self.rep_n = seen + 1
                     seen += 2
                 self.rep_p += ((run > 0) - self.rep_p) / seen
-            # self._learn(...), inlined
-            n = self._learn_stats(
-                value,
-                ts,
-                ctx,
-                sd,  # a trusted scale exists (else: returned above)
-                weight,
-                expected,
-                weight_scale,
-            )
-            rate = self.profile_rate
-            if n and tod is not None and rate is not None and n >= self.warmup:
-                self._learn_profile(rate, value, self.level[ctx], tod, weight)
+                # self._learn(...), inlined
+                n = self._learn_stats(
+                    value,
+                    ts,
+                    ctx,
+                    clip,  # a trusted scale exists (else: returned above)
+                    weight,
+                    expected,
+                    weight_scale,
+                )
+                rate = self.profile_rate
+                if n and tod is not None and rate is not None and n >= self.warmup:
+                    self._learn_profile(rate, value, self.level[ctx], tod, weight)
         # the score (see _score), inlined: this runs for every reading of every channel
         on4 = self.z_on
         on4 *= on4
@@ -477,10 +494,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             c /= c + 1.0
             if c > p:
                 p = c
-        if run >= 3:  # fewer repeats score < 0.2 even on a channel that never repeats
-            # self._flat_score(run), inlined
+        # fewer than three repeats (beyond the longest run completed) score < 0.2 even on a
+        # channel that never repeats
+        if run >= 3 and run - self.long_run >= 3:
+            # self._flat_score(run - self.long_run), inlined
             rp = self.rep_p
-            x = run * -_log10(rp if rp > _REP_FLOOR else _REP_FLOOR)
+            x = (run - self.long_run) * -_log10(rp if rp > _REP_FLOOR else _REP_FLOOR)
             x *= x
             x *= x
             x /= x + _FLAT_HALF4

@@ -165,3 +165,27 @@ def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     restored.__setstate__(old)
     assert (restored.flat_run, restored.rep_p, restored.rep_n) == (0, 0.5, 0)
     assert restored.step(20.0, 6000.0) < 0.5
+
+
+def _nightly_idle(days: int, seed: int = 3) -> list[float]:
+    """A count-like metric at 5 min: exactly 0 for six hours every night, about 5 by day."""
+    rng = random.Random(seed)
+    return [0.0 if (i % 288) < 72 else float(max(0, round(rng.gauss(5.0, 2.0))))
+            for i in range(days * 288)]  # fmt: skip
+
+
+def test_a_channel_that_starts_constant_learns_its_spread_within_two_days():
+    # the first six hours give a scale of zero; the day's spread must still be learned
+    m = ChannelModel()
+    scores = feed(m, _nightly_idle(5), start=1699920000.0, step=300.0)
+    assert max(scores[3 * 288 :]) < 0.5
+    assert m.long_run >= 71  # a night of zeros is this channel's normal run
+
+
+def test_a_stuck_sensors_readings_are_not_learned():
+    m = ChannelModel()
+    feed(m, noise(2 * 288, 20.0, 1.0), step=300.0)
+    level = m.level[REST]
+    scores = feed(m, [26.0] * 144, start=2 * 288 * 300.0, step=300.0)
+    assert min(scores[6:]) > 0.9
+    assert abs(m.level[REST] - level) < 0.2
