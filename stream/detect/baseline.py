@@ -111,13 +111,16 @@ _STATE = (
     "rep_p",
     "rep_n",
     "long_run",
+    "hour_all",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
     "daily": "d", "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d"
 }  # fmt: skip
 #: State added after the first release, with its value for a restored older state.
-_LATER_STATE: dict[str, Any] = {"flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0}
+_LATER_STATE: dict[str, Any] = {
+    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0
+}  # fmt: skip
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
 _PROFILE_AGE = 86400.0
@@ -223,6 +226,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.hour_bin = -1
         self.hour_sum = 0.0
         self.hour_n = 0
+        self.hour_all = 0
         # learned state, per context (flat arrays: 100 000 patients must fit in memory)
         self.n = array("q", (0, 0, 0))
         self.level = array("d", (0.0, 0.0, 0.0))

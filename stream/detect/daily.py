@@ -6,7 +6,8 @@ shared by all activity contexts, and expects ``level + offset`` with the offset 
 interpolated between the two hours around the reading (:func:`~stream.detect.contexts.time_of_day`).
 
 Each hour's mean residual is folded into its offset (at rate ``profile_rate``) only when the
-hour is over, and only from ordinary readings (learned at full weight), so the present never
+hour is over, and only from ordinary readings (learned at full weight; ten of them, or most
+of the hour's), so the present never
 moves its own expectation and an afternoon fever does not teach tomorrow's afternoon to
 expect one.
 
@@ -36,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DailyProfile"]
 
-#: Ordinary readings an hour needs before its mean residual teaches the profile anything.
+#: An hour's mean residual teaches the profile when this many of its readings, or most of them
+#: (sparse channels: four readings an hour, or one), were ordinary.
 _MIN_HOUR_READINGS = 10
 
 
@@ -50,6 +52,7 @@ class DailyProfile:
     hour_bin: int
     hour_sum: float
     hour_n: int
+    hour_all: int
 
     def profile_offset(self, ts: float) -> float:
         """The profile's offset at event time ``ts``."""
@@ -67,13 +70,16 @@ class DailyProfile:
         i0, i1, f = tod
         hour = i0 if f < 0.5 else i1
         if hour != self.hour_bin:
-            if self.hour_n >= _MIN_HOUR_READINGS:  # enough of that hour was ordinary
+            n = self.hour_n
+            if n >= _MIN_HOUR_READINGS or 2 * n > self.hour_all:  # mostly ordinary
                 w = self.daily
                 b = self.hour_bin
                 w[b] += rate * (self.hour_sum / self.hour_n - w[b])
             self.hour_bin = hour
             self.hour_sum = 0.0
             self.hour_n = 0
+            self.hour_all = 0
+        self.hour_all += 1
         if weight == 1.0:
             d = value - level
             self.hour_sum += d if -1e300 < d < 1e300 else math.copysign(1e300, d)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import _LATER_STATE, ACTIVE, REST, STILL, ChannelModel, time_of_day
 from stream.detect.robust import MIN_SCALE_READINGS
 
 
@@ -160,10 +160,10 @@ def test_repeats_are_judged_against_how_often_the_channel_repeats():
 def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     m = ChannelModel()
     feed(m, noise(100, 20.0, 1.0))
-    old = m.__getstate__()[:-3]
+    old = m.__getstate__()[: -len(_LATER_STATE)]
     restored = ChannelModel.__new__(ChannelModel)
     restored.__setstate__(old)
-    assert (restored.flat_run, restored.rep_p, restored.rep_n) == (0, 0.5, 0)
+    assert {k: getattr(restored, k) for k in _LATER_STATE} == _LATER_STATE
     assert restored.step(20.0, 6000.0) < 0.5
 
 
@@ -189,3 +189,15 @@ def test_a_stuck_sensors_readings_are_not_learned():
     scores = feed(m, [26.0] * 144, start=2 * 288 * 300.0, step=300.0)
     assert min(scores[6:]) > 0.9
     assert abs(m.level[REST] - level) < 0.2
+
+
+@pytest.mark.parametrize("step", [900.0, 3600.0])
+def test_the_daily_rhythm_is_learned_from_sparse_readings(step):
+    # four readings an hour, or one: each mostly ordinary hour still teaches the profile
+    per_day = int(86400 / step)
+    rng = random.Random(6)
+    values = [20.0 + 5.0 * math.sin(2 * math.pi * i / per_day) + rng.gauss(0.0, 1.0)
+              for i in range(10 * per_day)]  # fmt: skip
+    m = ChannelModel()
+    feed(m, values, step=step)
+    assert max(m.daily) > 3.0 and min(m.daily) < -3.0
