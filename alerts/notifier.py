@@ -119,7 +119,7 @@ class NotifierLoop:
 
     def step(self) -> int:
         """Handle one poll's records and commit; return how many records were read."""
-        from kafka.errors import CommitFailedError
+        from kafka.errors import CommitFailedError, RebalanceInProgressError
         from kafka.structs import OffsetAndMetadata
 
         polled = self.consumer.poll(timeout_ms=500, max_records=100)
@@ -133,7 +133,7 @@ class NotifierLoop:
         if offsets:
             try:
                 self.consumer.commit(offsets)
-            except CommitFailedError as exc:
+            except (CommitFailedError, RebalanceInProgressError) as exc:
                 logger.warning("notifier commit failed after a rebalance: %s", exc)
         return count
 
@@ -142,6 +142,9 @@ def open_notifier_consumer(bootstrap: str, group: str, topics: SinkTopics) -> An
     """A kafka-python consumer for the notifier (manual commits, new groups start at latest)."""
     from kafka import KafkaConsumer
 
+    from alerts.sink import wait_for_topics
+
+    wait_for_topics(bootstrap, [topics.alerts, topics.alert_events])
     return KafkaConsumer(
         topics.alerts,
         topics.alert_events,

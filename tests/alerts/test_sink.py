@@ -199,6 +199,28 @@ def test_batches_are_written_before_their_offsets_are_committed() -> None:
     assert sink.stats.written == 25 and sink.stats.batches == 3
 
 
+@pytest.mark.parametrize("error", ["CommitFailedError", "RebalanceInProgressError"])
+def test_a_commit_refused_by_a_rebalance_is_counted_and_the_sink_continues(error: str) -> None:
+    import kafka.errors
+
+    store = FlakyStore()
+    sink, consumer, _ = make_sink(store, batch_size=10)
+    commit = consumer.commit
+    refusals = [getattr(kafka.errors, error)("group rebalancing")]
+
+    def refusing_commit(offsets: dict[Any, Any] | None = None) -> None:
+        if refusals:
+            raise refusals.pop()
+        commit(offsets)
+
+    consumer.commit = refusing_commit  # type: ignore[method-assign]
+    for i in range(20):
+        consumer.add(TOPICS.alerts, make_alert(f"p{i}").to_json())
+    drain(sink)
+    assert sink.stats.commit_failures == 1 and sink.stats.written == 20
+    assert consumer.commits == [{TP(TOPICS.alerts, 0): 20}]
+
+
 def test_malformed_records_go_to_the_dlq_and_the_sink_continues() -> None:
     store = FlakyStore()
     sink, consumer, producer = make_sink(store)
