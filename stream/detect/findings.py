@@ -15,8 +15,8 @@ A detector that emits evidence on most samples can defer the wording: the messag
 evidence dict are then built on first access, which the alert policy makes only for the few
 findings that become alert records.
 
->>> g = Finding.deferred("fever", "clinical", "low", ("temp",), 0.0, False, 0.4,
-...                      lambda: ("Temp 38.1 °C", {"value": 38.1}))
+>>> g = Finding("fever", "clinical", "low", ("temp",), 0.0, False, 0.4,
+...             explain=lambda: ("Temp 38.1 °C", {"value": 38.1}))
 >>> g.message, g.evidence
 ('Temp 38.1 °C', {'value': 38.1})
 """
@@ -56,6 +56,8 @@ class Finding:
         One sentence for a nurse.
     evidence
         The numbers behind the message (JSON-able).
+    explain
+        Instead of ``message`` and ``evidence``: builds both on first access.
     """
 
     __slots__ = (
@@ -80,8 +82,10 @@ class Finding:
         since: float,
         firing: bool,
         score: float,
-        message: str,
-        evidence: dict[str, Any],
+        message: str = "",
+        evidence: dict[str, Any] | None = None,
+        *,
+        explain: Callable[[], tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         self.kind = kind
         self.category = category
@@ -91,25 +95,8 @@ class Finding:
         self.firing = firing
         self.score = score
         self._message = message
-        self._evidence = evidence
-        self._explain: Callable[[], tuple[str, dict[str, Any]]] | None = None
-
-    @classmethod
-    def deferred(
-        cls,
-        kind: str,
-        category: str,
-        severity: str,
-        vitals: tuple[str, ...],
-        since: float,
-        firing: bool,
-        score: float,
-        explain: Callable[[], tuple[str, dict[str, Any]]],
-    ) -> Finding:
-        """A finding whose ``(message, evidence)`` ``explain()`` builds on first access."""
-        f = cls(kind, category, severity, vitals, since, firing, score, "", {})
-        f._explain = explain
-        return f
+        self._evidence = {} if evidence is None else evidence
+        self._explain = explain
 
     def _resolve(self) -> None:
         explain = self._explain

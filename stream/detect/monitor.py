@@ -359,8 +359,8 @@ class PatientMonitor:
             explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
             limit, points, total, sub,
         )  # fmt: skip
-        return Finding.deferred(
-            rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain
+        return Finding(
+            rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:

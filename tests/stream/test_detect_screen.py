@@ -46,7 +46,7 @@ def test_a_deferred_finding_words_itself_once_on_first_read():
         calls.append(1)
         return "HR 130 bpm", {"value": 130.0}
 
-    f = Finding.deferred("tachycardia", "clinical", "high", ("hr",), 0.0, True, 0.9, explain)
+    f = Finding("tachycardia", "clinical", "high", ("hr",), 0.0, True, 0.9, explain=explain)
     assert calls == []
     assert (f.message, f.evidence, f.message) == ("HR 130 bpm", {"value": 130.0}, "HR 130 bpm")
     assert calls == [1]
