@@ -142,7 +142,7 @@ def open_notifier_consumer(bootstrap: str, group: str, topics: SinkTopics) -> An
     """A kafka-python consumer for the notifier (manual commits, new groups start at latest)."""
     from kafka import KafkaConsumer
 
-    from alerts.sink import wait_for_topics
+    from ingest.topics import wait_for_topics
 
     wait_for_topics(bootstrap, [topics.alerts, topics.alert_events])
     return KafkaConsumer(

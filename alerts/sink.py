@@ -327,32 +327,11 @@ class Sink:
             logger.warning("commit failed after a rebalance: %s", exc)
 
 
-def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> None:
-    """Return once the cluster's metadata shows all ``topics`` (or, after ``timeout_s``, say so).
-
-    A group member that joins before its topics are visible gets a first generation without
-    partitions and an immediate rebalance, and kafka-python 3.0 can hang for good in that
-    second join (1 run in 3 of the sink's integration test with freshly created topics). A
-    throwaway client looks, so that the consumer's own first metadata is complete.
-    """
-    from kafka import KafkaConsumer
-
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="vigil-topic-probe")
-    try:
-        deadline = time.monotonic() + timeout_s
-        missing = set(topics) - probe.topics()
-        while missing and time.monotonic() < deadline:
-            time.sleep(0.2)
-            missing -= probe.topics()
-    finally:
-        probe.close()
-    if missing:
-        logger.warning("subscribing before these topics exist: %s", ", ".join(sorted(missing)))
-
-
 def open_consumer(bootstrap: str, group: str, topics: list[str], batch_size: int) -> Any:
     """A kafka-python consumer for the sink: manual commits, bounded fetch buffers."""
     from kafka import KafkaConsumer
+
+    from ingest.topics import wait_for_topics
 
     wait_for_topics(bootstrap, topics)
     return KafkaConsumer(

@@ -14,6 +14,7 @@ from typing import Any
 
 from alerts.topics import SinkTopics
 from ingest.topics import create_topics
+from vigil.devstack import drop_scratch_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,15 +31,10 @@ def make_topics(bootstrap: str, prefix: str, partitions: int = 3) -> SinkTopics:
 
 def drop_topics(bootstrap: str, topics: SinkTopics) -> None:
     """Delete a test's topics (best effort: the broker is shared)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.delete_topics([spec.name for spec in topics.specs(1)])
+        drop_scratch_topics(bootstrap, topics.prefix)
     except Exception:  # noqa: S110 - leftovers are harmless, a failed cleanup must not fail a test
         pass
-    finally:
-        admin.close()
 
 
 def producer(bootstrap: str) -> Any:

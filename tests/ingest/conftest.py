@@ -13,6 +13,7 @@ from ingest.registry import Registry
 from ingest.settings import IngestSettings
 from ingest.topics import TopicNames, create_topics, topic_specs
 from tests.ingest.ingest_stack import IngestRun, free_port
+from vigil.devstack import drop_scratch_topics
 
 
 @pytest.fixture
@@ -47,10 +48,4 @@ def ingest_run(stack_env: dict[str, str], tmp_path: Path) -> Iterator[IngestRun]
             section.remove_section()
         sync.sync({})
         registry.close()
-        from kafka.admin import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        try:
-            admin.delete_topics([s.name for s in topic_specs(topics)], raise_errors=False)
-        finally:
-            admin.close()
+        drop_scratch_topics(settings.kafka_bootstrap, settings.topic_prefix)
