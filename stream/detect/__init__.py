@@ -9,12 +9,14 @@ and the embedded demo feed samples in and take findings out through :mod:`stream
 - :mod:`~stream.detect.daily` — its time-of-day profile;
 - :mod:`~stream.detect.contexts` — activity contexts and hour-of-day bins;
 - :mod:`~stream.detect.activity` — activity context and artifact gating from motion/quality;
+- :mod:`~stream.detect.plausibility` — artifact gating from the signal itself (implausible jumps);
 - :mod:`~stream.detect.rules` — clinical conditions on one vital;
 - :mod:`~stream.detect.news2` — NEWS2 sub-scores, aggregate and response band;
 - :mod:`~stream.detect.technical` — gaps, rejected runs, poor signal, flatline;
 - :mod:`~stream.detect.monitor` — :class:`PatientMonitor`, one patient's detector;
 - :mod:`~stream.detect.deterioration` — the multi-vital warning of decline from personal normal;
-- :mod:`~stream.detect.vitals` — the vitals by name: model priors, labels, units, freshness;
+- :mod:`~stream.detect.vitals` — the vitals by name: model priors, labels, units, freshness,
+  step bounds;
 - :mod:`~stream.detect.config` — :class:`PatientConfig`, clinician overrides;
 - :mod:`~stream.detect.findings` — :class:`Finding`, what the detector tells the alert policy.
 """

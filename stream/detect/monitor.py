@@ -6,7 +6,9 @@ clock) and returns, per sample, a fused anomaly score in [0, 1] and the
 
 Per sample:
 
-1. activity context and artifact gating from motion and quality (:mod:`stream.detect.activity`);
+1. activity context and artifact gating from motion and quality (:mod:`stream.detect.activity`),
+   and per vital from the signal's shape: a jump no body makes in a minute is a suspect until
+   the new level holds (:mod:`stream.detect.plausibility`);
 2. each vital and custom channel goes through its :class:`~stream.detect.baseline.ChannelModel`
    (smoothing, personal baseline, CUSUM trend, score);
 3. vitals only: the clinical rules (:mod:`stream.detect.rules`) and NEWS2
@@ -31,13 +33,13 @@ Examples
 ...                                       rr=14.0 + (i % 3), temp=36.8, motion=0.1))
 >>> score < 0.2, found
 (True, [])
->>> for i in range(120, 130):
-...     score, found = mon.observe(Sample("p1", "d1", 60.0 * i, hr=135.0, spo2=97.0,
-...                                       rr=14.0 + (i % 3), temp=36.8, motion=0.1))
+>>> for i in range(120, 132):  # heart rate climbing 8 bpm a minute to 135
+...     score, found = mon.observe(Sample("p1", "d1", 60.0 * i, hr=min(135.0, 8.0 * i - 872),
+...                                       spo2=97.0, rr=14.0 + (i % 3), temp=36.8, motion=0.1))
 >>> score > 0.9, [(f.kind, f.severity, f.firing) for f in found]
 (True, [('tachycardia', 'high', True)])
 >>> found[0].message
-'HR 135 bpm for 8 min, personal baseline 72 ± 3; NEWS2 pulse 3'
+'HR 135 bpm for 10 min, personal baseline 72 ± 3; NEWS2 pulse 3'
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from stream.detect.config import PatientConfig
 from stream.detect.deterioration import assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
+from stream.detect.plausibility import StepGate
 from stream.detect.rules import (
     FIRING,
     HOLDING,
@@ -129,6 +132,7 @@ class PatientMonitor:
         "rule_state",
         "top_channel",
         "watermark",
+        "gate",  # added after the first release: see __setstate__
     )
 
     def __init__(
@@ -149,6 +153,7 @@ class PatientMonitor:
         self.watermark = -math.inf
         self.deterioration = [0.0, 0.0]
         self.top_channel: str | None = None
+        self.gate = StepGate()
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -161,6 +166,8 @@ class PatientMonitor:
         return tuple(cfg if k == "config" else getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if len(state) == len(self.__slots__) - 1:  # saved before the step gate existed
+            state = (*state, StepGate())
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, _DEFAULT_CONFIG if k == "config" and v is None else v)
 
@@ -217,6 +224,8 @@ class PatientMonitor:
         ruleset = _RULESETS[2 if self.config.spo2_scale == 2 else 1]
         channels = self.channels
         adverse_seen = False
+        gate = self.gate.check
+        gates = self.gate.state
         for vital, x in values:
             if x is None:
                 continue
@@ -227,8 +236,16 @@ class PatientMonitor:
             else:
                 rules, kinds, lo, hi = ruleset.get(vital, _NO_RULES)
                 learn = not rule_state or rule_state.keys().isdisjoint(kinds)
-                p = ch.step(x, ts, ctx, reliable=reliable, learn=learn, tod=tod)
-                if evaluate:
+                plausible = reliable
+                if reliable:
+                    g = gates.get(vital)
+                    if g is not None and g[4] != g[4] and -g[5] <= x - g[0] <= g[5]:
+                        g[0] = x  # StepGate.check's common case, inlined (innermost loop)
+                        g[1] = ts
+                    else:
+                        plausible = gate(vital, x, ts)
+                p = ch.step(x, ts, ctx, reliable=plausible, learn=learn, tod=tod)
+                if evaluate and plausible:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
                         adverse_seen = True

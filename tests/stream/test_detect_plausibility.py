@@ -1,0 +1,144 @@
+"""Step plausibility: jumps no body makes are suspects until the new level holds."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from alerts.model import Alert
+from ingest.sample import Sample
+from stream.detect import plausibility
+from stream.detect.monitor import PatientMonitor
+from stream.detect.plausibility import CONFIRM_S, NEAR_S, StepGate
+from stream.detect.vitals import MAX_STEP
+from stream.pipeline import Pipeline
+from tests.stream.detect_synth import T0, Mod, Person, ramp, samples
+
+DAY = 1440
+
+
+def run(gate: StepGate, vital: str, values: list[float], *, every: float = 60.0) -> list[bool]:
+    return [gate.check(vital, x, every * i) for i, x in enumerate(values)]
+
+
+def test_ordinary_noise_and_a_steep_clinical_ramp_pass():
+    # a tachycardia ramp at its steepest: 12 bpm a minute, plus noise
+    assert all(run(StepGate(), "hr", [70, 74, 69, 81, 93, 105, 117, 129, 135, 133]))
+
+
+@pytest.mark.parametrize(("vital", "usual", "false"), [
+    ("hr", 68.0, 185.0), ("hr", 68.0, 32.0), ("spo2", 96.0, 78.0), ("rr", 14.0, 30.0),
+    ("temp", 36.6, 39.5),
+])  # fmt: skip
+def test_an_artifact_of_up_to_five_minutes_is_suspect_throughout(vital, usual, false):
+    for minutes in range(1, 6):
+        out = run(StepGate(), vital, [usual] * 5 + [false] * minutes + [usual] * 3)
+        assert out == [True] * 5 + [False] * minutes + [True] * 3
+
+
+def test_a_new_level_that_holds_is_believed_after_confirm_s():
+    out = run(StepGate(), "hr", [70.0] * 3 + [150.0, 152.0, 149.0, 151.0, 150.0, 148.0, 150.0])
+    believed = [i for i, ok in enumerate(out) if ok and i >= 3]
+    assert believed == [9]  # the first reading >= CONFIRM_S after the jump
+    assert 60.0 * (9 - 3) >= CONFIRM_S > 60.0 * (8 - 3)
+
+
+def test_suspects_that_disagree_restart_the_candidate_level():
+    # artifacts jumping about are not a level
+    out = run(StepGate(), "hr", [70.0] * 3 + [185.0, 35.0, 190.0, 30.0, 180.0, 40.0, 185.0, 72.0])
+    assert out == [True] * 3 + [False] * 7 + [True]
+
+
+def test_sparse_sampling_and_gaps_are_not_gated():
+    # every 5 minutes the allowed step is five times larger
+    assert all(run(StepGate(), "hr", [70.0, 120.0, 170.0], every=300.0))
+    gate = StepGate()
+    assert gate.check("hr", 70.0, 0.0)
+    assert gate.check("hr", 160.0, NEAR_S + 1.0)  # after a charging gap: a fresh start
+
+
+def test_a_missed_reading_does_not_let_an_artifact_through():
+    # the allowance follows the sampling interval, not the time spent among suspects
+    out = run(StepGate(), "hr", [68.0, 68.0, 31.0, 40.0, 32.0, 32.0, 69.0])
+    assert out == [True, True, False, False, False, False, True]
+
+
+def test_vitals_without_a_step_bound_are_never_gated():
+    assert set(MAX_STEP) == {"hr", "spo2", "rr", "temp"}
+    assert all(run(StepGate(), "sbp", [120.0, 60.0, 200.0]))
+    assert all(run(StepGate(), "steps", [0.0, 5000.0, 0.0]))
+
+
+def test_state_pickles_and_restores_mid_run():
+    gate = StepGate()
+    run(gate, "hr", [70.0, 70.0, 150.0, 150.0])
+    clone = pickle.loads(pickle.dumps(gate))  # noqa: S301 - our own bytes
+    ts = [240.0, 300.0, 360.0, 420.0]
+    assert [gate.check("hr", 150.0, t) for t in ts] == [clone.check("hr", 150.0, t) for t in ts]
+
+
+# -- in the monitor ----------------------------------------------------------------------------
+
+
+def no_signal_quality(m: int, v: dict[str, float | None]) -> None:
+    """A device that reports neither quality nor motion."""
+    v["quality"] = None
+    v["motion"] = None
+
+
+def false_readings(start: int, minutes: int, vital: str, value: float) -> Mod:
+    def mod(m: int, v: dict[str, float | None]) -> None:
+        if start <= m < start + minutes:
+            v[vital] = value
+
+    return mod
+
+
+def clinical(mods: tuple[Mod, ...], minutes: int) -> list[Alert]:
+    pipe = Pipeline()
+    out: list[Alert] = []
+    for s in samples(Person(seed=11), minutes, mods=(no_signal_quality, *mods)):
+        out.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    return out
+
+
+def test_artifacts_are_caught_by_shape_alone_when_the_device_reports_no_quality():
+    mods = (
+        false_readings(DAY + 100, 5, "hr", 185.0),
+        false_readings(DAY + 300, 3, "hr", 33.0),
+        false_readings(DAY + 500, 4, "spo2", 79.0),
+        false_readings(DAY + 700, 1, "hr", 190.0),
+    )
+    assert clinical(mods, 2 * DAY) == []
+
+
+def test_a_true_abrupt_change_still_alerts_soon_after_it_holds():
+    alerts = clinical((false_readings(DAY + 100, 60, "hr", 165.0),), DAY + 200)
+    assert [a.kind for a in alerts][:1] == ["tachycardia"]
+    delay = (alerts[0].detected_at - T0) / 60.0 - (DAY + 100)
+    assert CONFIRM_S / 60.0 <= delay <= CONFIRM_S / 60.0 + 3.0
+
+
+def test_a_ramp_is_not_slowed_by_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    onset = DAY + 100
+    mods = (ramp("hr", onset, 20, 140.0, onset + 120),)
+    gated = clinical(mods, DAY + 240)
+    monkeypatch.setattr(plausibility, "MAX_STEP", {})  # no vital has a step bound
+    ungated = clinical(mods, DAY + 240)
+    assert {a.kind for a in gated} == {"tachycardia"}
+    assert [(a.status, a.detected_at) for a in gated] == [
+        (a.status, a.detected_at) for a in ungated
+    ]
+
+
+def test_a_monitor_pickled_before_the_gate_existed_restores():
+    mon = PatientMonitor("p1")
+    for i in range(30):
+        mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=70.0, spo2=97.0))
+    old = mon.__getstate__()[:-1]  # the state tuple as released before the gate
+    restored = PatientMonitor.__new__(PatientMonitor)
+    restored.__setstate__(old)
+    assert isinstance(restored.gate, StepGate)
+    _, found = restored.observe(Sample("p1", "d1", T0 + 1800.0, hr=71.0, spo2=97.0))
+    assert found == []
