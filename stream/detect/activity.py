@@ -7,6 +7,8 @@ gets:
 
 - a **context** for the personal baselines: ``STILL`` (very little movement over the last
   minutes, typically sleep), ``REST`` or ``ACTIVE`` (light activity such as walking);
+- motion is taken as dynamic acceleration (gravity removed); a device that reports the raw
+  magnitude (about 1 g at rest) is recognised by its floor and corrected;
 - a **reliable** flag: ``False`` when the device reports poor quality, when the sample itself
   shows a burst of motion, or during vigorous exertion and its recovery period. Unreliable
   readings are neither learned nor allowed to build clinical evidence.
@@ -30,12 +32,22 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from stream.detect.contexts import ACTIVE, REST, STILL
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Activity"]
+
+#: A device whose quietest motion (g) stays above this reports an offset (gravity, bias) ...
+_OFFSET_ABOVE = 0.03
+#: ... and is corrected to read this when still (a calibrated sensor's noise floor, g).
+_QUIET = 0.01
+#: Before 3 hourly minima exist, only a floor this large (g) is an offset.
+_GRAVITY_LIKE = 0.5
+#: Hours of motion minima the floor is taken from.
+_FLOOR_HOURS = 24
 
 
 class Activity:
@@ -61,6 +73,16 @@ class Activity:
     active_linger
         Seconds the ``ACTIVE`` context lasts after movement stops (heart rate takes minutes
         to come back down after a walk).
+
+    Attributes
+    ----------
+    floor
+        Motion is meant as dynamic acceleration (gravity removed, ~0 g at rest), but many
+        devices send the raw magnitude (~1 g at rest), and some have a bias. The floor is the
+        3rd lowest of the last 24 hourly minima (a glitch or two cannot move it); a floor above
+        ``_OFFSET_ABOVE`` (``_GRAVITY_LIKE`` in the first 3 hours) is an offset, removed so
+        that the floor reads as a still sensor does (``_QUIET``). State:
+        ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
     """
 
     __slots__ = (
@@ -80,6 +102,7 @@ class Activity:
         "tau",
         "vigorous_above",
         "vigorous_until",
+        "floor",  # added after the first release: see __setstate__
     )
 
     def __init__(
@@ -109,11 +132,14 @@ class Activity:
         self.exertion = 0.0
         self.last_t = -math.inf
         self.vigorous_until = -math.inf
+        self.floor: list[float] = []
 
-    def __getstate__(self) -> tuple[float, ...]:
+    def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
-    def __setstate__(self, state: tuple[float, ...]) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if len(state) == len(self.__slots__) - 1:  # saved before the motion floor existed
+            state = (*state, [])
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -131,6 +157,17 @@ class Activity:
         """
         reliable = quality is None or quality >= self.min_quality
         if motion is not None:
+            f = self.floor  # the motion offset, inlined (innermost loop of replay)
+            if f and f[1] - 3600.0 <= ts < f[1]:
+                if motion < f[2]:
+                    f[2] = motion
+                    if len(f) == 3:
+                        self._set_offset()
+            else:
+                self._new_hour(motion, ts)
+            offset = f[0]
+            if offset:
+                motion = motion - offset if motion > offset else 0.0
             burst = motion >= self.burst_motion
             dt = ts - self.last_t
             if self.ewm != self.ewm:  # first motion reading
@@ -170,6 +207,36 @@ class Activity:
         if ts < self.vigorous_until:
             reliable = False
         return self.context, reliable
+
+    def _new_hour(self, motion: float, ts: float) -> None:
+        """Motion floor bookkeeping at the first reading of an hour (see :attr:`floor`)."""
+        f = self.floor
+        hour_end = (ts // 3600.0 + 1.0) * 3600.0
+        if not f:
+            f.extend((0.0, hour_end, motion))
+        elif hour_end > f[1]:
+            f.append(f[2])
+            if len(f) > 3 + _FLOOR_HOURS:
+                del f[3]
+            f[1] = hour_end
+            f[2] = motion
+        else:  # an older hour (reordered samples): its minimum is not kept
+            return
+        self._set_offset()
+
+    def _set_offset(self) -> None:
+        """The offset to remove from motion: see :attr:`floor`."""
+        f = self.floor
+        minima = f[3:]
+        # first hour: the lowest reading so far; then the 3rd lowest hourly minimum
+        floor = sorted(minima)[min(3, len(minima)) - 1] if minima else f[2]
+        # in the first hours, only a floor as large as gravity: an awake wearer's first
+        # readings are not a floor yet
+        f[0] = (
+            floor - _QUIET
+            if floor > (_OFFSET_ABOVE if len(minima) >= 3 else _GRAVITY_LIKE)
+            else 0.0
+        )
 
     @property
     def context(self) -> int:

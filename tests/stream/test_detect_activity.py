@@ -1,0 +1,103 @@
+"""Activity context and artifact gating, whichever way the device reports motion."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+
+from alerts.model import Alert
+from stream.detect.activity import Activity
+from stream.pipeline import Pipeline
+from tests.stream.detect_synth import Mod, Person, exercise, ramp, samples
+
+DAY = 1440
+
+
+def day_of_motion(seed: int = 0, minutes: int = 2 * DAY) -> list[tuple[float, float]]:
+    """(ts, motion) once a minute: still at night, light movement by day, a workout, a glitch."""
+    rng = random.Random(seed)
+    out = []
+    for m in range(minutes):
+        hour = (m / 60.0) % 24.0
+        if hour >= 23.0 or hour < 7.0:
+            motion = 0.012 + abs(rng.gauss(0.0, 0.004))
+        elif 17.0 <= hour < 18.0:
+            motion = 1.4 + rng.gauss(0.0, 0.2)
+        else:
+            motion = 0.08 * pow(2.718, rng.gauss(0.0, 0.4))
+        out.append((60.0 * m, round(motion, 3)))
+    return out
+
+
+def contexts(motions: list[tuple[float, float]], offset: float) -> list[tuple[int, bool]]:
+    a = Activity()
+    return [a.update(max(0.0, m + offset), 0.95, ts) for ts, m in motions]
+
+
+@pytest.mark.parametrize("offset", [1.0, 0.98, 1.03, 0.04])
+def test_a_device_reporting_gravity_or_a_bias_is_read_as_a_calibrated_one(offset):
+    motions = day_of_motion()
+    calibrated = contexts(motions, 0.0)
+    offset_device = contexts(motions, offset)
+    settled = 6 * 60  # the floor needs a night's minima
+    same = sum(a == b for a, b in zip(calibrated[settled:], offset_device[settled:], strict=True))
+    assert same / (len(motions) - settled) >= 0.97
+
+
+def test_raw_magnitude_is_not_one_long_burst_from_the_first_reading():
+    # uncorrected, every reading of ~1 g would be a burst of motion: nothing reliable at all
+    a = Activity()
+    out = [a.update(1.0 + 0.01 * (i % 3), 0.95, 60.0 * i) for i in range(30)]
+    assert all(reliable for _, reliable in out)
+
+
+def test_a_glitch_reading_of_zero_does_not_move_the_floor():
+    motions = day_of_motion()
+    glitched = [(ts, 0.0 if i in (600, 1800) else m) for i, (ts, m) in enumerate(motions)]
+    a, b = Activity(), Activity()
+    ref = [a.update(1.0 + m, 0.95, ts) for ts, m in motions]
+    out = [b.update(1.0 + m if m else 0.0, 0.95, ts) for ts, m in glitched]
+    assert sum(x != y for x, y in zip(ref, out, strict=True)) <= 30
+
+
+def test_a_calibrated_awake_wearer_is_not_corrected_on_the_first_readings():
+    a = Activity()
+    assert a.update(0.1, 0.95, 0.0) == (1, True)
+
+
+def test_state_saved_before_the_floor_existed_restores():
+    a = Activity()
+    for ts, m in day_of_motion(minutes=120):
+        a.update(m, 0.95, ts)
+    old = a.__getstate__()[:-1]
+    b = Activity.__new__(Activity)
+    b.__setstate__(old)
+    assert b.floor == []
+    assert b.update(0.1, 0.95, 7200.0) == a.update(0.1, 0.95, 7200.0)
+    assert pickle.loads(pickle.dumps(a)).floor == a.floor  # noqa: S301 - our own bytes
+
+
+def with_gravity(m: int, v: dict[str, float | None]) -> None:
+    if v["motion"] is not None:
+        v["motion"] = round(1.0 + v["motion"], 3)
+
+
+def clinical(mods: tuple[Mod, ...], minutes: int) -> list[Alert]:
+    pipe = Pipeline()
+    out: list[Alert] = []
+    for s in samples(Person(seed=21), minutes, mods=mods):
+        out.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    return out
+
+
+def test_a_raw_magnitude_device_alerts_as_a_calibrated_one():
+    onset = 2 * DAY + 300
+    mods = (exercise(DAY + 600, 45), ramp("hr", onset, 20, 140.0, onset + 120))
+    calibrated = clinical(mods, 2 * DAY + 480)
+    gravity = clinical((*mods, with_gravity), 2 * DAY + 480)
+    assert {a.kind for a in calibrated} == {"tachycardia"}
+    assert [(a.kind, a.status, a.detected_at) for a in gravity] == [
+        (a.kind, a.status, a.detected_at) for a in calibrated
+    ]
