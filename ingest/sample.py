@@ -18,7 +18,9 @@ temp       °C       25 - 45        covers skin sensors and deep hypothermia
 sbp        mmHg     40 - 300       cuff measuring range
 dbp        mmHg     20 - 200       and ``dbp < sbp`` when both are present
 glucose    mg/dL    10 - 1500      CGM/meter range incl. hyperosmolar states
-motion     g        0 - 16         accelerometer full scale
+motion     g        0 - 16         accelerometer full scale; dynamic acceleration
+                                   (gravity removed) is meant, raw magnitude (~1 g
+                                   at rest) is recognised and corrected
 quality    0..1     0 - 1          device signal-quality index
 ========== ======== ============== ==================================================
 
