@@ -16,7 +16,7 @@ gets:
 Examples
 --------
 >>> a = Activity()
->>> a.update(0.1, 0.95, 0.0)
+>>> a.update(0.02, 0.95, 0.0)
 (1, True)
 >>> a.update(2.0, 0.3, 60.0)   # a motion burst with poor quality: an artifact suspect
 (1, False)
@@ -44,8 +44,6 @@ __all__ = ["Activity"]
 _OFFSET_ABOVE = 0.03
 #: ... and is corrected to read this when still (a calibrated sensor's noise floor, g).
 _QUIET = 0.01
-#: Before 3 hourly minima exist, only a floor this large (g) is an offset.
-_GRAVITY_LIKE = 0.5
 #: Hours of motion minima the floor is taken from.
 _FLOOR_HOURS = 24
 
@@ -79,9 +77,9 @@ class Activity:
     floor
         Motion is meant as dynamic acceleration (gravity removed, ~0 g at rest), but many
         devices send the raw magnitude (~1 g at rest), and some have a bias. The floor is the
-        3rd lowest of the last 24 hourly minima (a glitch or two cannot move it); a floor above
-        ``_OFFSET_ABOVE`` (``_GRAVITY_LIKE`` in the first 3 hours) is an offset, removed so
-        that the floor reads as a still sensor does (``_QUIET``). State:
+        3rd lowest of the last 24 hourly minima (a glitch or two cannot move it; in the first
+        hour, the lowest reading so far); a floor above ``_OFFSET_ABOVE`` is an offset,
+        removed so that the floor reads as a still sensor does (``_QUIET``). State:
         ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
     """
 
@@ -230,13 +228,10 @@ class Activity:
         minima = f[3:]
         # first hour: the lowest reading so far; then the 3rd lowest hourly minimum
         floor = sorted(minima)[min(3, len(minima)) - 1] if minima else f[2]
-        # in the first hours, only a floor as large as gravity: an awake wearer's first
-        # readings are not a floor yet
-        f[0] = (
-            floor - _QUIET
-            if floor > (_OFFSET_ABOVE if len(minima) >= 3 else _GRAVITY_LIKE)
-            else 0.0
-        )
+        # from the first hour on: a night begun with a biased sensor must not teach the
+        # baselines that sleep is rest (an awake wearer's first hours may be corrected a
+        # little, harmlessly: the floor settles with the first night)
+        f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
 
     @property
     def context(self) -> int:

@@ -62,9 +62,11 @@ def test_a_glitch_reading_of_zero_does_not_move_the_floor():
     assert sum(x != y for x, y in zip(ref, out, strict=True)) <= 30
 
 
-def test_a_calibrated_awake_wearer_is_not_corrected_on_the_first_readings():
+def test_a_calibrated_device_is_not_corrected_once_it_has_had_a_night():
     a = Activity()
-    assert a.update(0.1, 0.95, 0.0) == (1, True)
+    for ts, m in day_of_motion(minutes=DAY):
+        a.update(m, 0.95, ts)
+    assert a.floor[0] == 0.0
 
 
 def test_state_saved_before_the_floor_existed_restores():
