@@ -230,15 +230,12 @@ def replay(
 def _read_configs(path: Path) -> dict[str, Any]:
     import json
 
-    from stream.cohort_eval import configs_from_labels
-    from stream.detect.config import PatientConfig
+    from stream.cohort_eval import parse_patient_configs
 
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and isinstance(data.get("patients"), list):
-        return dict(configs_from_labels(data))
-    if not isinstance(data, dict):
-        raise typer.BadParameter("expected a JSON object", param_hint="--patient-config")
-    return {str(pid): PatientConfig.from_dict(cfg) for pid, cfg in data.items()}
+    try:
+        return dict(parse_patient_configs(json.loads(path.read_text(encoding="utf-8"))))
+    except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
+        raise typer.BadParameter(str(exc), param_hint="--patient-config") from None
 
 
 def eval_cohort(

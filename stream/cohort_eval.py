@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ingest.exceptions import SampleRejected
 from ingest.sample import parse_sample
 from ingest.simulator.files import SAMPLES_FILE, read_labels
@@ -44,7 +46,12 @@ from stream.replay import replay
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CohortEvaluation", "configs_from_labels", "evaluate_cohort"]
+__all__ = [
+    "CohortEvaluation",
+    "configs_from_labels",
+    "evaluate_cohort",
+    "parse_patient_configs",
+]
 
 
 @dataclass
@@ -62,14 +69,65 @@ class CohortEvaluation:
 def configs_from_labels(labels: Mapping[str, Any]) -> dict[str, PatientConfig]:
     """Clinician settings per patient from ``labels.json`` (``patients[].config``).
 
-    >>> cfg = configs_from_labels({"patients": [{"patient_id": "p1", "config": {"spo2_scale": 2}}]})
-    >>> cfg["p1"].spo2_scale
-    2
+    A patient entry without a ``config`` object may carry the settings itself (e.g.
+    ``{"patient_id": "p2", "spo2_scale": 2}``); unknown keys are ignored.
+
+    >>> cfg = configs_from_labels({"patients": [{"patient_id": "p1", "config": {"spo2_scale": 2}},
+    ...                                         {"patient_id": "p2", "spo2_scale": 2}]})
+    >>> cfg["p1"].spo2_scale, cfg["p2"].spo2_scale
+    (2, 2)
     """
     return {
-        str(p["patient_id"]): PatientConfig.from_dict(p.get("config") or {})
+        str(p["patient_id"]): PatientConfig.from_dict(
+            p["config"] if isinstance(p.get("config"), Mapping) else p
+        )
         for p in labels["patients"]
     }
+
+
+def parse_patient_configs(data: Any) -> dict[str, PatientConfig]:
+    """Clinician settings from a JSON document in any of the shapes ``--patient-config`` takes.
+
+    ``{patient_id: config}``, ``{"patients": {patient_id: config}}`` or a ``labels.json``
+    (``{"patients": [{"patient_id": ..., "config": {...}}]}``).
+
+    Raises
+    ------
+    ValueError
+        With a message naming the patient and the field, for any other shape or value.
+
+    Examples
+    --------
+    >>> parse_patient_configs({"patients": {"p1": {"spo2_scale": 2}}})["p1"].spo2_scale
+    2
+    >>> parse_patient_configs({"p1": {"spo2_scale": "x"}})
+    Traceback (most recent call last):
+    ...
+    ValueError: patient p1: Expected `int`, got `str` - at `$.spo2_scale`
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("expected a JSON object")
+    patients = data.get("patients")
+    if isinstance(patients, list):
+        entries: dict[str, Any] = {}
+        for i, p in enumerate(patients):
+            if not isinstance(p, Mapping) or "patient_id" not in p:
+                raise ValueError(f"patients[{i}]: expected an object with a patient_id")
+            cfg = p.get("config")
+            entries[str(p["patient_id"])] = cfg if isinstance(cfg, Mapping) else p
+    elif isinstance(patients, Mapping):
+        entries = {str(k): v for k, v in patients.items()}
+    else:
+        entries = {str(k): v for k, v in data.items()}
+    out: dict[str, PatientConfig] = {}
+    for pid, cfg in entries.items():
+        if not isinstance(cfg, Mapping):
+            raise ValueError(f"patient {pid}: expected a JSON object of settings")
+        try:
+            out[pid] = PatientConfig.from_dict(cfg)
+        except (msgspec.ValidationError, ValueError, TypeError) as exc:
+            raise ValueError(f"patient {pid}: {exc}") from None
+    return out
 
 
 def _collect(

@@ -105,6 +105,64 @@ def test_replay_scores_a_plain_numeric_stream_as_a_custom_channel(app, tmp_path)
     assert len(scores) == 306 and max(scores[100:300]) < 0.5 and min(scores[-4:]) > 0.9
 
 
+COPD_NIGHT = [  # a scale-2 patient's usual SpO2 of 86 % for 40 minutes from the start
+    {"patient_id": "p1", "device_id": "d1", "ts": 1_736_121_600 + 60 * i, "spo2": 86, "hr": 80}
+    for i in range(40)
+]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"p1": {"spo2_scale": 2}},
+        {"patients": {"p1": {"spo2_scale": 2}}},
+        {"patients": [{"patient_id": "p1", "config": {"spo2_scale": 2}}]},
+        {"patients": [{"patient_id": "p1", "profile": "copd", "spo2_scale": 2}]},
+    ],
+)
+def test_replay_takes_patient_settings_in_every_documented_shape(app, tmp_path, config):
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(r) for r in COPD_NIGHT) + b"\n")
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    _run(
+        app,
+        "replay",
+        src,
+        "--alerts",
+        tmp_path / "a.jsonl",
+        "--patient-config",
+        tmp_path / "c.json",
+    )
+    scale2 = (tmp_path / "a.jsonl").read_text()
+    _run(app, "replay", src, "--alerts", tmp_path / "b.jsonl")
+    scale1 = (tmp_path / "b.jsonl").read_text()
+    assert "desaturation" in scale1 and "desaturation" not in scale2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"p1": {"spo2_scale": "x"}}', "patient p1: Expected `int`, got `str`"),
+        ('{"p1": {"spo2_scale": 3}}', "patient p1: spo2_scale must be 1 or 2"),
+        ('{"p1": [1, 2]}', "patient p1: expected a JSON object of settings"),
+        ('{"patients": [{"config": {}}]}', "patients[0]: expected an object with a patient_id"),
+        ("[1]", "expected a JSON object"),
+        ("{bad", "Expecting property name"),
+    ],
+)
+def test_bad_patient_settings_are_a_clear_usage_error(app, tmp_path, text, message):
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(orjson.dumps(COPD_NIGHT[0]) + b"\n")
+    (tmp_path / "c.json").write_text(text)
+    result = runner.invoke(
+        app, ["replay", str(src), "--alerts", str(tmp_path / "a.jsonl"), "--patient-config",
+              str(tmp_path / "c.json")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output
+
+
 def test_simulate_writes_a_cohort(app, tmp_path):
     out = _run(app, "simulate", "--out", tmp_path, "--patients", "2", "--days", "0.2")
     assert (tmp_path / "samples.jsonl").stat().st_size > 0
