@@ -349,9 +349,11 @@ class PatientMonitor:
             other = ch.expected_in(REST if ctx == STILL else STILL, ts)
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
+        settled = ch.settled
         level = rule.evidence(
-            ch.xs, expected, ch.sd, settled=ch.settled, limit=limit, at_rest=at_rest
-        )
+            ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
+            young=not settled and max(ch.n) < ch.warmup,
+        )  # fmt: skip
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:

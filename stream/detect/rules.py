@@ -9,7 +9,8 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   COPD patient's usual SpO2 of 89 % is not a desaturation;
 - **surprise**: ``|z| >= z_on`` against the personal scale, *or* the value is beyond the
   ``hard`` bound (NEWS2 3-point territory, where population rules apply from the first
-  minute, before any baseline exists).
+  minute, until a personal baseline has settled: a patient who starts out abnormal is alerted
+  before the abnormal value can be learned as normal).
 
 A clinician's limit (:class:`~stream.detect.config.PatientConfig` ``thresholds``) replaces all
 of this for its side: outside the limit is evidence, inside is not.
@@ -124,11 +125,15 @@ class VitalRule(NamedTuple):
         settled: bool,
         limit: float | None = None,
         at_rest: bool = True,
+        young: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
 
         ``expected``/``sd`` are the personal baseline (``nan`` before any); ``limit`` is the
-        clinician's bound for this side, if set; ``at_rest`` enables the early warning.
+        clinician's bound for this side, if set; ``at_rest`` enables the early warning;
+        ``young`` says no personal baseline of this vital has settled in any context yet, so
+        the population rule judges the value alone (a patient who starts out hypoxic must not
+        have it learned as their normal first).
         """
         s = self.sign
         if limit is not None:
@@ -140,6 +145,8 @@ class VitalRule(NamedTuple):
         d = s * (xs - expected)
         if self.exertion and not at_rest:
             return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
+        if young and s * (xs - self.hard) >= 0.0:
+            return FIRING
         z = d / sd
         if settled and at_rest and z >= self.z_early and d >= self.dev_early:
             if s * (xs - self.rel_early) >= 0.0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 import random
 
+import pytest
+
 from alerts.model import Alert
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
@@ -43,8 +45,33 @@ def test_an_athletes_resting_heart_rate_of_45_is_normal_for_them():
 
 def test_a_copd_patients_usual_spo2_of_89_is_not_a_desaturation():
     person = Person(spo2=89.0, rr=19.0, seed=3)
-    assert clinical_alerts(person, 2 * DAY) == []
+    # on scale 1, before any personal baseline, a dip to 88 % is NEWS2 SpO2 3: one alert in
+    # the first half hour (the cue to prescribe scale 2), then the personal normal holds
+    early = clinical_alerts(person, 2 * DAY)
+    assert [a.kind for a in early] == ["desaturation"]
+    assert first_alert_minute(early) is not None and first_alert_minute(early) < 30
     assert clinical_alerts(person, 2 * DAY, config=PatientConfig(spo2_scale=2)) == []
+
+
+@pytest.mark.parametrize(
+    ("vitals", "kind"),
+    [
+        ({"spo2": 86.0}, "desaturation"),
+        ({"hr": 150.0}, "tachycardia"),
+        ({"temp": 39.5}, "fever"),
+        ({"rr": 30.0}, "tachypnea"),
+        ({"hr": 33.0}, "bradycardia"),
+    ],
+)
+def test_a_patient_who_starts_out_abnormal_is_alerted_by_population_rules(vitals, kind):
+    # no personal baseline may learn a NEWS2 3-point value as normal before anyone is told
+    def already(m: int, v: dict[str, float | None]) -> None:
+        v.update({k: x + (m % 3) * 0.2 for k, x in vitals.items()})
+
+    alerts = clinical_alerts(Person(seed=9, sleep=False), 60, mods=(already,))
+    assert kind in {a.kind for a in alerts}
+    assert first_alert_minute(alerts, kind) is not None
+    assert first_alert_minute(alerts, kind) <= 3
 
 
 def test_isolated_motion_artifacts_are_gated():
