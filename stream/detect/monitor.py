@@ -353,6 +353,7 @@ class PatientMonitor:
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and max(ch.n) < ch.warmup,
+            sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
         )  # fmt: skip
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:

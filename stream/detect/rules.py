@@ -12,6 +12,10 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   minute, until a personal baseline has settled: a patient who starts out abnormal is alerted
   before the abnormal value can be learned as normal).
 
+A relevant departure of at least ``dev_early`` that the personal model's trend detector (its
+CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR 101 for a
+patient whose usual is 80 ± 6 matters although no single minute is surprising.
+
 A clinician's limit (:class:`~stream.detect.config.PatientConfig` ``thresholds``) replaces all
 of this for its side: outside the limit is evidence, inside is not.
 
@@ -32,6 +36,10 @@ Examples
 1
 >>> rule.evidence(75.0, 71.0, 6.0, settled=True)
 0
+>>> rule.evidence(101.0, 80.0, 6.0, settled=True)  # relevant, but 3.5 sd: holding
+1
+>>> rule.evidence(101.0, 80.0, 6.0, settled=True, sustained=True)  # ... for an hour: firing
+2
 >>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
 0
 """
@@ -126,6 +134,7 @@ class VitalRule(NamedTuple):
         limit: float | None = None,
         at_rest: bool = True,
         young: bool = False,
+        sustained: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
 
@@ -133,7 +142,8 @@ class VitalRule(NamedTuple):
         clinician's bound for this side, if set; ``at_rest`` enables the early warning;
         ``young`` says no personal baseline of this vital has settled in any context yet, so
         the population rule judges the value alone (a patient who starts out hypoxic must not
-        have it learned as their normal first).
+        have it learned as their normal first); ``sustained`` says the personal model's trend
+        detector has found the departure on this side sustained.
         """
         s = self.sign
         if limit is not None:
@@ -146,6 +156,8 @@ class VitalRule(NamedTuple):
         if self.exertion and not at_rest:
             return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
         if young and s * (xs - self.hard) >= 0.0:
+            return FIRING
+        if sustained and settled and d >= self.dev_early and s * (xs - self.rel) >= 0.0:
             return FIRING
         z = d / sd
         if settled and at_rest and z >= self.z_early and d >= self.dev_early:
