@@ -25,7 +25,8 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
 (0.5 at ``cusum_h``, 0.94 at its cap of four times that: a departure sustained for hours is
-as certain as a far one), more weakly with ``|z|`` of the raw reading (isolated spikes), and with
+as certain as a far one), more weakly with ``|z|`` of the raw reading (isolated spikes; less so
+from a channel that often reads six scales out: a bursty metric's bursts are its normal), and with
 a run of identical readings (a stuck sensor) beyond the longest run the channel has completed
 (a metric idle at zero every night is not stuck at night), judged against how often it repeats
 itself (0.5 when chance gives the run odds of one in a million: four identical readings of
@@ -112,6 +113,7 @@ _STATE = (
     "rep_n",
     "long_run",
     "hour_all",
+    "tail_p",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
@@ -119,7 +121,7 @@ _ARRAYS: dict[str, str] = {
 }  # fmt: skip
 #: State added after the first release, with its value for a restored older state.
 _LATER_STATE: dict[str, Any] = {
-    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0
+    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0
 }  # fmt: skip
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
@@ -130,6 +132,10 @@ _REP_MEMORY = 250
 _REP_FLOOR = 0.01
 _FLAT_HALF = 6.0
 _FLAT_HALF4 = _FLAT_HALF**4
+#: Heavy tails: the share of learned readings at least _TAIL_Z scales out (a running mean over
+#: _REP_MEMORY readings) halves the spike score at _TAIL_HALF.
+_TAIL_Z = 6.0
+_TAIL_HALF = 0.004
 _log10 = math.log10
 #: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
 _Z_MAX = 1e6
@@ -250,6 +256,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.flat_run = 0
         self.rep_p = 0.5
         self.rep_n = 0
+        self.tail_p = 0.0
         self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -330,6 +337,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         p = z4 / (z4 + on4)
         r4 = z_raw * z_raw * z_raw * z_raw
         spike = 0.8 * r4 / (r4 + 16.0 * on4)
+        spike *= _TAIL_HALF / (self.tail_p + _TAIL_HALF)
         if spike > p:
             p = spike
         c = cusum / self.cusum_h
@@ -437,6 +445,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             self.cusum_up = up = up if up < cap else cap
             self.cusum_down = down = down if down < cap else cap
 
+        tail = self.tail_p  # as it was before this reading
         if learn and (n_ctx < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every):
             # a sustained departure is learned slowly (level and daily profile a tenth as
             # fast from freeze_z, the scale from 1.5 freeze_z): deterioration must not become
@@ -463,6 +472,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     self.rep_n = seen + 1
                     seen += 2
                 self.rep_p += ((run > 0) - self.rep_p) / seen
+                # how often this channel reads far out on its own (heavy tails, bursts)
+                far = value - expected
+                far = far if far >= 0.0 else -far
+                self.tail_p += ((far >= _TAIL_Z * sd) - self.tail_p) / seen
                 # self._learn(...), inlined
                 n = self._learn_stats(
                     value,
@@ -489,6 +502,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         r4 = zr * zr
         r4 *= r4
         spike = 0.8 * r4 / (r4 + 16.0 * on4)
+        if tail:  # a far reading is less surprising from a channel that often reads far out
+            spike *= _TAIL_HALF / (tail + _TAIL_HALF)
         if spike > p:
             p = spike
         cusum = up if up > down else down

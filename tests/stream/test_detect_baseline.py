@@ -157,6 +157,22 @@ def test_repeats_are_judged_against_how_often_the_channel_repeats():
     assert max(scores[500:]) < 0.5
 
 
+def test_bursts_are_judged_against_how_often_the_channel_bursts():
+    rng = random.Random(4)
+    # a channel idle at 0 that reads 1 one time in twenty: a 1 is ordinary for it
+    bursty = [float(rng.random() < 0.05) for _ in range(3000)]
+    m = ChannelModel()
+    scores = feed(m, bursty, step=300.0)
+    ones = [p for p, v in zip(scores[300:], bursty[300:], strict=True) if v]
+    assert m.tail_p > 0.02
+    assert sum(p >= 0.5 for p in ones) <= 0.25 * len(ones)  # (all of them before)
+    # a quiet Gaussian channel still flags one far reading
+    m = ChannelModel()
+    scores = feed(m, noise(1000, 20.0, 1.0) + [30.0] + noise(5, 20.0, 1.0, seed=3), step=300.0)
+    assert m.tail_p < 0.004
+    assert scores[1000] >= 0.5 and max(scores[300:1000]) < 0.5
+
+
 def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     m = ChannelModel()
     feed(m, noise(100, 20.0, 1.0))
