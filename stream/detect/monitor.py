@@ -67,7 +67,7 @@ from stream.detect.rules import (
     scale2_rule,
 )
 from stream.detect.technical import DataQuality
-from stream.detect.vitals import FRESH_S, VITAL_MODEL_PARAMS, VITALS
+from stream.detect.vitals import FRESH_S, MAX_STEP, VITAL_MODEL_PARAMS, VITALS
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +92,21 @@ _HARD_SCREEN: Final = {
 
 
 #: Per SpO2 scale and vital, what :meth:`PatientMonitor.observe` needs per reading: the
-#: rules with their least departure (:attr:`VitalRule.min_departure`), their kinds and the
-#: hard screen.
+#: rules with their least departure (:attr:`VitalRule.min_departure`), their kinds, the
+#: hard screen and the step bound (:data:`~stream.detect.vitals.MAX_STEP`; 0 = not gated).
 _RULESETS: Final = {
     scale: {
         vital: (
             tuple((r, r.min_departure) for r in rules),
             tuple(r.kind for r in rules),
             *_HARD_SCREEN.get(vital, _NO_SCREEN),
+            MAX_STEP.get(vital, 0.0),
         )
         for vital, rules in table.items()
     }
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
-_NO_RULES: Final = ((), (), *_NO_SCREEN)
+_NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
 
 
 class PatientMonitor:
@@ -225,7 +226,7 @@ class PatientMonitor:
         channels = self.channels
         adverse_seen = False
         gate = self.gate.check
-        gates = self.gate.state
+        runs = self.gate.state
         for vital, x in values:
             if x is None:
                 continue
@@ -234,16 +235,16 @@ class PatientMonitor:
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                rules, kinds, lo, hi = ruleset.get(vital, _NO_RULES)
+                rules, kinds, lo, hi, step = ruleset.get(vital, _NO_RULES)
                 learn = not rule_state or rule_state.keys().isdisjoint(kinds)
                 plausible = reliable
-                if reliable:
-                    g = gates.get(vital)
-                    if g is not None and g[4] != g[4] and -g[5] <= x - g[0] <= g[5]:
-                        g[0] = x  # StepGate.check's common case, inlined (innermost loop)
-                        g[1] = ts
-                    else:
-                        plausible = gate(vital, x, ts)
+                if reliable and step:
+                    # the last plausible reading is the newest in the smoothing window; within
+                    # a step of it and no candidate level: plausible (StepGate.check's common
+                    # case, inlined: innermost loop)
+                    w = ch.recent
+                    if runs or not w or not -step <= x - w[-1] <= step:
+                        plausible = gate(vital, x, ts, w[-1] if w else None, ch.recent_at)
                 p = ch.step(x, ts, ctx, reliable=plausible, learn=learn, tod=tod)
                 if evaluate and plausible:
                     z = ch.z

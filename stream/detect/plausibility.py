@@ -17,12 +17,16 @@ while a true abrupt change alerts about 5 min later than it otherwise would. Rea
 
 Examples
 --------
->>> gate = StepGate()
->>> [gate.check("hr", x, 60.0 * i) for i, x in enumerate([70, 72, 185, 190, 71, 73])]
+>>> gate, last = StepGate(), [None, 0.0]  # the caller keeps the last plausible reading
+>>> def read(x, t):
+...     ok = gate.check("hr", x, t, *last)
+...     last[:] = [x, t] if ok else last
+...     return ok
+>>> [read(x, 60.0 * i) for i, x in enumerate([70, 72, 185, 190, 71, 73])]
 [True, True, False, False, True, True]
->>> [gate.check("hr", 150.0, 60.0 * i) for i in range(6, 14)]  # a new level that holds
+>>> [read(150.0, 60.0 * i) for i in range(6, 14)]  # a new level that holds
 [False, False, False, False, False, False, True, True]
->>> gate.check("sbp", 90.0, 900.0)  # vitals without a step bound are never gated
+>>> gate.check("sbp", 90.0, 900.0, 120.0, 0.0)  # vitals without a step bound are never gated
 True
 """
 
@@ -47,10 +51,11 @@ _NAN: Final = float("nan")
 class StepGate:
     """Per-patient step plausibility of the vitals in :data:`~stream.detect.vitals.MAX_STEP`.
 
-    State per vital: ``[last, last_ts, run_last, run_ts, run_start, step]``: the last
-    plausible reading and when it was taken, the candidate new level (its latest reading,
-    when, and when it began; ``run_start`` is ``nan`` when there is none) and the vital's
-    step bound.
+    The caller keeps the last plausible reading (the personal model's smoothing window does);
+    the gate keeps, per vital and only while one exists, the candidate new level:
+    ``[run_last, run_ts, run_start]`` (its latest reading, when, and when it began).
+    When there is no candidate level and ``x`` is within one step of ``last``, :meth:`check`
+    returns ``True`` and changes nothing: callers may test that first (the monitor does).
     """
 
     __slots__ = ("state",)
@@ -64,39 +69,33 @@ class StepGate:
     def __setstate__(self, state: dict[str, list[float]]) -> None:
         self.state = state
 
-    def check(self, vital: str, x: float, ts: float) -> bool:
-        """Whether reading ``x`` of ``vital`` at ``ts`` is plausible (and remember it)."""
-        s = self.state.get(vital)
-        if s is not None:
-            d = x - s[0]
-            if s[4] != s[4] and -s[5] <= d <= s[5]:  # the common case: no jump, no suspects
-                s[0] = x
-                s[1] = ts
-                return True
-            return _check_slow(s, x, ts)
+    def check(
+        self, vital: str, x: float, ts: float, last: float | None = None, last_ts: float = _NAN
+    ) -> bool:
+        """Whether reading ``x`` of ``vital`` at ``ts`` is plausible, after ``last`` at ``last_ts``.
+
+        ``last`` is the last plausible reading (``None`` when there is none, e.g. after a gap).
+        """
         step = MAX_STEP.get(vital)
-        if step is not None:
-            self.state[vital] = [x, ts, x, ts, _NAN, step]
-        return True
-
-
-def _check_slow(s: list[float], x: float, ts: float) -> bool:
-    """:meth:`StepGate.check` beyond its common case; ``s`` is the vital's state."""
-    step = s[5]
-    run_start = s[4]
-    dt = abs(ts - s[1])
-    run_dt = abs(ts - s[3])
-    # the step allowed grows with the sampling interval (time since the previous reading,
-    # plausible or not), not with the time spent among suspects
-    interval = dt if run_start != run_start else min(dt, run_dt)
-    if dt > NEAR_S or abs(x - s[0]) <= step * max(1.0, interval / 60.0):
-        s[0], s[1], s[4] = x, ts, _NAN
-        return True
-    if run_start != run_start or run_dt > NEAR_S or abs(x - s[2]) > step * max(1.0, run_dt / 60.0):
-        s[2], s[3], s[4] = x, ts, ts  # a new candidate level
+        if step is None:
+            return True
+        run = self.state.get(vital)
+        dt = abs(ts - last_ts) if last is not None else _NAN
+        # the step allowed grows with the sampling interval (time since the previous reading,
+        # plausible or not), not with the time spent among suspects
+        interval = dt if run is None else min(dt, abs(ts - run[1]))
+        if last is None or not dt <= NEAR_S or abs(x - last) <= step * max(1.0, interval / 60.0):
+            if run is not None:
+                del self.state[vital]
+            return True
+        if run is None or abs(ts - run[1]) > NEAR_S:
+            self.state[vital] = [x, ts, ts]  # a new candidate level
+            return False
+        if abs(x - run[0]) > step * max(1.0, abs(ts - run[1]) / 60.0):
+            run[0], run[1], run[2] = x, ts, ts  # suspects that disagree: start again
+            return False
+        if ts - run[2] >= CONFIRM_S:
+            del self.state[vital]  # the new level is real
+            return True
+        run[0], run[1] = x, ts
         return False
-    s[2], s[3] = x, ts
-    if ts - run_start >= CONFIRM_S:
-        s[0], s[1], s[4] = x, ts, _NAN
-        return True
-    return False

@@ -48,9 +48,10 @@ NEWS2_NAME: Final = {"hr": "pulse", "rr": "resp rate", "spo2": "SpO2", "temp": "
                      "sbp": "systolic BP"}  # fmt: skip
 #: How long a smoothed value stays current for NEWS2 (cuff readings are intermittent).
 FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp": 5400.0}
-#: The most a continuously sensed vital can move between readings a minute apart, with room
-#: for sensor noise (:mod:`stream.detect.plausibility`). Cuff and lab values are not gated.
-MAX_STEP: Final = {"hr": 25.0, "spo2": 5.0, "rr": 8.0, "temp": 1.0}
+#: The most an optically sensed vital (photoplethysmography, the channels motion corrupts) can
+#: move between readings a minute apart, with room for sensor noise
+#: (:mod:`stream.detect.plausibility`). Other vitals are not gated.
+MAX_STEP: Final = {"hr": 25.0, "spo2": 5.0}
 
 
 def fmt(vital: str, x: float) -> str:
