@@ -6,7 +6,9 @@ is the other witness: a resting heart rate does not go from 65 to 180 bpm betwee
 minute apart, nor SpO2 from 96 to 78 %, while real deterioration ramps over minutes (a
 clinical event's steepest minute moves HR by about 12 bpm, SpO2 by about 2 %).
 
-:class:`StepGate` keeps, per vital, the last plausible reading. A reading further from it than
+Per optically sensed vital (:data:`~stream.detect.vitals.MAX_STEP`), the caller keeps the last
+plausible reading (the monitor: the newest reading in the personal model's smoothing window)
+and asks :class:`StepGate`. A reading further from it than
 the vital's :data:`~stream.detect.vitals.MAX_STEP` (scaled by the time between the two readings,
 so a vital sampled every 5 min is barely gated) is a *suspect*: neither learned nor allowed to
 build clinical evidence. Suspects that agree with one another form a candidate new level; once
