@@ -77,12 +77,7 @@ def configs_from_labels(labels: Mapping[str, Any]) -> dict[str, PatientConfig]:
     >>> cfg["p1"].spo2_scale, cfg["p2"].spo2_scale
     (2, 2)
     """
-    return {
-        str(p["patient_id"]): PatientConfig.from_dict(
-            p["config"] if isinstance(p.get("config"), Mapping) else p
-        )
-        for p in labels["patients"]
-    }
+    return parse_patient_configs({"patients": labels["patients"]})
 
 
 def parse_patient_configs(data: Any) -> dict[str, PatientConfig]:
