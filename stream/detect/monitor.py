@@ -67,7 +67,7 @@ from stream.detect.rules import (
     scale2_rule,
 )
 from stream.detect.technical import DataQuality
-from stream.detect.vitals import FRESH_S, MAX_STEP, VITAL_MODEL_PARAMS, VITALS
+from stream.detect.vitals import FRESH_S, MAX_STEP, OWN_DEVICE, VITAL_MODEL_PARAMS, VITALS
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +218,9 @@ class PatientMonitor:
             ("glucose", sample.glucose),
         )
         evaluate = reliable and not late
+        # a cuff reading taken while the wearable reports poor quality or a motion burst is
+        # as good as the cuff says; only exertion (real physiology) keeps it out
+        own_ok = reliable or ts >= self.activity.vigorous_until
         tod = time_of_day(ts)
         at_rest = ctx != ACTIVE
         rule_state = self.rule_state
@@ -237,7 +240,7 @@ class PatientMonitor:
             else:
                 rules, kinds, lo, hi, step = ruleset.get(vital, _NO_RULES)
                 learn = not rule_state or rule_state.keys().isdisjoint(kinds)
-                plausible = reliable
+                plausible = reliable or (own_ok and vital in OWN_DEVICE)
                 if reliable and step:
                     # the last plausible reading is the newest in the smoothing window; within
                     # a step of it and no candidate level: plausible (StepGate.check's common
@@ -246,7 +249,7 @@ class PatientMonitor:
                     if runs or not w or not -step <= x - w[-1] <= step:
                         plausible = gate(vital, x, ts, w[-1] if w else None, ch.recent_at)
                 p = ch.step(x, ts, ctx, reliable=plausible, learn=learn, tod=tod)
-                if evaluate and plausible:
+                if plausible:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
                         adverse_seen = True

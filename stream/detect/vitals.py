@@ -23,6 +23,7 @@ __all__ = [
     "LABEL",
     "MAX_STEP",
     "NEWS2_NAME",
+    "OWN_DEVICE",
     "UNIT",
     "VITALS",
     "VITAL_MODEL_PARAMS",
@@ -52,6 +53,10 @@ FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp"
 #: move between readings a minute apart, with room for sensor noise
 #: (:mod:`stream.detect.plausibility`). Other vitals are not gated.
 MAX_STEP: Final = {"hr": 25.0, "spo2": 5.0}
+#: Vitals measured by a device of their own (BP cuff, glucose meter): the wearable's quality
+#: index and a burst of motion on its accelerometer say nothing about them, so they gate only
+#: on exertion and its recovery (:mod:`stream.detect.activity`), which changes the physiology.
+OWN_DEVICE: Final = frozenset({"sbp", "dbp", "glucose"})
 
 
 def fmt(vital: str, x: float) -> str:

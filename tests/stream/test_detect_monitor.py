@@ -78,6 +78,20 @@ def test_isolated_motion_artifacts_are_gated():
     assert clinical_alerts(Person(seed=4), DAY, mods=(artifacts(97), artifacts(61, hr=32.0))) == []
 
 
+def test_a_cuff_reading_is_not_gated_by_the_wearables_motion_or_quality():
+    # the cuff is its own device: a jostled wrist sensor says nothing about its reading
+    onset = DAY + 600
+
+    def jostled(m: int, v: dict[str, float | None]) -> None:
+        if v["sbp"] is not None:
+            v.update(motion=1.8, quality=0.3)
+
+    mods = (ramp("sbp", onset, 20, 205.0, onset + 180), jostled)
+    alerts = clinical_alerts(Person(seed=7), DAY + 800, mods=mods)
+    first = first_alert_minute(alerts, "hypertension")
+    assert first is not None and first - onset <= 40  # the first cuff reading at ~205
+
+
 def test_exercise_and_its_recovery_are_not_tachycardia():
     mods = (exercise(600, 45), exercise(DAY + 900, 60, peak_hr=170.0))
     assert clinical_alerts(Person(seed=5), 2 * DAY, mods=mods) == []
