@@ -78,7 +78,10 @@ class ContextStats:
         prior = self.prior_scale
         if prior is not None:
             w = float(self.warmup)
-            sd = math.sqrt((w * prior * prior + n * dev_sd * dev_sd) / (w + n))
+            if dev_sd < 1e150:
+                sd = math.sqrt((w * prior * prior + n * dev_sd * dev_sd) / (w + n))
+            else:  # its square would overflow; the prior is negligible beside it
+                sd = dev_sd * math.sqrt(n / (w + n))
         else:
             sd = dev_sd
         floor = self.min_scale
@@ -147,7 +150,8 @@ class ContextStats:
         a_level *= weight
         a_scale *= weight_scale
         r = value - expected if expected == expected else value - self.level[ctx]
-        lim = self.huber * sd if sd > 0.0 else _R_MAX  # (near float max, r may overflow)
+        # (near float max, r may overflow; so may a scale of a spread near it)
+        lim = self.huber * sd if 0.0 < sd < _R_MAX else _R_MAX
         r = lim if r > lim else (-lim if r < -lim else r)
         self.level[ctx] += a_level * r
         self.dev[ctx] += a_scale * ((r if r >= 0.0 else -r) - self.dev[ctx])
