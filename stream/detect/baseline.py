@@ -25,8 +25,9 @@ Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and
 
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
 (0.5 at ``cusum_h``, 0.94 at its cap of four times that: a departure sustained for hours is
-as certain as a far one), more weakly with ``|z|`` of the raw reading (isolated spikes; less so
-from a channel that often reads six scales out: a bursty metric's bursts are its normal), and with
+as certain as a far one), more weakly with ``|z|`` of the raw reading (an isolated reading
+scores 0.5 at 1.6 ``z_on``, 6.4 scales out by default; less so from a channel that often reads
+five scales out: a bursty metric's bursts are its normal), and with
 a run of identical readings (a stuck sensor) beyond the longest run the channel has completed
 (a metric idle at zero every night is not stuck at night), judged against how often it repeats
 itself (0.5 when chance gives the run odds of one in a million: four identical readings of
@@ -45,7 +46,9 @@ Examples
 (70, 3)
 >>> m.score_one({"value": 71.0, "ts": 36000.0}) < 0.05
 True
->>> 0.2 < m.score_one({"value": 95.0, "ts": 36000.0}) < 0.5  # one spike: smoothed away
+>>> 0.2 < m.score_one({"value": 85.0, "ts": 36000.0}) < 0.5  # one reading 5 sd out: weak
+True
+>>> m.score_one({"value": 95.0, "ts": 36000.0}) > 0.5  # 8 sd out: anomalous on its own
 True
 >>> [m.step(95.0, 36000.0 + 60 * i) > 0.9 for i in range(3)]  # sustained: anomalous
 [False, True, True]
@@ -134,8 +137,8 @@ _FLAT_HALF = 6.0
 _FLAT_HALF4 = _FLAT_HALF**4
 #: Heavy tails: the share of learned readings at least _TAIL_Z scales out (a running mean over
 #: _REP_MEMORY readings) halves the spike score at _TAIL_HALF.
-_TAIL_Z = 6.0
-_TAIL_HALF = 0.004
+_TAIL_Z = 5.0
+_TAIL_HALF = 0.002
 _log10 = math.log10
 #: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
 _Z_MAX = 1e6
@@ -336,7 +339,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         on4 = self.z_on**4
         p = z4 / (z4 + on4)
         r4 = z_raw * z_raw * z_raw * z_raw
-        spike = 0.8 * r4 / (r4 + 16.0 * on4)
+        spike = 0.8 * r4 / (r4 + 4.0 * on4)
         spike *= _TAIL_HALF / (self.tail_p + _TAIL_HALF)
         if spike > p:
             p = spike
@@ -501,7 +504,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             zr = 1e6
         r4 = zr * zr
         r4 *= r4
-        spike = 0.8 * r4 / (r4 + 16.0 * on4)
+        spike = 0.8 * r4 / (r4 + 4.0 * on4)
         if tail:  # a far reading is less surprising from a channel that often reads far out
             spike *= _TAIL_HALF / (tail + _TAIL_HALF)
         if spike > p:
