@@ -139,6 +139,9 @@ _FLAT_HALF4 = _FLAT_HALF**4
 #: _REP_MEMORY readings) halves the spike score at _TAIL_HALF.
 _TAIL_Z = 5.0
 _TAIL_HALF = 0.002
+#: A lone reading's spike score is 0.8 r^4 / (r^4 + _SPIKE_K z_on^4) for r scales out: 0.5 at
+#: 1.6 z_on.
+_SPIKE_K = 4.0
 _log10 = math.log10
 #: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
 _Z_MAX = 1e6
@@ -339,7 +342,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         on4 = self.z_on**4
         p = z4 / (z4 + on4)
         r4 = z_raw * z_raw * z_raw * z_raw
-        spike = 0.8 * r4 / (r4 + 4.0 * on4)
+        spike = 0.8 * r4 / (r4 + _SPIKE_K * on4)
         spike *= _TAIL_HALF / (self.tail_p + _TAIL_HALF)
         if spike > p:
             p = spike
@@ -504,7 +507,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             zr = 1e6
         r4 = zr * zr
         r4 *= r4
-        spike = 0.8 * r4 / (r4 + 4.0 * on4)
+        spike = 0.8 * r4 / (r4 + _SPIKE_K * on4)
         if tail:  # a far reading is less surprising from a channel that often reads far out
             spike *= _TAIL_HALF / (tail + _TAIL_HALF)
         if spike > p:

@@ -220,7 +220,7 @@ class PatientMonitor:
         evaluate = reliable and not late
         # a cuff reading taken while the wearable reports poor quality or a motion burst is
         # as good as the cuff says; only exertion (real physiology) keeps it out
-        own_ok = reliable or ts >= self.activity.vigorous_until
+        own_ok = reliable or not self.activity.exerting
         tod = time_of_day(ts)
         at_rest = ctx != ACTIVE
         rule_state = self.rule_state
