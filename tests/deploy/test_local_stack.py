@@ -13,6 +13,7 @@ import queue
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -323,6 +324,39 @@ def test_mqtt_refuses_wrong_password(stack_env: dict[str, str]) -> None:
         stack_env, stack_env["VIGIL_MQTT_USERNAME"], stack_env["VIGIL_MQTT_PASSWORD"]
     )
     assert not ok.is_failure, ok
+
+
+# Runs in the one sequential `make test` session; the broker is back (new pid) when it ends.
+@pytest.mark.slow
+def test_mosquitto_is_restarted_after_a_crash(stack_env: dict[str, str]) -> None:
+    pid_file = Path(stack_env["VIGIL_MQTT_PID_FILE"])
+    crashed = int(pid_file.read_text())
+    os.kill(crashed, signal.SIGSEGV)  # what Debian's 2.0.11 once did by itself mid-run
+    user, password = stack_env["VIGIL_MQTT_USERNAME"], stack_env["VIGIL_MQTT_PASSWORD"]
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            restarted = int(pid_file.read_text()) != crashed
+            if restarted and not _connect_result(stack_env, user, password).is_failure:
+                break
+        except (OSError, ValueError):  # pid file being rewritten, broker not listening yet
+            pass
+        assert time.monotonic() < deadline, "mosquitto was not restarted after a crash"
+        time.sleep(0.2)
+    log = (pid_file.parent / "stdout.log").read_text()
+    assert "mosquitto killed by signal 11; restarting it" in log
+    assert run_stack("status", timeout=60).returncode == 0
+
+
+def test_mosquitto_stop_is_not_undone_by_its_supervisor(stack_env: dict[str, str]) -> None:
+    assert run_stack("stop", "mosquitto", timeout=60).returncode == 0
+    try:
+        time.sleep(2.0)  # a supervisor that mistook the stop for a crash restarts within 1 s
+        status = run_stack("status", timeout=60)
+        assert re.search(r"^mosquitto\s.*\sdown\s", status.stdout, re.M), status.stdout
+    finally:
+        start = run_stack("start", "mosquitto", timeout=120)
+    assert start.returncode == 0, start.stderr
 
 
 # --------------------------------------------------------------- InfluxDB --
