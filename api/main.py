@@ -129,6 +129,7 @@ def create_app(
     probes: Mapping[str, Probe] | None = None,
     device_sync: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.time,
+    data_clock: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the Vigil API.
 
@@ -153,6 +154,9 @@ def create_app(
         (default: rewrite the Mosquitto password file if ``VIGIL_MQTT_PASSWORD_FILE`` is set).
     clock
         Epoch-seconds clock for token expiry and snoozes (tests move it).
+    data_clock
+        Event-time clock for default query windows such as "the last 24 h" (default:
+        ``clock``); the embedded demo passes its simulated clock, which runs ahead.
     """
     settings = settings or get_api_settings()
     topics = TopicNames(settings.topic_prefix)
@@ -207,6 +211,7 @@ def create_app(
         metrics=ApiMetrics(),
         device_sync=device_sync,
         clock=clock,
+        data_clock=data_clock,
     )
 
     @contextlib.asynccontextmanager

@@ -48,3 +48,10 @@ class Services:
     #: Called after devices change, to push credentials to the MQTT broker (None: no broker).
     device_sync: Callable[[], None] | None = None
     clock: Callable[[], float] = time.time
+    #: Event-time "now" for default query windows ("the last 24 h"); None: ``clock``. The
+    #: embedded demo's simulated clock runs ahead of the wall clock.
+    data_clock: Callable[[], float] | None = None
+
+    def data_now(self) -> float:
+        """The latest event time worth asking the stores about (epoch seconds UTC)."""
+        return (self.data_clock or self.clock)()

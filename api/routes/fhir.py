@@ -20,7 +20,14 @@ from alerts.store import AlertQuery
 from alerts.store.base import RESOLUTIONS
 from api import fhir
 from api.access import Principal, require_patient
-from api.deps import AlertsReader, AlertStore, PatientsDep, VitalsReader, VitalsStore
+from api.deps import (
+    AlertsReader,
+    AlertStore,
+    PatientsDep,
+    ServicesDep,
+    VitalsReader,
+    VitalsStore,
+)
 from api.exceptions import BadRequest, NotFound
 from api.fhir_search import channels_for_codes, date_range
 from api.params import EARLIEST, LATEST
@@ -72,6 +79,7 @@ def search_observations(
     principal: VitalsReader,
     patients: PatientsDep,
     store: VitalsStore,
+    services: ServicesDep,
     patient: PatientParam,
     code: Annotated[
         list[str] | None,
@@ -90,7 +98,7 @@ def search_observations(
     patient_id = _patient(principal, patients, patient)
     try:
         channels = channels_for_codes(code) if code else fhir.CHANNELS
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(services.data_now(), UTC)
         start, stop = date_range(date or [], default=(EARLIEST, LATEST))
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc

@@ -83,7 +83,7 @@ def vitals_history(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Bucketed history from the per-minute rollups, per vital, oldest first."""
-    now = datetime.fromtimestamp(services.clock(), UTC)
+    now = datetime.fromtimestamp(services.data_now(), UTC)
     stop_utc = utc_param("to", stop) if stop is not None else now
     start_utc = utc_param("from", start) if start is not None else stop_utc - timedelta(hours=24)
     if start_utc >= stop_utc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import httpx
 import pytest
@@ -53,6 +55,33 @@ async def test_the_demo_serves_the_dashboard_its_charts_and_the_api(demo: DemoRu
         auth = {"Authorization": f"Bearer {token}"}
         patients = (await http.get("/api/v1/patients", headers=auth)).json()["items"]
         assert [p["patient_id"] for p in patients] == ["P0001", "P0002", "P0003"]
+
+
+async def test_default_query_windows_follow_the_simulated_clock(demo: DemoRuntime) -> None:
+    # Simulated time runs ahead of the wall clock: "the last 24 h" must mean the demo's.
+    assert demo.store is not None
+    store = demo.store
+
+    def ahead_of_wall_clock() -> bool:
+        hr = store.latest_vitals("P0001").get("hr")
+        return hr is not None and hr.ts.timestamp() > time.time() + 120
+
+    await until(ahead_of_wall_clock)
+    async with httpx.AsyncClient(base_url=demo.url) as http:
+        token = (
+            await http.post(
+                "/api/v1/auth/token", data={"username": "nurse", "password": "nurse-demo"}
+            )
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        vitals = await http.get("/api/v1/patients/P0001/vitals?vital=hr", headers=auth)
+        fhir = await http.get("/fhir/r4/Observation?patient=P0001&code=8867-4", headers=auth)
+    now = time.time()
+    series = vitals.json()["series"]["hr"]
+    assert datetime.fromisoformat(series[-1]["ts"]).timestamp() > now
+    entries = fhir.json()["entry"]
+    newest = max(e["resource"]["effectivePeriod"]["start"] for e in entries)
+    assert datetime.fromisoformat(newest).timestamp() > now
 
 
 async def test_simulated_devices_publish_through_broker_gateway_and_detection(

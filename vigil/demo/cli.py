@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -131,14 +132,18 @@ def _banner(rt: DemoRuntime) -> None:
         "",
         f"Vigil demo is running (ready in {time.monotonic() - rt.started_wall:.1f} s).",
         f"  Dashboard   {rt.url}",
-        f"  API         {rt.url}docs  (schema: {rt.url}openapi.json)",
         "  Logins      "
         + "\n              ".join(f"{u:<9} / {p:<13} {sees[r]}" for u, p, r in DEMO_LOGINS),
+        f"  API         {rt.url}docs  (schema: {rt.url}openapi.json), e.g.",
+        f"              curl -s -d username=nurse -d password=nurse-demo {rt.url}api/v1/auth/token",
+        '              curl -s -H "Authorization: Bearer <access_token from above>" \\',
+        f"                {rt.url}api/v1/patients/{rt.enrolment.patient_ids[0]}/vitals/latest",
         f"  MQTT        {o.host}:{o.mqtt_port}  ({n} simulated devices; each publishes to",
-        "              vigil/v1/devices/<device>/vitals with its own credentials), e.g.",
+        "              vigil/v1/devices/<device>/vitals with its own credentials), e.g. a",
+        "              reading stamped with the demo's simulated time (it runs ahead of yours):",
         f"              mosquitto_pub -h {o.host} -p {o.mqtt_port} -u {first_device} \\",
         f"                -P '{secret}' -t vigil/v1/devices/{first_device}/vitals \\",
-        '                -m "{\\"ts\\": $(date +%s), \\"hr\\": 150}"',
+        f'                -m "{{\\"ts\\": {_sim_ts_shell(rt)}, \\"hr\\": 150}}"',
         f"  Time        simulated, {o.speed:g}x real time"
         f" ({o.speed / 60:g} h of patient data per minute)",
         f"  Data        {rt.data_dir}{' (deleted at exit)' if o.data_dir is None else ''}",
@@ -146,6 +151,24 @@ def _banner(rt: DemoRuntime) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _sim_ts_shell(rt: DemoRuntime) -> str:
+    """A shell expression for the demo's event time now, in epoch seconds.
+
+    >>> from vigil.demo.runtime import DemoOptions, DemoRuntime
+    >>> rt = DemoRuntime.__new__(DemoRuntime)
+    >>> rt.event_start, rt.wall_start = 1_800_000_000.0, 1_800_000_012.3
+    >>> rt.options = DemoOptions(speed=60.0)
+    >>> _sim_ts_shell(rt)
+    '$(( 1800000000 + ($(date +%s) - 1800000012) * 60 ))'
+    >>> rt.options = DemoOptions(speed=2.5)
+    >>> _sim_ts_shell(rt)
+    '$(( 1800000000 + ($(date +%s) - 1800000012) * 5 / 2 ))'
+    """
+    num, den = Fraction(rt.options.speed).limit_denominator(1000).as_integer_ratio()
+    scale = f" * {num}" + (f" / {den}" if den != 1 else "")
+    return f"$(( {rt.event_start:.0f} + ($(date +%s) - {rt.wall_start:.0f}){scale} ))"
 
 
 async def _progress(rt: DemoRuntime) -> None:

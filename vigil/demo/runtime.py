@@ -99,6 +99,8 @@ class DemoRuntime:
         self.gateway: BusSink | None = None
         self.started_wall = time.monotonic()
         self.event_start = 0.0
+        #: Wall-clock epoch seconds at which event time was ``event_start``.
+        self.wall_start = 0.0
         self._own_dir = options.data_dir is None
         self.data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,7 @@ class DemoRuntime:
             cold_start_fraction=1.0,
         )
         clock = SimClock(start=event_start, speed=opts.speed)
+        self.wall_start = time.time()
 
         registry = self.registry = Registry(f"sqlite:///{self.data_dir / 'registry.sqlite3'}")
         enrolled_since = datetime.fromtimestamp(spec.start - 86400.0, tz=UTC)
@@ -191,6 +194,7 @@ class DemoRuntime:
             bus=bus,
             topics=self.topics,
             device_sync=hooks.invalidate,
+            data_clock=clock.now,
         )
         config = uvicorn.Config(
             app,

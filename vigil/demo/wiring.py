@@ -66,8 +66,12 @@ def build_app(
     bus: InProcessBus,
     topics: TopicNames,
     device_sync: Callable[[], None] | None = None,
+    data_clock: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """The production API over the demo's in-process parts, with the dashboard at ``/``."""
+    """The production API over the demo's in-process parts, with the dashboard at ``/``.
+
+    ``data_clock`` is the simulated clock: "the last 24 h" of vitals means 24 h of its time.
+    """
     publisher = InMemoryConfigPublisher()
 
     def forward(patient_id: str, config: Mapping[str, Any]) -> None:
@@ -89,5 +93,6 @@ def build_app(
         config_publisher=publisher,
         probes={"registry": sql_probe(registry.engine)},
         device_sync=device_sync or (lambda: None),
+        data_clock=data_clock,
     )
     return app
