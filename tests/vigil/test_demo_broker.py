@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -95,3 +96,16 @@ async def test_wrong_or_unknown_credentials_are_refused(
     rc = await asyncio.to_thread(publish, b.port, username, password, [device_topic(username)])
     assert rc.is_failure
     assert received == []
+
+
+async def test_a_port_probe_is_not_logged_as_an_error(
+    broker: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    b, _ = broker
+    caplog.set_level(logging.INFO)
+    with socket.create_connection(("127.0.0.1", b.port)):
+        pass  # connect and close without a packet, as `deploy/local/stack up` does
+    await asyncio.sleep(0.3)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # ... and a device that does speak MQTT still gets through
+    assert not (await asyncio.to_thread(publish, b.port, "watch-1", SECRET, [])).is_failure

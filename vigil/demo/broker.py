@@ -14,6 +14,7 @@ looked up from :data:`_HOOKS` by the key in each plugin's config.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import re
@@ -22,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from amqtt.broker import Broker
+from amqtt.adapters import ReaderAdapter, WriterAdapter
+from amqtt.broker import Broker, BrokerProtocolHandler
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BasePlugin, BaseTopicPlugin
 from amqtt.session import ApplicationMessage, Session
@@ -148,6 +150,44 @@ class GatewayTapPlugin(BasePlugin[Any]):  # type: ignore[misc]
             logger.exception("gateway failed on a message from client %s", client_id)
 
 
+class _PortProbes(logging.Filter):
+    """Hide amqtt's ERROR/WARNING for a connection closed before its first MQTT packet.
+
+    That is a port probe (a health check, or ``deploy/local/stack up`` checking that 1883 is
+    free), not a broker fault; with DEBUG logging on amqtt the lines still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "No data to decode MQTT packet fixed header" not in record.getMessage():
+            return True
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_PORT_PROBES = _PortProbes()
+
+
+class _Broker(Broker):  # type: ignore[misc]  # amqtt is untyped here (Any)
+    """amqtt's broker, closing a connection that fails before its CONNECT is accepted.
+
+    amqtt 0.12.1 logs such a failure and returns without closing the socket: one leaked
+    file descriptor per port probe or garbage connection.
+    """
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        try:
+            init = super()._initialize_client_session
+            session: tuple[BrokerProtocolHandler, Session] = await init(
+                reader, writer, remote_address, remote_port
+            )
+        except Exception:
+            with contextlib.suppress(OSError):
+                await writer.close()  # idempotent
+            raise
+        return session
+
+
 class EmbeddedBroker:
     """An amqtt broker on ``host:port`` wired to ``hooks``.
 
@@ -175,7 +215,8 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         _HOOKS[self._key] = self.hooks
-        self._broker = Broker(self.config())
+        logging.getLogger("amqtt.broker").addFilter(_PORT_PROBES)  # idempotent
+        self._broker = _Broker(self.config())
         await self._broker.start()
         logger.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
 
