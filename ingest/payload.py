@@ -63,7 +63,7 @@ import msgspec
 from ingest.directory import DeviceDirectory, DeviceRecord
 from ingest.encoding import RejectionNotice, dead_letter, encode_dead_letter, encode_vitals
 from ingest.exceptions import SampleRejected
-from ingest.sample import Sample, parse_sample, parse_ts
+from ingest.sample import RANGES, Sample, parse_sample, parse_ts
 from ingest.topics import TopicNames
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "PayloadHandler",
     "device_from_topic",
     "device_topic",
+    "loads_lenient",
 ]
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,10 @@ class PayloadHandler:
                     refused.reason, refused.detail, mqtt_topic, device_id, received_at, payload
                 )
             ]
+        except Exception as exc:  # noqa: BLE001 - untrusted input must never stop the gateway
+            detail = f"unreadable message: {type(exc).__name__}"
+            logger.warning("device %s: %s", device_id, detail)
+            return [self._dead("bad_json", detail, mqtt_topic, device_id, received_at, payload)]
         device_id = record.device_id
         # The usual answer to "whose sample is this": the newest enrolment's patient.
         placeholder = record.enrollments[-1].patient_id if record.enrollments else "unenrolled"
@@ -256,6 +261,9 @@ class PayloadHandler:
             raise _Refused("not_an_object", f"JSON {type(doc).__name__}, not an object")
         if "samples" not in doc:
             return record, [doc], False
+        if stray := sorted(k for k, v in doc.items() if k != "samples" and _sample_field(k, v)):
+            shown = ", ".join(str(k)[:40] for k in stray[:5])
+            raise _Refused("bad_batch", f"sample fields beside 'samples' ({shown}): move them in")
         items = doc["samples"]
         if not isinstance(items, list) or not items:
             raise _Refused("bad_batch", "samples must be a non-empty list")
@@ -287,22 +295,75 @@ class PayloadHandler:
         return OutRecord(self.topics.dlq, key, encode_dead_letter(letter), 1, reason)
 
 
+def _sample_field(key: object, value: object) -> bool:
+    """Whether an entry of a batch's envelope looks like sample data (lost if ignored).
+
+    >>> _sample_field("ts", "2024-03-01T08:00:00Z"), _sample_field("hr", 72)
+    (True, True)
+    >>> _sample_field("fw", "1.2.0"), _sample_field("gateway", {"rssi": -70})
+    (False, False)
+    """
+    if key in _SAMPLE_KEYS:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_SAMPLE_KEYS = frozenset({"ts", "custom", *RANGES})
+
+
+def loads_lenient(data: bytes) -> object:
+    """Decode JSON as devices write it: NaN, Infinity and numbers of any size are read.
+
+    The strict fast decoder refuses them, but devices do send them; reading them lets
+    validation name the real problem (``not_finite``) instead of calling it bad JSON.
+
+    Raises
+    ------
+    ValueError
+        With the reason: not UTF-8, not JSON, nested too deeply.
+
+    Examples
+    --------
+    >>> loads_lenient(b'{"hr": NaN}')
+    {'hr': nan}
+    >>> loads_lenient(b'{"hr": 7')
+    Traceback (most recent call last):
+    ...
+    ValueError: not JSON: Expecting ',' delimiter: line 1 column 9 (char 8)
+    """
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
+        pass  # (invalid UTF-8 inside a string raises the last one)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("payload is not UTF-8") from None
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {str(exc)[:200]}") from None
+
+
 def _decode_json(payload: bytes) -> object:
     try:
-        return msgspec.json.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        pass
-    # The strict fast decoder refuses NaN, Infinity and numbers beyond float range, which
-    # devices do send; the lenient one reads them so validation can name the real problem
-    # (``not_finite``) instead of calling it bad JSON.
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused("bad_json", "payload is not UTF-8") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise _Refused("bad_json", f"not JSON: {type(exc).__name__}") from None
+        return loads_lenient(payload)
+    except ValueError as exc:
+        raise _Refused("bad_json", str(exc)) from None
+
+
+def _parse_int(text: str) -> int | float:
+    """JSON integers; one of hundreds of digits becomes ``inf`` (refused as ``not_finite``).
+
+    Python refuses to convert integers of over 4,300 digits, which would fail the whole
+    message instead of the one sample.
+
+    >>> _parse_int("72"), _parse_int("9" * 5000)
+    (72, inf)
+    """
+    return int(text) if len(text) <= 400 else float(text)
 
 
 def _readable_ts(raw: object) -> float | None:

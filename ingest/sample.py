@@ -223,14 +223,17 @@ def parse_ts(value: object) -> float:
     (1709280000.0, 1709280000.0, 1709280000.0)
     """
     t = type(value)
-    if t is float or t is int:
-        ts = float(value)  # type: ignore[arg-type]
+    if t is float:
+        ts: float = value  # type: ignore[assignment]
     elif t is str:
         ts = _parse_ts_text(value)  # type: ignore[arg-type]
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise SampleRejected("bad_ts", f"ts of type {t.__name__}")
     else:
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise SampleRejected("bad_ts", "ts is not finite") from None
     if not TS_MIN <= ts < TS_MAX:
         if math.isfinite(ts):
             raise SampleRejected("bad_ts", f"ts={ts!r} outside [2000, 2100)")
@@ -238,6 +241,11 @@ def parse_ts(value: object) -> float:
     return ts
 
 
+#: Epoch seconds as text: ASCII digits only (``float`` would also take "1_700_000_000",
+#: " 1700000000 ", other scripts' digits, "1e9", "nan").
+_EPOCH_TEXT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,16})?")
+#: The date of a canonical timestamp, "YYYY-MM-DD" (``fromisoformat`` also reads week dates).
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _day_epoch: dict[str, float] = {}
 _day_prefix: dict[int, str] = {}
 #: "YYYY-MM-DDTHH:MM:" -> (epoch of the day, seconds of the minute into the day).
@@ -263,16 +271,17 @@ def _parse_ts_text(text: str) -> float:
         if sec.isascii() and sec[:2].isdigit() and sec[0] < "6" and (n == 20 or sec[3:].isdigit()):
             return day + minute + float(sec)
         return _iso_slow(text)
-    try:
+    if _EPOCH_TEXT.fullmatch(text):
         return float(text)
-    except ValueError:
-        return _iso_slow(text)
+    return _iso_slow(text)
 
 
 def _parse_minute(text: str) -> tuple[float, float] | None:
     """``(day epoch, seconds of HH:MM)`` of a canonical timestamp; ``None`` if not canonical."""
     day = _day_epoch.get(text[:10])
     if day is None:
+        if not _DATE_TEXT.fullmatch(text[:10]):
+            return None
         day = _iso_slow(text[:10])
         if len(_day_epoch) < 100_000:
             _day_epoch[text[:10]] = day
@@ -303,10 +312,11 @@ def _number(name: str, value: object) -> float:
     t = type(value)
     if t is float:
         v: float = value  # type: ignore[assignment]
-    elif t is int:
-        v = float(value)  # type: ignore[arg-type]
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise SampleRejected("not_finite", f"{name} is beyond the float range") from None
     else:
         raise SampleRejected("wrong_type", f"{name} is {t.__name__}, not a number")
     if v - v != 0.0:  # NaN or +-inf, cheaper than math.isfinite on this path
@@ -373,7 +383,7 @@ def parse_sample(
     try:
         # Fast path: msgspec checks types and ranges of the known fields in C.
         known = msgspec.convert(raw, _KnownFields)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, UnicodeEncodeError) as exc:  # the latter: a lone surrogate
         _diagnose(raw)  # raises the precise reason
         raise SampleRejected("wrong_type", str(exc)) from None  # pragma: no cover
     ts_raw = known.ts
@@ -445,6 +455,12 @@ def _diagnose(raw: Mapping[str, object]) -> None:
         if not bounds[0] <= v <= bounds[1]:
             raise SampleRejected("out_of_range", f"{key}={v!r} outside [{bounds[0]}, {bounds[1]}]")
     parse_ts(raw.get("ts", 0.0) if raw.get("ts") is not None else TS_MIN)
+    for key in raw:
+        try:
+            key.encode()
+        except UnicodeEncodeError:  # an escaped lone surrogate such as "\ud800"
+            detail = f"field name {key[:40]!r} is not Unicode text"
+            raise SampleRejected("bad_channel_name", detail) from None
 
 
 def coerce_text_fields(row: Mapping[str, str | None]) -> dict[str, object]:

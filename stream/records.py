@@ -4,8 +4,11 @@ A :class:`RecordReader` yields raw sample mappings in file order, exactly as a d
 them (validation is :func:`ingest.sample.parse_sample`'s job, inside the replay). JSONL has one
 JSON object per line; CSV has a header row and its cells are converted by
 :func:`ingest.sample.coerce_text_fields` (empty cell = not reported). The format is chosen by
-the file suffix (``.csv``, else JSONL). Lines that are not JSON objects are counted in
-:attr:`RecordReader.malformed` and skipped. ``on_progress`` receives bytes read so far.
+the file suffix (``.csv``, else JSONL). Lines that are not JSON objects (or CSV rows with
+too many cells or bytes that are not UTF-8) are counted in :attr:`RecordReader.malformed`
+and skipped. NaN, Infinity and out-of-range numbers are read as the gateway reads them, so
+that validation refuses their sample as ``not_finite``, as it does live.
+``on_progress`` receives bytes read so far.
 
 Examples
 --------
@@ -29,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from ingest.payload import loads_lenient
 from ingest.sample import coerce_text_fields
 
 logger = logging.getLogger(__name__)
@@ -77,7 +81,10 @@ class RecordReader:
                 try:
                     obj = loads(line)
                 except orjson.JSONDecodeError:
-                    obj = None
+                    try:  # NaN, Infinity, 1e400: read as the gateway reads them (not_finite)
+                        obj = loads_lenient(line)
+                    except ValueError:
+                        obj = None
                 if type(obj) is not dict:
                     self.malformed += 1
                     continue
@@ -87,14 +94,15 @@ class RecordReader:
 
     def _csv(self) -> Iterator[dict[str, Any]]:
         with self.path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            # A byte that is not UTF-8 spoils its row only (U+FFFD marks it), not the file.
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             mark = 0
             for row in csv.DictReader(text):
                 if self.on_progress is not None and raw.tell() - mark >= _PROGRESS_EVERY:
                     mark = raw.tell()
                     self.on_progress(mark)
-                if None in row:  # more cells than header columns
-                    self.malformed += 1
+                if None in row or any("\ufffd" in v for v in row.values() if v):
+                    self.malformed += 1  # more cells than header columns, or not UTF-8
                     continue
                 yield coerce_text_fields(row)
             if self.on_progress is not None:

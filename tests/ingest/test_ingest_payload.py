@@ -90,7 +90,7 @@ def test_payload_fields_never_choose_the_patient_or_device(handler):
         ({"samples": []}, "w1", "bad_batch"),
         ({"samples": {"ts": NOW}}, "w1", "bad_batch"),
         ({"samples": [{"ts": NOW, "hr": 70}] * 1001}, "w1", "too_many_samples"),
-        ({"ts": NOW, "hr": 10**400}, "w1", "unparseable"),
+        ({"ts": NOW, "hr": 10**400}, "w1", "not_finite"),  # beyond float range
     ],
 )
 def test_each_refusal_is_dead_lettered_with_its_reason(handler, payload, device, reason):
@@ -172,3 +172,38 @@ def test_dead_letter_carries_raw_payload_and_receive_time(handler):
     assert letter.payload == b"{oops" and letter.source == "gateway"
     assert letter.received_at == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW))
     assert record.key == b"w1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        (b'{"ts": 1709280000, "hr": 70, "fw": "\xff"}', "not UTF-8"),  # inside a string
+        (b'{"ts": 1709280000, "hr": 70, "fw": "\xed\xa0\x80"}', "not UTF-8"),  # a surrogate
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    ],
+)
+def test_unreadable_messages_are_dead_lettered_whole_with_a_reason(handler, payload, detail):
+    [record] = handle(handler, payload)
+    letter = decode_dead_letter(record.value)
+    assert (letter.reason, detail in letter.detail) == ("bad_json", True)
+
+
+def test_sample_fields_beside_a_batch_are_refused_not_dropped(handler):
+    payload = {"ts": NOW, "hr": 99, "fw": "1.2", "samples": [{"ts": NOW - 1, "hr": 71}]}
+    [record] = handle(handler, payload)
+    letter = decode_dead_letter(record.value)
+    assert letter.reason == "bad_batch" and "hr, ts" in letter.detail
+    # metadata beside the list is fine
+    out = handle(
+        handler, {"fw": "1.2", "gateway": {"rssi": -70}, "samples": [{"ts": NOW, "hr": 71}]}
+    )
+    assert dlq_reasons(out) == [] and [s.hr for s in decode_vitals(out[0].value)] == [71.0]
+
+
+def test_a_huge_integer_fails_its_own_sample_not_the_batch(handler):
+    body = b'{"samples": [{"ts": %d, "hr": 70}, {"ts": %d, "x": %s}]}' % (NOW, NOW, b"9" * 5000)
+    out = handle(handler, body)
+    assert dlq_reasons(out) == ["not_finite"]
+    assert [s.hr for r in out if r.topic == "t.vigil.vitals" for s in decode_vitals(r.value)] == [
+        70.0
+    ]

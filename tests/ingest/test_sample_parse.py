@@ -153,7 +153,12 @@ vital = st.floats(min_value=20, max_value=300, allow_nan=False)
     ts=st.floats(min_value=946_684_800, max_value=4_102_444_000, allow_nan=False),
     hr=vital,
     custom=st.dictionaries(
-        st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True).filter(lambda n: n not in RANGES),
+        st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True).filter(
+            lambda n: (
+                n not in RANGES
+                and n not in {"ts", "custom", "received_at", "patient_id", "device_id"}
+            )
+        ),
         st.floats(allow_nan=False, allow_infinity=False),
         max_size=MAX_CUSTOM_CHANNELS,
     ),
@@ -194,3 +199,29 @@ def test_malformed_canonical_timestamps_are_bad_ts_even_when_the_minute_is_cache
     with pytest.raises(SampleRejected) as info:
         parse_ts(text)
     assert info.value.reason_code == "bad_ts"
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2024W09T01T08:00:00Z",  # an ISO week date where the canonical form has its date
+        "1_709_280_000",
+        " 1709280000 ",
+        "١٧٠٩٢٨٠٠٠٠",  # Arabic-Indic digits
+        "1.70928e9",
+        "nan",
+    ],
+)
+def test_timestamps_float_would_take_are_refused(ts):
+    with pytest.raises(SampleRejected, match="bad_ts"):
+        parse({"ts": ts, "hr": 70})
+
+
+def test_odd_but_valid_values_get_their_precise_reason():
+    with pytest.raises(SampleRejected, match="not_finite"):
+        parse({"ts": TS, "hr": 10**400})
+    with pytest.raises(SampleRejected, match="bad_ts"):
+        parse({"ts": 10**400, "hr": 70})
+    with pytest.raises(SampleRejected, match="bad_channel_name"):
+        parse({"ts": TS, "hr": 70, "\ud800": 1.0})
+    assert parse({"ts": "1709280000.5", "hr": 70}).ts == 1709280000.5

@@ -93,6 +93,29 @@ def test_replay_counts_malformed_lines(app, tmp_path):
     assert "samples 3: accepted 1, rejected 2 (malformed_line 1, out_of_range 1)" in out
 
 
+def test_replay_names_non_finite_values_as_the_gateway_does(app, tmp_path):
+    src = tmp_path / "s.jsonl"
+    src.write_text(
+        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:00:00Z", "hr": NaN}\n'
+        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:01:00Z", "x": 1e400}\n'
+        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:02:00Z", "hr": 70}\n'
+    )
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    assert "samples 3: accepted 1, rejected 2 (not_finite 2)" in out
+
+
+def test_a_csv_byte_that_is_not_utf8_spoils_its_row_only(app, tmp_path):
+    src = tmp_path / "s.csv"
+    src.write_bytes(
+        b"patient_id,device_id,ts,hr\n"
+        b"p1,d1,2025-01-06T00:00:00Z,70\n"
+        b"p1,d1,2025-01-06T00:01:00Z,7\xff\n"
+        b"p1,d1,2025-01-06T00:02:00Z,71\n"
+    )
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    assert "samples 3: accepted 2, rejected 1 (malformed_line 1)" in out
+
+
 def test_replay_scores_a_plain_numeric_stream_as_a_custom_channel(app, tmp_path):
     src = tmp_path / "cpu.csv"
     rows = [f"srv1,{1_700_000_000 + 300 * i},{40 + (i % 7) * 0.5}" for i in range(300)]
