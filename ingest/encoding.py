@@ -45,12 +45,21 @@ ingest.exceptions.WireFormatError: undecodable vitals record: ...
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Annotated, Any
 
 import msgspec
 
 from ingest.exceptions import WireFormatError
-from ingest.sample import Sample, format_ts
+from ingest.sample import (
+    MAX_CUSTOM_CHANNELS,
+    RANGES,
+    TS_MAX,
+    TS_MIN,
+    Sample,
+    format_ts,
+)
 
 __all__ = [
     "WIRE_VERSION",
@@ -73,20 +82,37 @@ __all__ = [
 WIRE_VERSION = 1
 
 
-class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """One sample inside a :class:`VitalsRecord` (identifiers live on the record)."""
+def _in_range(field: str) -> Any:
+    lo, hi = RANGES[field]
+    return Annotated[float, msgspec.Meta(ge=lo, le=hi)] | None
 
-    ts: float
-    hr: float | None = None
-    spo2: float | None = None
-    rr: float | None = None
-    temp: float | None = None
-    sbp: float | None = None
-    dbp: float | None = None
-    glucose: float | None = None
-    motion: float | None = None
-    quality: float | None = None
-    custom: dict[str, float] = {}
+
+_Ts = Annotated[float, msgspec.Meta(ge=TS_MIN, lt=TS_MAX)]
+_Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+#: (Channel names are not matched against the pattern here: it would double the decoding time,
+#: and no name can harm a worker.)
+_Custom = Annotated[dict[str, _Finite], msgspec.Meta(max_length=MAX_CUSTOM_CHANNELS)]
+
+
+class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One sample inside a :class:`VitalsRecord` (identifiers live on the record).
+
+    Decoding checks what the gateway checked (ts in [2000, 2100), vitals within
+    :data:`~ingest.sample.RANGES`, at most 16 channels, all finite), in C, so that a record from
+    any other producer cannot bring a worker down: it is undecodable and dead-lettered.
+    """
+
+    ts: _Ts
+    hr: _in_range("hr") = None  # type: ignore[valid-type]
+    spo2: _in_range("spo2") = None  # type: ignore[valid-type]
+    rr: _in_range("rr") = None  # type: ignore[valid-type]
+    temp: _in_range("temp") = None  # type: ignore[valid-type]
+    sbp: _in_range("sbp") = None  # type: ignore[valid-type]
+    dbp: _in_range("dbp") = None  # type: ignore[valid-type]
+    glucose: _in_range("glucose") = None  # type: ignore[valid-type]
+    motion: _in_range("motion") = None  # type: ignore[valid-type]
+    quality: _in_range("quality") = None  # type: ignore[valid-type]
+    custom: _Custom = {}
 
 
 class RejectionNotice(msgspec.Struct, frozen=True, gc=False):
@@ -108,8 +134,8 @@ class WireRejection(msgspec.Struct, array_like=True, frozen=True, gc=False):
     ``at`` is the number of the record's samples that precede it in the message.
     """
 
-    at: int
-    ts: float | None
+    at: Annotated[int, msgspec.Meta(ge=0)]
+    ts: _Ts | None
     reason: str
 
 

@@ -302,9 +302,19 @@ class VitalsProcessor:
             self.stats.skipped += 1
             pass_time = part.monitor.pass_time
             return [self._alert_out(a) for w in record.samples for a in pass_time(w.ts)]
-        if record.rejected:
-            return self._entries(part, pid, record, now)
-        return self._samples(part, pid, record.device_id, record.samples, now)
+        try:
+            if record.rejected:
+                return self._entries(part, pid, record, now)
+            return self._samples(part, pid, record.device_id, record.samples, now)
+        except Exception as exc:  # noqa: BLE001 - one record must not stop a partition
+            # A poison record would otherwise fail again on every restart and stop monitoring
+            # of every patient on the partition. Its samples before the failure count.
+            logger.error(
+                "record at %d@%d (patient %s) failed: %s; sent to the DLQ",
+                partition, offset, pid, type(exc).__name__,
+            )  # fmt: skip
+            detail = f"processing failed: {type(exc).__name__}"
+            return [self._dead("processing_error", detail, value or b"", key, now)]
 
     def _entries(self, part: _Partition, pid: str, record: VitalsRecord, now: float) -> list[Out]:
         # Refused samples are noted where the device sent them, as replay notes them.

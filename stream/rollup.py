@@ -76,6 +76,11 @@ class VitalStats(msgspec.Struct, frozen=True):
     >>> a = VitalStats.from_values([60.0, 70.0])
     >>> a.merge(VitalStats.from_values([90.0]))
     VitalStats(mean=73.33333333333333, min=60.0, max=90.0, count=3)
+
+    Custom channels may carry any finite value; the mean of the largest stays finite:
+
+    >>> VitalStats.from_values([1.7e308, 1.7e308]).mean
+    1.7e+308
     """
 
     mean: float
@@ -89,13 +94,18 @@ class VitalStats(msgspec.Struct, frozen=True):
         vs = list(values)
         if not vs:
             raise ValueError("no values")
-        return cls(mean=math.fsum(vs) / len(vs), min=min(vs), max=max(vs), count=len(vs))
+        n = len(vs)
+        try:
+            mean = math.fsum(vs) / n
+        except OverflowError:  # the sum of values near float max: scale them first
+            mean = math.fsum(v / n for v in vs)
+        return cls(mean=mean, min=min(vs), max=max(vs), count=n)
 
     def merge(self, other: VitalStats) -> VitalStats:
         """Combine two buckets (count-weighted mean), e.g. five 1-minute rollups into 5 min."""
         n = self.count + other.count
         return VitalStats(
-            mean=(self.mean * self.count + other.mean * other.count) / n,
+            mean=self.mean * (self.count / n) + other.mean * (other.count / n),  # finite
             min=min(self.min, other.min),
             max=max(self.max, other.max),
             count=n,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 
@@ -21,6 +23,8 @@ from ingest.encoding import (
 )
 from ingest.exceptions import WireFormatError
 from ingest.sample import Sample
+
+T0 = 1_709_280_000.0
 
 FULL = Sample(
     "p1",
@@ -100,8 +104,9 @@ def test_dead_letters_keep_raw_bytes_and_truncate_huge_ones():
 
 
 def test_rejection_notices_keep_their_position_among_the_samples():
-    a, b = Sample("p1", "w1", 1.0, hr=70.0), Sample("p1", "w1", 2.0, hr=71.0)
-    n1, n2 = RejectionNotice("p1", "w1", None, "missing_ts"), RejectionNotice("p1", "w1", 3.0, "x")
+    t = 1_709_280_000.0
+    a, b = Sample("p1", "w1", t + 1, hr=70.0), Sample("p1", "w1", t + 2, hr=71.0)
+    n1, n2 = RejectionNotice("p1", "w1", None, "missing_ts"), RejectionNotice("p1", "w1", t, "x")
     cases: list[list[Sample | RejectionNotice]] = [
         [n1, a, n2, n2, b, n1],
         [n1],
@@ -109,7 +114,7 @@ def test_rejection_notices_keep_their_position_among_the_samples():
         [n1, n2, a],
     ]
     for entries in cases:
-        data = encode_vitals(entries, received_at=1.0)
+        data = encode_vitals(entries, received_at=t + 3)
         assert decode_entries(data) == entries
         assert decode_vitals(data) == [e for e in entries if isinstance(e, Sample)]
 
@@ -143,3 +148,35 @@ def test_records_without_notices_are_the_old_bytes_and_old_readers_skip_notices(
 def test_a_notice_carries_no_sample_values():
     data = encode_vitals([RejectionNotice("p1", "w1", 5.0, "out_of_range")], received_at=1.0)
     assert msgspec.msgpack.decode(data) == [1, "p1", "w1", 1.0, [], [[0, 5.0, "out_of_range"]]]
+
+
+@pytest.mark.parametrize(
+    ("sample", "where"),
+    [
+        ([float("nan"), 70.0], "[0]"),  # ts
+        ([1e20, 70.0], "[0]"),
+        ([T0, 900.0], "[1]"),  # hr beyond its range
+        ([T0, None, None, None, None, None, None, None, None, None, {"x": float("inf")}], "[10]"),
+        (
+            [
+                T0,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                {f"c{i}": 1.0 for i in range(17)},
+            ],
+            "[10]",
+        ),
+    ],
+)
+def test_a_record_no_gateway_would_write_is_undecodable(sample, where):
+    # Any producer can write to vigil.vitals: what would crash a worker must not decode.
+    data = msgspec.msgpack.encode([1, "p1", "w1", T0, [sample]])
+    with pytest.raises(WireFormatError, match=re.escape(f"$[4][0]{where}")):
+        decode_vitals_record(data)

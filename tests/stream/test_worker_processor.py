@@ -385,6 +385,39 @@ def test_undecodable_and_misattributed_records_go_to_the_dlq_and_processing_goes
     assert outs and proc.stats.dead == 2 and proc.stats.samples == 3
 
 
+def test_custom_values_near_float_max_roll_up_without_overflow() -> None:
+    proc = fresh()
+    big = [Sample("p1", "d1", 1.7e9 + 10 * i, custom={"x": 1.7e308}) for i in range(3)]
+    later = [Sample("p1", "d1", 1.7e9 + 120, custom={"x": 1.0})]
+    outs = proc.handle(0, 0, b"p1", encode_vitals(big, received_at=1.7e9), now=1.7e9)
+    outs += proc.handle(0, 1, b"p1", encode_vitals(later, received_at=1.7e9), now=1.7e9)
+    [rollup] = [decode_vitals_rollup(o.value) for o in outs if o.topic == TOPICS.rollups]
+    assert rollup.vitals["x"].mean == 1.7e308 and proc.stats.dead == 0
+
+
+def test_a_record_that_fails_processing_is_dead_lettered_and_the_partition_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proc = fresh()
+    record = encode_vitals([Sample("p1", "d1", 1.7e9, hr=70.0)], received_at=1.7e9)
+    samples = proc._samples
+
+    def fail_once(*args: object, **kwargs: object) -> list[Out]:
+        monkeypatch.setattr(proc, "_samples", samples)
+        raise ZeroDivisionError  # whatever a bug may raise
+
+    monkeypatch.setattr(proc, "_samples", fail_once)
+    [dead] = proc.handle(0, 0, b"p1", record, now=1.7e9)
+    letter = decode_dead_letter(dead.value)
+    assert (letter.reason, letter.detail, letter.payload) == (
+        "processing_error",
+        "processing failed: ZeroDivisionError",
+        record,
+    )
+    proc.handle(0, 1, b"p1", record, now=1.7e9)
+    assert proc.stats.samples == 1 and proc.next_offset(0) == 2
+
+
 def test_rollups_and_news2_are_published_per_closed_minute() -> None:
     proc = fresh()
     samples = [Sample("p1", "d1", 1.7e9 + 30 * i, hr=80.0 + i, rr=16.0, spo2=97.0, temp=37.0)

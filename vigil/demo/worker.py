@@ -145,11 +145,16 @@ class DetectionWorker:
                 except Exception:  # the gateway wrote it; a bad record is a bug, not a crash
                     logger.exception("undecodable vitals record at offset %d", record.offset)
                     continue
-                for entry in entries:
-                    if isinstance(entry, RejectionNotice):
-                        self._note(entry, batch)
-                    else:
-                        self._process(entry, batch)
+                try:
+                    for entry in entries:
+                        if isinstance(entry, RejectionNotice):
+                            self._note(entry, batch)
+                        else:
+                            self._process(entry, batch)
+                except Exception as exc:  # as the Kafka worker does: skip it, keep monitoring
+                    logger.error(
+                        "vitals record at offset %d failed: %s", record.offset, type(exc).__name__
+                    )
             await self._write(batch)
 
     async def apply_configs(self) -> None:
