@@ -48,7 +48,24 @@ _DATE_PREFIXES: Final = ("eq", "ge", "gt", "le", "lt")
 
 
 def _parse_partial(text: str) -> tuple[datetime, datetime]:
-    """The interval ``[start, end)`` a FHIR date or dateTime of any precision covers."""
+    """The interval ``[start, end)`` a FHIR date or dateTime of any precision covers.
+
+    >>> _parse_partial("9999-12")
+    Traceback (most recent call last):
+    ...
+    ValueError: date '9999-12' is out of range
+    """
+    try:
+        return _partial_interval(text)
+    except OverflowError:  # the end of the interval is beyond year 9999
+        raise ValueError(f"date {text!r} is out of range") from None
+    except ValueError as exc:  # datetime's own words ("month must be in 1..12") as a cause
+        if str(exc).startswith("not a FHIR date"):
+            raise
+        raise ValueError(f"date {text!r} is not a valid date: {exc}") from None
+
+
+def _partial_interval(text: str) -> tuple[datetime, datetime]:
     if re.fullmatch(r"\d{4}", text):
         start = datetime(int(text), 1, 1, tzinfo=UTC)
         return start, start.replace(year=start.year + 1)

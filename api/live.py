@@ -201,7 +201,7 @@ class AlertHub:
 
     def _parse(self, last_event_id: str) -> int | None:
         epoch, _, seq = last_event_id.strip().rpartition("-")
-        if epoch != self.epoch or not seq.isdigit():
+        if epoch != self.epoch or not (seq.isascii() and seq.isdigit()):
             return None
         return int(seq)
 

@@ -40,6 +40,21 @@ def decode_cursor(cursor: str, kind: type[T]) -> T:
         (key,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, TypeError) as exc:
         raise BadRequest("malformed cursor") from exc
-    if type(key) is not kind:
+    if type(key) is not kind or not _storable(key):
         raise BadRequest("malformed cursor")
     return key
+
+
+def _storable(key: str | int) -> bool:
+    """Whether a database can compare with ``key`` (64-bit integers, encodable text).
+
+    >>> _storable(2**63), _storable(chr(0xD800)), _storable("P0001")
+    (False, False, True)
+    """
+    if isinstance(key, int):
+        return -(2**63) <= key < 2**63
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

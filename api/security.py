@@ -143,7 +143,7 @@ def decode_token(
         raise NotAuthenticated("token expired")
     sub, kind, typ = payload.get("sub"), payload.get("knd"), payload.get("typ")
     if typ != expected_type:
-        raise NotAuthenticated(f"expected a {expected_type} token")
+        raise NotAuthenticated(f"wrong token type: expected the {expected_type} token")
     if not isinstance(sub, str) or not sub or kind not in ("user", "client"):
         raise NotAuthenticated("invalid token")
     scope = payload.get("scope", "")

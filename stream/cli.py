@@ -79,7 +79,7 @@ def simulate(
         from ingest.mqtt_fleet import run_fleet
 
         host, _, port = mqtt.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise typer.BadParameter("expected HOST:PORT", param_hint="--mqtt")
         report = run_fleet(
             spec,

@@ -167,7 +167,9 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         ms, alert_id = json.loads(raw)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise BadCursor("malformed cursor") from exc
-    if type(ms) is not int or not isinstance(alert_id, str):
+    if type(ms) is not int or not 0 <= ms < 2**63 or not isinstance(alert_id, str):
+        raise BadCursor("malformed cursor")
+    if not alert_id.isascii():  # ours are; a lone surrogate would not even encode
         raise BadCursor("malformed cursor")
     return ms, alert_id
 

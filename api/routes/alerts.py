@@ -110,6 +110,8 @@ def list_alerts(
         limit=limit,
         cursor=cursor,
     )
+    if query.since is not None and query.until is not None and query.since >= query.until:
+        raise BadRequest("'since' must be before 'until'")
     try:
         page = store.list_alerts(query)
     except BadCursor as exc:
@@ -294,11 +296,13 @@ def snooze(
 def assign(
     alert_id: AlertId, body: AssignIn, principal: AlertsWriter, services: ServicesDep
 ) -> AlertOut:
-    """Make a user responsible for the alert (the user must exist)."""
+    """Make a user responsible for the alert (an active clinician or admin)."""
     _visible_record(services.alert_store, principal, alert_id)  # 404 before any other answer
     user = services.accounts.get_user(body.assignee)
     if user is None or not user.active:
         raise BadRequest("unknown assignee")
+    if user.role not in ("clinician", "admin"):
+        raise BadRequest("alerts are assigned to clinicians or admins")
     return _act(services, principal, alert_id, "assign", note=body.note, assignee=body.assignee)
 
 

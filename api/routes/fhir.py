@@ -105,11 +105,11 @@ def search_observations(
     if not date:
         start, stop = now - timedelta(hours=24), now
     stop = min(stop, now + timedelta(minutes=1))
-    start = max(start, stop - timedelta(days=400))
     resources: list[fhir.JSON] = []
     oldest: datetime | None = None
     more = False
-    if start < stop:
+    if start < stop:  # then stop is after EARLIEST: 400 days before it is a date
+        start = max(start, stop - timedelta(days=400))
         resolution = _resolution(stop - start)
         points = store.vitals_history(
             patient_id, start=start, stop=stop, resolution=resolution, vitals=sorted(channels)

@@ -64,7 +64,7 @@ def put_thresholds(
     expected = None
     if if_match is not None and if_match.strip() != "*":
         tag = if_match.strip().removeprefix("W/").strip('"')
-        if not tag.startswith("v") or not tag[1:].isdigit():
+        if not tag.startswith("v") or not (tag[1:].isascii() and tag[1:].isdigit()):
             raise BadRequest('If-Match must be an ETag like "v3"')
         expected = int(tag[1:])
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,6 +129,10 @@ def test_snooze_and_assign_set_their_fields(world: World, client: TestClient) ->
         ).status_code
         == 400
     )
+    to_patient = client.post(
+        f"/api/v1/alerts/{alert_id}/assign", json={"assignee": "patient1"}, headers=headers
+    )
+    assert to_patient.status_code == 400 and "clinicians" in to_patient.json()["detail"]
     assigned = client.post(
         f"/api/v1/alerts/{alert_id}/assign", json={"assignee": "nurse"}, headers=headers
     )
@@ -148,5 +154,19 @@ def test_bad_cursor_and_out_of_range_times_are_400_problems(
     headers = world.auth("admin")
     bad = client.get("/api/v1/alerts", params={"cursor": "not-a-cursor"}, headers=headers)
     assert bad.status_code == 400 and bad.json()["detail"] == "malformed cursor"
+    # Well-formed JSON no database can compare with: a 65-bit integer, a lone surrogate.
+    for path, key in (
+        ("/api/v1/alerts", [2**70, "x"]),
+        ("/api/v1/alerts", [1, "\ud800"]),
+        ("/api/v1/patients", ["\ud800"]),
+        ("/api/v1/patients", [2**70]),
+        ("/api/v1/audit", [2**70]),
+    ):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+        r = client.get(path, params={"cursor": cursor}, headers=headers)
+        assert r.status_code == 400 and r.json()["detail"] == "malformed cursor", (path, key)
     ancient = client.get("/api/v1/alerts", params={"since": "0001-01-01T00:00:00"}, headers=headers)
     assert ancient.status_code == 400
+    backwards = {"since": "2024-03-02T00:00:00Z", "until": "2024-03-01T00:00:00Z"}
+    reversed_ = client.get("/api/v1/alerts", params=backwards, headers=headers)
+    assert reversed_.status_code == 400 and "before" in reversed_.json()["detail"]

@@ -106,11 +106,30 @@ def test_count_pages_with_a_next_link_that_continues_where_the_page_ended(
 
 
 def test_an_unsupported_code_or_date_is_a_400_problem(world: World, client: TestClient) -> None:
-    for params in ({"code": "1234-5"}, {"date": "yesterday"}, {"code": "http://snomed.info/sct|1"}):
+    for params in (
+        {"code": "1234-5"},
+        {"date": "yesterday"},
+        {"code": "http://snomed.info/sct|1"},
+        {"date": "9999-12"},  # the end of the month is beyond year 9999
+        {"date": "9999-12-31T23:59:59Z"},
+        {"date": "2024-13"},
+    ):
         r = client.get(
             "/fhir/r4/Observation", params={"patient": "P1", **params}, headers=world.auth("nurse")
         )
         assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_window_that_ends_before_any_data_is_an_empty_bundle(
+    world: World, client: TestClient
+) -> None:
+    for date in ("lt0001", "le0002"):
+        r = client.get(
+            "/fhir/r4/Observation",
+            params={"patient": "P1", "date": date},
+            headers=world.auth("nurse"),
+        )
+        assert r.status_code == 200 and r.json()["total"] == 0
 
 
 def test_alerts_are_flags_active_until_resolved(world: World, client: TestClient) -> None:

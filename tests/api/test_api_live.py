@@ -145,6 +145,19 @@ def test_an_unknown_last_event_id_gets_a_reset_event(world: World, http: httpx.C
     assert first.event == "reset"
 
 
+def test_a_last_event_id_with_other_digits_gets_a_reset_event(
+    world: World, http: httpx.Client
+) -> None:
+    headers = world.auth("nurse")
+    with http.stream("GET", "/api/v1/alerts/stream", headers=headers) as r:
+        stream = events(r)
+        world.bus.publish(make_alert("P1", "first", 1))
+        epoch = next_alert(stream).id.rpartition("-")[0]
+    superscript_two = {**headers, "Last-Event-ID": f"{epoch}-".encode() + b"\xb2"}  # latin-1
+    with http.stream("GET", "/api/v1/alerts/stream", headers=superscript_two) as r:
+        assert next(ev for ev in events(r)).event == "reset"
+
+
 def test_the_stream_can_be_narrowed_to_one_visible_patient(
     world: World, http: httpx.Client
 ) -> None:

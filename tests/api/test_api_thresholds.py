@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,39 @@ def test_if_match_guards_against_overwriting_someone_elses_change(
     stale = client.put(URL, json={"spo2_scale": 1}, headers={**headers, "If-Match": '"v0"'})
     assert stale.status_code == 412
     assert client.get(URL, headers=headers).json()["spo2_scale"] == 2
+
+
+def test_an_if_match_that_is_not_one_of_our_etags_is_a_400(world: World) -> None:
+    # Raw bytes over ASGI: test clients would re-encode a latin-1 header value.
+    async def call(if_match: bytes) -> tuple[int, bytes]:
+        body = b'{"spo2_scale": 1}'
+        headers = [
+            (b"authorization", world.auth("nurse")["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"if-match", if_match),
+        ]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT",
+            "scheme": "http", "path": URL, "raw_path": URL.encode(), "query_string": b"",
+            "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+            "server": ("testserver", 80),
+        }  # fmt: skip
+        sent: list[dict[str, Any]] = []
+        received = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return received.pop(0) if received else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await world.app(scope, receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        return start["status"], b"".join(m.get("body", b"") for m in sent)
+
+    for tag in (b'"v\xb2"', b'"v\xb9"', b'"x1"'):
+        status, text = asyncio.run(call(tag))
+        assert status == 400 and b"If-Match must be an ETag" in text, (tag, status, text)
 
 
 @pytest.mark.parametrize(
