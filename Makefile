@@ -18,7 +18,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# setuptools prints an 11-line 'Editable installation' notice (not a problem) on every install
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
 ## make test: install, start the real local stack, run every test (unit, doctest, integration, browser)
