@@ -30,7 +30,7 @@ Message-level reasons (per-sample ones are :data:`ingest.sample.REASON_CODES`):
 ``device_revoked``  the device's credentials were revoked
 ``bad_json``        not UTF-8 JSON
 ``not_an_object``   the JSON is not an object
-``bad_batch``       ``samples`` is not a non-empty list
+``bad_batch``       ``samples`` is not a non-empty list, or ts or a vital sits beside it
 ``too_many_samples`` more than :data:`MAX_BATCH_SAMPLES` samples in a batch
 ``not_enrolled``    (per sample) no enrolment of the device covers the sample's ``ts``
 ``unparseable``     (per sample) validation failed in an unexpected way
@@ -91,7 +91,7 @@ MESSAGE_REASONS: dict[str, str] = {
     "device_revoked": "the device's credentials were revoked",
     "bad_json": "payload is not UTF-8 JSON",
     "not_an_object": "the JSON document is not an object",
-    "bad_batch": "samples is not a non-empty list",
+    "bad_batch": "samples is not a non-empty list, or ts or a vital sits beside it",
     "too_many_samples": "more than MAX_BATCH_SAMPLES samples",
     "not_enrolled": "no enrolment of the device covers the sample's ts",
     "unparseable": "validation failed unexpectedly",
@@ -261,8 +261,10 @@ class PayloadHandler:
             raise _Refused("not_an_object", f"JSON {type(doc).__name__}, not an object")
         if "samples" not in doc:
             return record, [doc], False
-        if stray := sorted(k for k, v in doc.items() if k != "samples" and _sample_field(k, v)):
-            shown = ", ".join(str(k)[:40] for k in stray[:5])
+        if stray := sorted(_SAMPLE_KEYS.intersection(doc)):
+            # A vital or a ts beside the list would be dropped unseen; other fields (firmware,
+            # battery) describe the device and are left alone, as they are in a sample.
+            shown = ", ".join(stray)
             raise _Refused("bad_batch", f"sample fields beside 'samples' ({shown}): move them in")
         items = doc["samples"]
         if not isinstance(items, list) or not items:
@@ -295,19 +297,7 @@ class PayloadHandler:
         return OutRecord(self.topics.dlq, key, encode_dead_letter(letter), 1, reason)
 
 
-def _sample_field(key: object, value: object) -> bool:
-    """Whether an entry of a batch's envelope looks like sample data (lost if ignored).
-
-    >>> _sample_field("ts", "2024-03-01T08:00:00Z"), _sample_field("hr", 72)
-    (True, True)
-    >>> _sample_field("fw", "1.2.0"), _sample_field("gateway", {"rssi": -70})
-    (False, False)
-    """
-    if key in _SAMPLE_KEYS:
-        return True
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
+#: Fields that make an object a sample: not allowed beside a batch's ``samples`` list.
 _SAMPLE_KEYS = frozenset({"ts", "custom", *RANGES})
 
 

@@ -194,9 +194,8 @@ def test_sample_fields_beside_a_batch_are_refused_not_dropped(handler):
     letter = decode_dead_letter(record.value)
     assert letter.reason == "bad_batch" and "hr, ts" in letter.detail
     # metadata beside the list is fine
-    out = handle(
-        handler, {"fw": "1.2", "gateway": {"rssi": -70}, "samples": [{"ts": NOW, "hr": 71}]}
-    )
+    meta = {"fw": "1.2", "battery": 87, "gateway": {"rssi": -70}}
+    out = handle(handler, {**meta, "samples": [{"ts": NOW, "hr": 71}]})
     assert dlq_reasons(out) == [] and [s.hr for s in decode_vitals(out[0].value)] == [71.0]
 
 
