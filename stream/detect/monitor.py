@@ -22,7 +22,11 @@ Late and out-of-order samples: a sample up to ``reorder_window`` seconds older t
 one seen is processed normally (clock jitter). An older one — a batch delivered after a
 Bluetooth drop — is *scored* against the current model but neither learned nor allowed to
 build clinical evidence: the present, not a replayed past, decides what alerts now, and a
-baseline must not be re-learned out of order.
+baseline must not be re-learned out of order. The exception is a reading from a device of its
+own (:data:`~stream.detect.vitals.OWN_DEVICE`: a cuff BP, a glucose meter) newer than the last
+one of its vital: it *is* the present of that vital until the next spot measurement, up to an
+hour away, so it is processed as if on time (a 207 mmHg reading in a backlog is alerted when
+it arrives, not at the next cuff reading).
 
 Examples
 --------
@@ -235,7 +239,7 @@ class PatientMonitor:
                 continue
             ch = channels.get(vital) or self._channel(vital, False)
             assert ch is not None  # noqa: S101 - vitals always get a model
-            if late:
+            if late and not (vital in OWN_DEVICE and ts > ch.recent_at):
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
                 rules, kinds, lo, hi, step = ruleset.get(vital, _NO_RULES)

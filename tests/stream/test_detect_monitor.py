@@ -218,3 +218,22 @@ def test_a_stuck_custom_channel_is_called_stuck():
     values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2 * 288)] + [50.2] * 12
     [alert] = _channel_alerts(values, PatientConfig(alert_channels=("tank_level",)))
     assert "times in a row" in alert.message and alert.evidence["repeats"] >= 3
+
+
+def test_a_late_cuff_reading_newer_than_the_last_is_evaluated_on_arrival() -> None:
+    # A backlog uploaded after the live stream resumed: its wearable readings are the past,
+    # but its cuff reading is the newest blood pressure there is.
+    mon = PatientMonitor("p1")
+    t = 0.0
+    for i in range(180):
+        t = 60.0 * i
+        sbp = 120.0 + (i % 3) if i % 30 == 0 else None
+        mon.observe(Sample("p1", "d1", t, hr=70.0, sbp=sbp, dbp=75.0 if sbp else None, motion=0.1))
+    for i in range(180, 200):  # live stream, newer than the backlog below
+        mon.observe(Sample("p1", "d1", 60.0 * i + 1800.0, hr=70.0, motion=0.1))
+    late = Sample("p1", "d1", 60.0 * 185, hr=70.0, sbp=212.0, dbp=124.0, motion=0.1)
+    _, found = mon.observe(late)
+    assert [(f.kind, f.firing) for f in found] == [("hypertension", True)]
+    # ... while a late wearable reading still only scores
+    _, found = mon.observe(Sample("p1", "d1", 60.0 * 186, hr=160.0, motion=0.1))
+    assert found == []
