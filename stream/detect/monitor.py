@@ -65,6 +65,7 @@ from stream.detect.plausibility import StepGate
 from stream.detect.rules import (
     FIRING,
     HOLDING,
+    RULES,
     RULES_BY_VITAL,
     VitalRule,
     explain_rule,
@@ -300,6 +301,8 @@ class PatientMonitor:
                 best = p
                 top = name
         self.top_channel = top
+        if rule_state:
+            self._hold_unseen(findings, ts)
         if pending:
             f = assess(self, ts, at_rest)
             if f is not None:
@@ -318,6 +321,25 @@ class PatientMonitor:
         return [f] if f is not None else []
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _hold_unseen(self, findings: list[Finding], ts: float) -> None:
+        """Hold open the conditions this sample could not re-examine.
+
+        A rule whose vital was not read reliably in this sample (the next cuff reading is up
+        to an hour away; exertion and its recovery gate the wearable) has no new evidence
+        either way. Until a reading says otherwise, its last evidence stands while it is
+        fresh (:data:`~stream.detect.vitals.FRESH_S`): an alert must not resolve between two
+        cuff readings of 188/124, nor while a tachycardic patient catches their breath.
+        """
+        seen = {f.kind for f in findings}
+        for kind, state in self.rule_state.items():
+            rule = RULES.get(kind)
+            if rule is None or kind in seen or len(state) < 3:
+                continue
+            if ts - state[2] <= FRESH_S.get(rule.vital, 900.0):
+                findings.append(
+                    Finding(kind, "clinical", "low", (rule.vital,), state[1], False, 0.0)
+                )
 
     def news2_points(self, vital: str, x: float) -> int:
         """NEWS2 points of ``vital`` at value ``x`` under this patient's settings."""
@@ -369,8 +391,10 @@ class PatientMonitor:
                 del self.rule_state[rule.kind]
             return None
         if state is None:
-            state = [0.0, ts]
+            state = [0.0, ts, ts]
             self.rule_state[rule.kind] = state
+        elif len(state) > 2:
+            state[2] = ts  # when evidence was last seen (states from before lack it)
         state[0] = state[0] + 1.0 if level == FIRING else 0.0
         firing = state[0] >= rule.persist
         xs = ch.xs

@@ -234,6 +234,25 @@ def test_a_late_cuff_reading_newer_than_the_last_is_evaluated_on_arrival() -> No
     late = Sample("p1", "d1", 60.0 * 185, hr=70.0, sbp=212.0, dbp=124.0, motion=0.1)
     _, found = mon.observe(late)
     assert [(f.kind, f.firing) for f in found] == [("hypertension", True)]
-    # ... while a late wearable reading still only scores
+    # ... while a late wearable reading still only scores (the cuff's evidence holds)
     _, found = mon.observe(Sample("p1", "d1", 60.0 * 186, hr=160.0, motion=0.1))
-    assert found == []
+    assert [(f.kind, f.firing) for f in found] == [("hypertension", False)]
+
+
+def test_an_alert_stays_open_between_cuff_readings_and_resolves_on_a_normal_one() -> None:
+    # Clinician audit: a hypertensive crisis (188/124 every 50 min) 'resolved' between
+    # readings, 30 min after each one, and re-opened at the next.
+    pipe = Pipeline(emit_resolved=True)
+    records: list[tuple[float, str, str]] = []
+    for i in range(12 * 60):
+        crisis = 240 <= i < 480
+        sbp = (188.0 if crisis else 122.0 + i % 3) if i % 50 == 0 else None
+        s = Sample("p1", "d1", T0 + 60.0 * i, hr=72.0 + i % 3, sbp=sbp,
+                   dbp=(124.0 if crisis else 78.0) if sbp else None, motion=0.05)  # fmt: skip
+        result = pipe.process(s)
+        for a in [*result.alerts, *result.resolved]:
+            if a.kind == "hypertension":
+                records.append(((a.detected_at - T0) / 60, a.status, a.alert_id))
+    assert [status for _, status, _ in records] == ["open", "resolved"]
+    assert len({alert_id for *_, alert_id in records}) == 1
+    assert records[1][0] > 500  # after the first normal reading (minute 500), not before
