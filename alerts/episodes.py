@@ -57,11 +57,11 @@ class Episode:
         "vitals",
     )
 
-    def __init__(self, patient_id: str, f: Finding, ts: float) -> None:
+    def __init__(self, patient_id: str, f: Finding, ts: float, since: float | None = None) -> None:
         self.kind = f.kind
         self.category = f.category
-        self.started_at = f.since
-        self.alert_id = alert_id_for(patient_id, f.kind, f.since)
+        self.started_at = f.since if since is None else since
+        self.alert_id = alert_id_for(patient_id, f.kind, self.started_at)
         self.severity = f.severity
         self.vitals = f.vitals
         self.message = f.message
@@ -119,6 +119,9 @@ class EpisodeTracker:
         self.policy = policy or AlertPolicy()
         self.open: dict[str, Episode] = {}
         self.recent_announcements: list[float] = []
+        #: When the last episode of each kind closed: a run of evidence that began before
+        #: then and fires again is a new alert (new id, starting now), not the old one again.
+        self.closed_at: dict[str, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -127,6 +130,7 @@ class EpisodeTracker:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("closed_at", {})  # states saved before it existed
         self.policy = AlertPolicy()
 
     def _may_announce(self, ts: float, f: Finding, config: PatientConfig | None) -> bool:
@@ -160,7 +164,8 @@ class EpisodeTracker:
             if ep is None:
                 if not f.firing:
                     continue  # holding evidence opens nothing (and keeps nothing open)
-                ep = Episode(pid, f, ts)
+                closed = self.closed_at.get(f.kind)
+                ep = Episode(pid, f, ts, ts if closed is not None and f.since < closed else None)
                 self.open[f.kind] = ep
             seen.append(f.kind)  # only open episodes' kinds: the clear check below counts them
             ep.last_evidence = ts
@@ -207,6 +212,7 @@ class EpisodeTracker:
                 ep = self.open[kind]
                 if ts - ep.last_evidence >= policy.clear_delay(ep.category, kind):
                     del self.open[kind]
+                    self.closed_at[kind] = ts
                     if ep.folded_into is not None:
                         continue  # it was never an alert of its own
                     if ep.announced:

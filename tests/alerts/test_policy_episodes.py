@@ -63,6 +63,22 @@ def test_an_episode_clears_only_after_the_clear_delay_then_a_new_one_can_open():
     assert alerts[0].alert_id != alerts[1].alert_id
 
 
+def test_a_run_of_evidence_that_outlives_its_closed_alert_is_a_new_alert_not_a_replay():
+    # The detector's run began before the first alert closed (evidence was suspended, e.g.
+    # no cuff reading for 40 min) and fires again: the same id with seq 0 again would be
+    # hidden by any client keeping the highest seq, so it is a new alert starting now.
+    tracker = EpisodeTracker("p1")
+    first, resolved = run(tracker, [(0, [finding()]), (40, [])])
+    again, _ = run(tracker, [(50, [finding(since=T0)])])
+    assert [(a.status, a.seq) for a in resolved] == [("resolved", 1)]
+    assert [(a.status, a.seq) for a in again] == [("open", 0)]
+    assert again[0].alert_id != first[0].alert_id
+    assert again[0].started_at == T0 + 50 * MIN
+    # a run that began after the close is an episode of its own as always
+    later, _ = run(tracker, [(120, []), (200, [finding(since=T0 + 199 * MIN)])])
+    assert later[-1].started_at == T0 + 199 * MIN
+
+
 def test_an_episode_clears_on_time_while_another_condition_merely_holds():
     # Holding fever evidence (no fever episode) must not keep the tachycardia episode open.
     fever = finding("fever", firing=False)
