@@ -26,11 +26,12 @@ logger = logging.getLogger(__name__)
 
 #: Wall seconds between progress lines.
 PROGRESS_EVERY_S = 10.0
+#: Loggers that write MQTT payloads (vitals) and device passwords at DEBUG and INFO: held at
+#: WARNING even under ``vigil -v`` (no patient data or secrets in logs).
+_PRIVATE = ("amqtt", "transitions")
 #: Chatty loggers, quietened unless ``vigil -v``: third-party ones, and seeding (one line per
 #: patient, device and team assignment).
 _NOISY = (
-    "amqtt",
-    "transitions",
     "uvicorn",
     "uvicorn.error",
     "uvicorn.access",
@@ -69,6 +70,8 @@ def demo(
     """Run Vigil in one process: simulated wearables, MQTT, detection, alerts, API, dashboard."""
     from vigil.demo.runtime import DemoOptions
 
+    for name in _PRIVATE:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         for name in _NOISY:
             logging.getLogger(name).setLevel(logging.WARNING)
