@@ -13,6 +13,7 @@ RFC 9457, Problem Details for HTTP APIs (2023).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -153,7 +154,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The traceback without the exception's message: messages may quote data (a store's
+    # error echoing a query, a value that failed to convert), and logs carry ids only.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error(
+        "unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames
+    )
     return problem_response(500, detail="internal error", instance=request.url.path)
 
 

@@ -130,7 +130,9 @@ class ConfigFeed:
         try:
             config = decode_config(value)
         except (msgspec.DecodeError, ValueError) as exc:
-            logger.warning("invalid configuration for patient %s ignored: %s", patient_id, exc)
+            logger.warning(
+                "invalid configuration for patient %s ignored: %s", patient_id, type(exc).__name__
+            )
             return
         self.apply(patient_id, config)
         self.applied += 1

@@ -18,6 +18,7 @@ aggregate the windows in its storage engine (``aggregateWindow`` over ``min``, `
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -62,6 +63,21 @@ logger = logging.getLogger(__name__)
 
 #: HTTP connections kept to InfluxDB: the API's thread pool runs up to 40 reads at once.
 POOL_SIZE: Final = 40
+
+
+def _error_code(body: object) -> str:
+    """The ``code`` of an InfluxDB error body (``{"code": "invalid", "message": ...}``).
+
+    >>> _error_code(b'{"code": "invalid", "message": "unable to parse hr=187"}')
+    'invalid'
+    >>> _error_code("<html>")
+    'no error code'
+    """
+    try:
+        code = json.loads(body if isinstance(body, bytes | str) else "")["code"]
+    except (ValueError, TypeError, KeyError):
+        return "no error code"
+    return str(code)[:40]
 
 
 class InfluxStore(Store):
@@ -120,8 +136,10 @@ class InfluxStore(Store):
             status = int(exc.status or 0)
             if status >= 500 or status in (0, 429):
                 return StoreUnavailable(f"influxdb {what}: HTTP {status}")
-            body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
-            return StoreError(f"influxdb {what}: HTTP {status} {exc.reason}: {str(body)[:300]}")
+            # Only InfluxDB's error code: its message quotes the line protocol, values and all,
+            # and this text is logged (no patient data in logs beyond ids).
+            code = _error_code(exc.body)
+            return StoreError(f"influxdb {what}: HTTP {status} {exc.reason} ({code})")
         return StoreUnavailable(f"influxdb {what}: {type(exc).__name__}")
 
     def _rows(self, query: str) -> list[dict[str, str]]:

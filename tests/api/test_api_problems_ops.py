@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from alerts.exceptions import StoreUnavailable
 from alerts.store import AlertPage, AlertQuery
 from tests.api.conftest import TestClient
@@ -47,13 +49,19 @@ class ExplodingStore:
         raise self.exc
 
 
-def test_an_unexpected_error_is_a_bare_500_problem_without_internals() -> None:
+def test_an_unexpected_error_is_a_bare_500_problem_without_internals(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     w = build_world()
-    w.services.alert_store = ExplodingStore(RuntimeError("secret internal detail"))  # type: ignore[assignment]
+    w.services.alert_store = ExplodingStore(RuntimeError("hr=187 secret internal detail"))  # type: ignore[assignment]
     with TestClient(w.app, raise_server_exceptions=False) as client:
         r = client.get("/api/v1/alerts", headers=w.auth("admin"))
     assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
     assert "secret internal detail" not in r.text and "Traceback" not in r.text
+    # the log has where it failed, not what the message said (it may quote data)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "unhandled RuntimeError on GET /api/v1/alerts" in logged and "list_alerts" in logged
+    assert "hr=187" not in logged
 
 
 def test_a_storage_outage_is_a_503_problem() -> None:
