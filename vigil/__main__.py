@@ -1,5 +1,5 @@
 """``python -m vigil``: the same command line as the ``vigil`` script."""
 
-from vigil.cli import app
+from vigil.cli import main
 
-app(prog_name="vigil")
+main()
