@@ -32,6 +32,7 @@ from alerts.model import SEVERITY_RANK, Alert, alert_id_for
 from alerts.policy import AlertPolicy
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
+from stream.detect.vitals import clock
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ class Episode:
         self.last_record = ts
         message = f.message if f is not None else self.message
         if status == "resolved":
-            message = f"Resolved: {self.message}"
+            message = (
+                f"Resolved, not in evidence since {clock(self.last_evidence)} (was: {self.message})"
+            )
         return Alert(
             alert_id=self.alert_id,
             patient_id=patient_id,
@@ -250,6 +253,10 @@ class EpisodeTracker:
         if ts - primary.last_record < self.policy.escalate_every and f.severity != "critical":
             return []
         primary.severity = f.severity
-        update = f._replace(message=f"{primary.message} — now also: {f.message}")
+        # the current numbers of the new condition, not the first sentence of the old one
+        also = (
+            f"on top of the {primary.kind.replace('_', ' ')} alert of {clock(primary.started_at)}"
+        )
+        update = f._replace(message=f"{f.message} ({also})")
         primary.message = update.message
         return [primary.record(self.patient_id, ts, "escalated", update)]

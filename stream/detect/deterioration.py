@@ -141,7 +141,8 @@ def assess(mon: MonitorView, ts: float, at_rest: bool) -> Finding | None:
     involved = [v for v, n in sub.items() if n > 0]
     minutes = int((ts - state[1]) // 60.0)
     parts = ", ".join(f"{LABEL[v]} {fmt(v, mon.channels[v].xs)}{UNIT[v]}" for v in involved)
-    msg = f"Deteriorating over {minutes} min: NEWS2 {total} (usual {usual}) with {parts}"
+    over = f" over {minutes} min" if minutes >= 1 else ""
+    msg = f"Deteriorating{over}: NEWS2 {total} (usual {usual}) with {parts}"
     return Finding(
         "deterioration", "clinical", severity, tuple(involved), state[1], firing,
         min(1.0, drift / 20.0), msg,

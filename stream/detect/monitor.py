@@ -218,8 +218,8 @@ class PatientMonitor:
             ("spo2", sample.spo2),
             ("rr", sample.rr),
             ("temp", sample.temp),
+            ("dbp", sample.dbp),  # before sbp, whose alert message shows both
             ("sbp", sample.sbp),
-            ("dbp", sample.dbp),
             ("glucose", sample.glucose),
         )
         evaluate = reliable and not late
@@ -405,11 +405,15 @@ class PatientMonitor:
         total, sub = self.news2_now(ts)
         if total >= 7:
             severity = "critical"
+        elif total >= 5 and severity == "low":
+            severity = "medium"  # NEWS2 5-6: an urgent response, whatever this vital scores
         minutes = int((ts - state[1]) // 60.0)
+        spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
+        dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
         # worded only if the alert policy reads it (most evidence only holds an episode open)
         explain = partial(
             explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
-            limit, points, total, sub,
+            limit, points, total, sub, spot_readings=spot, dbp=dbp,
         )  # fmt: skip
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain

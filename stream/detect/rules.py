@@ -225,16 +225,30 @@ def explain_rule(
     points: int,
     total: int,
     sub: dict[str, int],
+    *,
+    spot_readings: int = 0,
+    dbp: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Message and evidence of a vital rule's finding on ``vital``.
 
     ``xs`` is the smoothed value, ``expected``/``sd``/``z``/``settled`` the personal baseline's
     view of it, ``ctx`` the activity context, ``minutes`` the evidence run so far, ``limit``
     the clinician's bound if any, ``points``/``total``/``sub`` the NEWS2 points of the vital,
-    aggregate and sub-scores.
+    aggregate and sub-scores. A vital from a spot measurement (a cuff) is described by its
+    ``spot_readings`` in a row rather than minutes, and systolic pressure is shown with the
+    diastolic ``dbp`` when there is one. The NEWS2 clause names the vital's points only when it
+    scores (a hypertensive crisis scores 0 below 220 mmHg: "systolic BP 0" beside it would read
+    as reassurance), else the total if any.
 
     >>> explain_rule("hr", 128.0, 71.0, 6.0, 9.5, True, 1, 8, None, 2, 2, {"hr": 2})[0]
     'HR 128 bpm for 8 min, personal baseline 71 ± 6; NEWS2 pulse 2'
+    >>> explain_rule("sbp", 216.0, 131.0, 9.0, 9.4, True, 1, 0, None, 0, 2, {"sbp": 0, "hr": 2},
+    ...              spot_readings=1, dbp=126.0)[0]
+    'BP 216/126 mmHg (single cuff reading), personal baseline SBP 131 ± 9; NEWS2 total 2'
+    >>> msg, _ = explain_rule("sbp", 84.0, 118.0, 9.0, -3.8, True, 1, 47, None, 3, 4, {"sbp": 3},
+    ...                       spot_readings=2)
+    >>> msg.split(", personal")[0], msg.split("; ")[1]
+    ('SBP 84 mmHg on 2 cuff readings in a row (47 min)', 'NEWS2 systolic BP 3 (total 4)')
     """
     label, unit = LABEL[vital], UNIT[vital]
     if settled:
@@ -245,11 +259,24 @@ def explain_rule(
         base = "no personal baseline yet"
     if limit is not None:
         base += f", clinician limit {fmt(vital, limit)}"
-    msg = f"{label} {fmt(vital, xs)}{unit} for {minutes} min, {base}"
-    if vital in NEWS2_NAME:
+    shown = f"{label} {fmt(vital, xs)}{unit}"
+    if vital == "sbp" and dbp is not None:
+        shown = f"BP {fmt(vital, xs)}/{fmt('dbp', dbp)}{unit}"
+        base = base.replace("baseline ", "baseline SBP ", 1)
+    device = "cuff" if vital in ("sbp", "dbp") else "meter"
+    if spot_readings > 1:
+        run = f" on {spot_readings} {device} readings in a row ({minutes} min)"
+    elif spot_readings == 1:
+        run = f" (single {device} reading)"
+    else:
+        run = f" for {minutes} min" if minutes >= 1 else ""
+    msg = f"{shown}{run}, {base}"
+    if vital in NEWS2_NAME and points:
         msg += f"; NEWS2 {NEWS2_NAME[vital]} {points}"
         if total > points:
             msg += f" (total {total})"
+    elif total:
+        msg += f"; NEWS2 total {total}"  # this vital scores 0: its 0 would read as reassurance
     evidence: dict[str, Any] = {
         "vital": vital,
         "value": round(xs, 2),
@@ -261,6 +288,10 @@ def explain_rule(
         "duration_min": minutes,
         "news2": {"total": total, **sub},
     }
+    if spot_readings:
+        evidence["readings"] = spot_readings
+    if dbp is not None:
+        evidence["dbp"] = round(dbp, 2)
     if limit is not None:
         evidence["limit"] = limit
     return msg, evidence

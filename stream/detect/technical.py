@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 
 from stream.detect.findings import Finding
+from stream.detect.vitals import clock
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +190,11 @@ class DataQuality:
             return []
         offline = silent >= self.offline_after
         mins = _minutes(silent)
+        since = clock(self.last_seen)
         text = (
-            f"Device offline: no data for {mins} min."
+            f"Device offline: no data since {since} ({mins} min)."
             if offline
-            else f"No data for {mins} min (charging, out of range or removed?)."
+            else f"No data since {since} ({mins} min): charging, out of range or removed?"
         )
         return [
             Finding(

@@ -14,11 +14,13 @@ Examples
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "clock",
     "FRESH_S",
     "LABEL",
     "MAX_STEP",
@@ -64,3 +66,12 @@ def fmt(vital: str, x: float) -> str:
     if vital == "temp":
         return f"{x:.1f}"
     return f"{x:.0f}"
+
+
+def clock(ts: float) -> str:
+    """Event time ``ts`` as a message shows it: hours and minutes, UTC.
+
+    >>> clock(1709280000.0)
+    '08:00 UTC'
+    """
+    return time.strftime("%H:%M UTC", time.gmtime(ts))

@@ -58,7 +58,8 @@ def test_an_episode_clears_only_after_the_clear_delay_then_a_new_one_can_open():
     steps = [(0, [finding()]), (10, []), (29, []), (31, []), (50, [finding(since=T0 + 50 * MIN)])]
     alerts, resolved = run(EpisodeTracker("p1"), steps)
     assert [r.status for r in resolved] == ["resolved"]
-    assert resolved[0].detected_at == T0 + 31 * MIN and resolved[0].message.startswith("Resolved")
+    assert resolved[0].detected_at == T0 + 31 * MIN
+    assert resolved[0].message == "Resolved, not in evidence since 00:00 UTC (was: tachycardia now)"
     assert [a.status for a in alerts] == ["open", "open"]
     assert alerts[0].alert_id != alerts[1].alert_id
 
@@ -122,7 +123,9 @@ def test_a_related_condition_is_folded_into_the_open_alert_and_escalates_it():
         ("tachycardia", "open", "low"),
         ("tachycardia", "escalated", "high"),
     ]
-    assert alerts[1].vitals == ["hr", "temp"] and "now also: fever now" in alerts[1].message
+    assert alerts[1].vitals == ["hr", "temp"]
+    # the new condition's current sentence, then what it adds to (not the old, stale numbers)
+    assert alerts[1].message == "fever now (on top of the tachycardia alert of 00:00 UTC)"
 
 
 def test_the_alert_stays_open_while_any_folded_condition_is_in_evidence():

@@ -256,3 +256,20 @@ def test_an_alert_stays_open_between_cuff_readings_and_resolves_on_a_normal_one(
     assert [status for _, status, _ in records] == ["open", "resolved"]
     assert len({alert_id for *_, alert_id in records}) == 1
     assert records[1][0] > 500  # after the first normal reading (minute 500), not before
+
+
+def test_a_news2_of_five_makes_a_single_vital_alert_at_least_medium() -> None:
+    # HR 48 scores NEWS2 1 (low), but with RR 22, SpO2 94 and 38.2 C the total is 5: an
+    # urgent response (RCP 2017), whatever the one vital scores.
+    mon = PatientMonitor("p1")
+    rng = random.Random(3)
+    for i in range(8 * 60):
+        mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=72.0 + rng.gauss(0, 2), spo2=97.0,
+                           rr=14.0 + rng.gauss(0, 0.5), temp=36.8, motion=0.02))  # fmt: skip
+    found = []
+    for i in range(8 * 60, 8 * 60 + 10):
+        _, f = mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=48.0, spo2=94.0, rr=22.0,
+                                  temp=38.2, motion=0.02))  # fmt: skip
+        found += [x for x in f if x.kind == "bradycardia" and x.firing]
+    assert found and {f.severity for f in found} == {"medium"}
+    assert "(total 5)" in found[0].message
