@@ -312,8 +312,26 @@ class PatientMonitor:
         return best, findings
 
     def tick(self, now: float) -> list[Finding]:
-        """Event-time tick: technical conditions that need no sample (data gaps)."""
-        return self.quality.on_tick(now)
+        """Event-time tick: technical conditions that need no sample (data gaps).
+
+        Silence while a clinical condition is in evidence is not a routine charging gap: the
+        data gap is then ``medium`` and names the condition (the care team should check on
+        the patient, not the strap).
+        """
+        found = self.quality.on_tick(now)
+        if found and self.rule_state:
+            active = sorted(k for k in self.rule_state if k in RULES)
+            if active:
+                conditions = " and ".join(k.replace("_", " ") for k in active)
+                found = [
+                    f._replace(
+                        severity="medium",
+                        message=f"{f.message} Last seen with {conditions} in evidence: "
+                        "check on the patient.",
+                    )
+                    for f in found
+                ]
+        return found
 
     def rejected(self, ts: float, reason_code: str) -> list[Finding]:
         """Account for a sample of this patient that failed validation."""

@@ -273,3 +273,15 @@ def test_a_news2_of_five_makes_a_single_vital_alert_at_least_medium() -> None:
         found += [x for x in f if x.kind == "bradycardia" and x.firing]
     assert found and {f.severity for f in found} == {"medium"}
     assert "(total 5)" in found[0].message
+
+
+def test_silence_during_a_clinical_condition_is_a_medium_data_gap() -> None:
+    mon = PatientMonitor("p1")
+    for i in range(120):
+        mon.observe(Sample("p1", "d1", 60.0 * i, hr=70.0 + i % 3, motion=0.05))
+    [routine] = mon.tick(60.0 * 119 + 1900.0)
+    assert routine.kind == "data_gap" and routine.severity == "info"
+    t = 60.0 * 160
+    mon.observe(Sample("p1", "d1", t, hr=70.0, sbp=212.0, dbp=124.0, motion=0.05))
+    [gap] = mon.tick(t + 1900.0)
+    assert gap.severity == "medium" and "hypertension in evidence" in gap.message
