@@ -138,11 +138,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         422,
         title="Validation Error",
-        detail="the request did not validate",
+        detail=_validation_detail(request, exc),
         instance=request.url.path,
         type_=VALIDATION_TYPE,
         errors=_field_errors(exc),
     )
+
+
+def _validation_detail(request: Request, exc: RequestValidationError) -> str:
+    """The summary line; a JSON body sent as something else gets told what to send."""
+    whole_body = any(tuple(err.get("loc", ())) == ("body",) for err in exc.errors())
+    content_type = request.headers.get("content-type", "")
+    if whole_body and content_type and "json" not in content_type:
+        return f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}"
+    return "the request did not validate"
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,6 +39,16 @@ def test_validation_problems_list_the_fields_but_never_echo_the_input(
     assert secret not in r.text and "wizard" not in r.text
 
 
+def test_a_json_body_sent_as_text_is_told_what_to_send(world: World, client: TestClient) -> None:
+    r = client.put(
+        "/api/v1/patients/P1/thresholds",
+        content=b'{"spo2_scale": 2}',
+        headers={**world.auth("nurse"), "Content-Type": "text/plain"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("the body must be JSON (Content-Type: application/json)")
+
+
 class ExplodingStore:
     """An alert store whose list fails like a bug, or like an outage."""
 
