@@ -16,6 +16,10 @@ A relevant departure of at least ``dev_early`` that the personal model's trend d
 CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR 101 for a
 patient whose usual is 80 ± 6 matters although no single minute is surprising.
 
+In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90) a departure of
+twice ``dev`` is evidence whatever the personal scale says: in the first hours the scale is
+still wide, and a heart rate fallen from 63 to 38 bpm needs no further proof.
+
 A clinician's limit (:class:`~stream.detect.config.PatientConfig` ``thresholds``) replaces all
 of this for its side: outside the limit is evidence, inside is not.
 
@@ -42,6 +46,8 @@ Examples
 2
 >>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
 0
+>>> RULES["bradycardia"].evidence(38.0, 62.6, 8.5, settled=True)  # 2.9 wide scales, 25 bpm: red
+2
 """
 
 from __future__ import annotations
@@ -98,6 +104,11 @@ class VitalRule(NamedTuple):
     exertion
         Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
         active, only the ``hard`` bound fires.
+    red
+        The edge of the vital's NEWS2 3-point band (HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90):
+        a value there at least ``2 * dev`` from this patient's expected value fires whatever
+        its ``z``. A baseline still learning in the first hours has a wide scale, and an
+        adult whose heart rate falls from 63 to 38 bpm must not wait for it to narrow.
     """
 
     kind: str
@@ -113,6 +124,7 @@ class VitalRule(NamedTuple):
     dev_early: float = math.inf
     rel_early: float = math.nan
     exertion: bool = False
+    red: float = math.nan
 
     @property
     def min_departure(self) -> float:
@@ -157,6 +169,8 @@ class VitalRule(NamedTuple):
             return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
         if young and s * (xs - self.hard) >= 0.0:
             return FIRING
+        if s * (xs - self.red) >= 0.0 and d >= 2.0 * self.dev:
+            return FIRING  # NEWS2 3-point territory, far from what this patient has shown
         if sustained and settled and d >= self.dev_early and s * (xs - self.rel) >= 0.0:
             return FIRING
         z = d / sd
@@ -176,18 +190,22 @@ class VitalRule(NamedTuple):
 
 
 # kind, vital, sign, rel, rel_hold, dev, z_on, hard, persist, z_early, dev_early, rel_early,
-# exertion
+# exertion, red
 RULES: Final[dict[str, VitalRule]] = {
     r.kind: r
     for r in (
-        VitalRule("tachycardia", "hr", +1, 100.0, 95.0, 20.0, 4.0, 140.0, 2, 4.5, 15.0, 90.0, True),
-        VitalRule("bradycardia", "hr", -1, 45.0, 48.0, 10.0, 3.5, 35.0, 2, 3.5, 8.0, 55.0),
-        VitalRule("desaturation", "spo2", -1, 93.0, 94.0, 3.0, 3.5, 88.0, 2, 3.5, 2.5, 95.0, True),
+        VitalRule("tachycardia", "hr", +1, 100.0, 95.0, 20.0, 4.0, 140.0, 2, 4.5, 15.0, 90.0, True,
+                  red=131.0),
+        VitalRule("bradycardia", "hr", -1, 45.0, 48.0, 10.0, 3.5, 35.0, 2, 3.5, 8.0, 55.0,
+                  red=40.0),
+        VitalRule("desaturation", "spo2", -1, 93.0, 94.0, 3.0, 3.5, 88.0, 2, 3.5, 2.5, 95.0, True,
+                  red=91.0),
         VitalRule("tachypnea", "rr", +1, 22.0, 21.0, 6.0, 4.0, 25.0, 2, 3.5, 4.0, 19.0, True),
         VitalRule("bradypnea", "rr", -1, 9.0, 10.0, 4.0, 3.5, 8.0, 3),
         VitalRule("fever", "temp", +1, 37.9, 37.7, 0.8, 4.0, 38.6, 2, 4.5, 0.6, 37.5),
         VitalRule("hypothermia", "temp", -1, 35.5, 35.8, 1.0, 4.0, 35.0, 3),
-        VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 18.0, 3.0, 88.0, 1, 3.5, 20.0, 95.0),
+        VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 18.0, 3.0, 88.0, 1, 3.5, 20.0, 95.0,
+                  red=90.0),
         VitalRule("hypertension", "sbp", +1, 180.0, 170.0, 15.0, 2.0, 180.0, 1, 4.0, 30.0, 170.0,
                   True),
         VitalRule("hypoglycemia", "glucose", -1, 70.0, 80.0, 20.0, 3.0, 54.0, 2),
