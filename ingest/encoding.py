@@ -47,18 +47,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
 from ingest.exceptions import WireFormatError
 from ingest.sample import (
     MAX_CUSTOM_CHANNELS,
-    RANGES,
     TS_MAX,
     TS_MIN,
     Sample,
     format_ts,
+    in_range,
 )
 
 __all__ = [
@@ -82,11 +82,6 @@ __all__ = [
 WIRE_VERSION = 1
 
 
-def _in_range(field: str) -> Any:
-    lo, hi = RANGES[field]
-    return Annotated[float, msgspec.Meta(ge=lo, le=hi)] | None
-
-
 _Ts = Annotated[float, msgspec.Meta(ge=TS_MIN, lt=TS_MAX)]
 _Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
 #: (Channel names are not matched against the pattern here: it would double the decoding time,
@@ -103,15 +98,15 @@ class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """
 
     ts: _Ts
-    hr: _in_range("hr") = None  # type: ignore[valid-type]
-    spo2: _in_range("spo2") = None  # type: ignore[valid-type]
-    rr: _in_range("rr") = None  # type: ignore[valid-type]
-    temp: _in_range("temp") = None  # type: ignore[valid-type]
-    sbp: _in_range("sbp") = None  # type: ignore[valid-type]
-    dbp: _in_range("dbp") = None  # type: ignore[valid-type]
-    glucose: _in_range("glucose") = None  # type: ignore[valid-type]
-    motion: _in_range("motion") = None  # type: ignore[valid-type]
-    quality: _in_range("quality") = None  # type: ignore[valid-type]
+    hr: in_range("hr") = None  # type: ignore[valid-type]
+    spo2: in_range("spo2") = None  # type: ignore[valid-type]
+    rr: in_range("rr") = None  # type: ignore[valid-type]
+    temp: in_range("temp") = None  # type: ignore[valid-type]
+    sbp: in_range("sbp") = None  # type: ignore[valid-type]
+    dbp: in_range("dbp") = None  # type: ignore[valid-type]
+    glucose: in_range("glucose") = None  # type: ignore[valid-type]
+    motion: in_range("motion") = None  # type: ignore[valid-type]
+    quality: in_range("quality") = None  # type: ignore[valid-type]
     custom: _Custom = {}
 
 

@@ -75,6 +75,7 @@ __all__ = [
     "Sample",
     "coerce_text_fields",
     "format_ts",
+    "in_range",
     "parse_sample",
     "parse_ts",
 ]
@@ -123,7 +124,8 @@ _KNOWN = frozenset(RANGES) | _META
 _name_ok: dict[str, bool] = {}
 
 
-def _bounded(field: str) -> Any:
+def in_range(field: str) -> Any:
+    """The msgspec type of vital ``field``: a float within :data:`RANGES`, or ``None``."""
     lo, hi = RANGES[field]
     return Annotated[float, msgspec.Meta(ge=lo, le=hi)] | None
 
@@ -132,15 +134,15 @@ class _KnownFields(msgspec.Struct, frozen=True, gc=False):
     """The known fields of a raw sample, typed and range-checked by msgspec in one C call."""
 
     ts: float | str | None = None
-    hr: _bounded("hr") = None  # type: ignore[valid-type]
-    spo2: _bounded("spo2") = None  # type: ignore[valid-type]
-    rr: _bounded("rr") = None  # type: ignore[valid-type]
-    temp: _bounded("temp") = None  # type: ignore[valid-type]
-    sbp: _bounded("sbp") = None  # type: ignore[valid-type]
-    dbp: _bounded("dbp") = None  # type: ignore[valid-type]
-    glucose: _bounded("glucose") = None  # type: ignore[valid-type]
-    motion: _bounded("motion") = None  # type: ignore[valid-type]
-    quality: _bounded("quality") = None  # type: ignore[valid-type]
+    hr: in_range("hr") = None  # type: ignore[valid-type]
+    spo2: in_range("spo2") = None  # type: ignore[valid-type]
+    rr: in_range("rr") = None  # type: ignore[valid-type]
+    temp: in_range("temp") = None  # type: ignore[valid-type]
+    sbp: in_range("sbp") = None  # type: ignore[valid-type]
+    dbp: in_range("dbp") = None  # type: ignore[valid-type]
+    glucose: in_range("glucose") = None  # type: ignore[valid-type]
+    motion: in_range("motion") = None  # type: ignore[valid-type]
+    quality: in_range("quality") = None  # type: ignore[valid-type]
 
 
 class Sample(msgspec.Struct, frozen=True, gc=False):

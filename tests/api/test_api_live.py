@@ -120,14 +120,19 @@ def test_an_acknowledgement_is_pushed_with_the_actor_from_the_token(
     assert (pushed["status"], pushed["acknowledged_by"]) == ("acknowledged", "nurse")
 
 
+def first_event(world: World, http: httpx.Client, headers: dict[str, str]) -> Event:
+    """Connect, receive one alert event, disconnect."""
+    with http.stream("GET", "/api/v1/alerts/stream", headers=headers) as r:
+        stream = events(r)
+        world.bus.publish(make_alert("P1", "first", 1))
+        return next_alert(stream)
+
+
 def test_reconnecting_with_last_event_id_delivers_what_was_missed(
     world: World, http: httpx.Client
 ) -> None:
     headers = world.auth("nurse")
-    with http.stream("GET", "/api/v1/alerts/stream", headers=headers) as r:
-        stream = events(r)
-        world.bus.publish(make_alert("P1", "first", 1))
-        first = next_alert(stream)
+    first = first_event(world, http, headers)
     assert first.id
     world.bus.publish(make_alert("P1", "second", 1))  # while disconnected
     world.bus.publish(make_alert("P1", "third", 1))
@@ -149,10 +154,7 @@ def test_a_last_event_id_with_other_digits_gets_a_reset_event(
     world: World, http: httpx.Client
 ) -> None:
     headers = world.auth("nurse")
-    with http.stream("GET", "/api/v1/alerts/stream", headers=headers) as r:
-        stream = events(r)
-        world.bus.publish(make_alert("P1", "first", 1))
-        epoch = next_alert(stream).id.rpartition("-")[0]
+    epoch = first_event(world, http, headers).id.rpartition("-")[0]
     superscript_two = {**headers, "Last-Event-ID": f"{epoch}-".encode() + b"\xb2"}  # latin-1
     with http.stream("GET", "/api/v1/alerts/stream", headers=superscript_two) as r:
         assert next(ev for ev in events(r)).event == "reset"

@@ -82,25 +82,26 @@ def test_replay_reads_csv_like_jsonl(app, cohort, tmp_path):
     assert f"samples {len(lines)}" in out
 
 
-def test_replay_counts_malformed_lines(app, tmp_path):
+def _replay_lines(app, tmp_path, *fields: str) -> str:
+    """Replay one JSONL line per ``fields`` (a line of p1/d1 at minute i, or raw when not JSON)."""
     src = tmp_path / "s.jsonl"
-    src.write_text(
-        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:00:00Z", "hr": 70}\n'
-        "not json\n"
-        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:01:00Z", "hr": 900}\n'
-    )
-    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    lines = [
+        f'{{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:0{i}:00Z", {f}}}'
+        if f.startswith('"')
+        else f
+        for i, f in enumerate(fields)
+    ]
+    src.write_text("\n".join(lines) + "\n")
+    return _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+
+
+def test_replay_counts_malformed_lines(app, tmp_path):
+    out = _replay_lines(app, tmp_path, '"hr": 70', "not json", '"hr": 900')
     assert "samples 3: accepted 1, rejected 2 (malformed_line 1, out_of_range 1)" in out
 
 
 def test_replay_names_non_finite_values_as_the_gateway_does(app, tmp_path):
-    src = tmp_path / "s.jsonl"
-    src.write_text(
-        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:00:00Z", "hr": NaN}\n'
-        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:01:00Z", "x": 1e400}\n'
-        '{"patient_id": "p1", "device_id": "d1", "ts": "2025-01-06T00:02:00Z", "hr": 70}\n'
-    )
-    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    out = _replay_lines(app, tmp_path, '"hr": NaN', '"x": 1e400', '"hr": 70')
     assert "samples 3: accepted 1, rejected 2 (not_finite 2)" in out
 
 

@@ -28,6 +28,13 @@ async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
+async def nurse_auth(http: httpx.AsyncClient) -> dict[str, str]:
+    """Sign in as the demo's nurse; the bearer header."""
+    data = {"username": "nurse", "password": "nurse-demo"}
+    token = (await http.post("/api/v1/auth/token", data=data)).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 async def demo() -> AsyncIterator[DemoRuntime]:
     rt = DemoRuntime(
@@ -47,12 +54,7 @@ async def test_the_demo_serves_the_dashboard_its_charts_and_the_api(demo: DemoRu
         assert index.status_code == 200 and "js/app.js" in index.text
         chart_lib = await http.get("/vendor/uPlot.esm.js")  # installed by `make assets`
         assert chart_lib.status_code == 200
-        token = (
-            await http.post(
-                "/api/v1/auth/token", data={"username": "nurse", "password": "nurse-demo"}
-            )
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await nurse_auth(http)
         patients = (await http.get("/api/v1/patients", headers=auth)).json()["items"]
         assert [p["patient_id"] for p in patients] == ["P0001", "P0002", "P0003"]
 
@@ -68,12 +70,7 @@ async def test_default_query_windows_follow_the_simulated_clock(demo: DemoRuntim
 
     await until(ahead_of_wall_clock)
     async with httpx.AsyncClient(base_url=demo.url) as http:
-        token = (
-            await http.post(
-                "/api/v1/auth/token", data={"username": "nurse", "password": "nurse-demo"}
-            )
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await nurse_auth(http)
         vitals = await http.get("/api/v1/patients/P0001/vitals?vital=hr", headers=auth)
         fhir = await http.get("/fhir/r4/Observation?patient=P0001&code=8867-4", headers=auth)
     now = time.time()
@@ -97,12 +94,7 @@ async def test_simulated_devices_publish_through_broker_gateway_and_detection(
 
 async def test_thresholds_saved_in_the_api_reach_the_running_detector(demo: DemoRuntime) -> None:
     async with httpx.AsyncClient(base_url=demo.url) as http:
-        token = (
-            await http.post(
-                "/api/v1/auth/token", data={"username": "nurse", "password": "nurse-demo"}
-            )
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await nurse_auth(http)
         body = {"spo2_scale": 2, "thresholds": {"hr": {"low": 40, "high": 150}}}
         resp = await http.put("/api/v1/patients/P0002/thresholds", json=body, headers=auth)
         assert resp.status_code == 200, resp.text
