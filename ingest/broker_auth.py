@@ -42,6 +42,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -170,6 +171,15 @@ def _entry(line: str) -> tuple[str, str]:
     return user, hashed
 
 
+#: Seconds after a SIGHUP reload at which a second SIGHUP follows (see :func:`reload_broker`).
+RELOAD_AGAIN_S = 1.0
+
+
+def _sighup_quietly(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGHUP)
+
+
 def reload_broker(*, pid_file: Path | None = None, command: str = "") -> bool:
     """Ask Mosquitto to re-read its password and ACL files; return whether anything was done.
 
@@ -188,6 +198,13 @@ def reload_broker(*, pid_file: Path | None = None, command: str = "") -> bool:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError as exc:
             raise RegistryError(f"broker pid {pid} from {pid_file} is not running") from exc
+        # Mosquitto only raises a flag on SIGHUP and clears it after reloading: a SIGHUP that
+        # lands while an earlier reload runs (two enrolments a few ms apart) is lost, and the
+        # newer credential refused until the next reload. A second one shortly after closes
+        # that window (a reload is cheap).
+        again = threading.Timer(RELOAD_AGAIN_S, _sighup_quietly, (pid,))
+        again.daemon = True
+        again.start()
         return True
     logger.warning("no broker pid file or reload command configured: reload Mosquitto yourself")
     return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +78,25 @@ def test_reload_with_a_stale_pid_file_raises(tmp_path):
     with pytest.raises(RegistryError):
         reload_broker(pid_file=pid_file)
     assert reload_broker() is False
+
+
+def test_a_reload_by_signal_is_repeated_once_for_a_sighup_lost_mid_reload(tmp_path):
+    # Mosquitto drops a SIGHUP that lands while it is reloading: the second one catches it.
+    counter = (
+        "import signal, sys, time\n"
+        "n = 0\n"
+        "def hup(*_):\n"
+        "    global n\n"
+        "    n += 1\n"
+        "signal.signal(signal.SIGHUP, hup)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(3)\n"
+        "print(n, flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", counter], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    pid_file = tmp_path / "pid"
+    pid_file.write_text(f"{proc.pid}\n")
+    assert reload_broker(pid_file=pid_file)
+    out, _ = proc.communicate(timeout=10)
+    assert out.strip() == "2"
