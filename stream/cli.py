@@ -210,6 +210,7 @@ def replay(
                 keep_scores=False,
                 on_score=on_score,
                 on_alert=on_alert,
+                emit_resolved=True,  # the worker's alert stream, resolutions included
             )
     rejected = Counter(result.rejected)
     if reader.malformed:
@@ -221,7 +222,8 @@ def replay(
     )
     typer.echo(
         f"alerts {sum(opened.values())} (clinical {opened['clinical']}, technical "
-        f"{opened['technical']}); {sum(counts.values())} records incl. escalations -> {alerts}"
+        f"{opened['technical']}); {sum(counts.values())} records incl. escalations and "
+        f"resolutions -> {alerts}"
     )
     if scores is not None:
         typer.echo(f"scores {result.accepted} rows -> {scores}")

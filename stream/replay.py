@@ -78,6 +78,7 @@ def replay(
     keep_scores: bool = True,
     on_score: Callable[[str, float, float], None] | None = None,
     on_alert: Callable[[Alert], None] | None = None,
+    emit_resolved: bool = False,
 ) -> ReplayResult:
     """Run raw samples through the detection pipeline.
 
@@ -101,6 +102,10 @@ def replay(
         Collect ``(patient_id, ts, score)`` per accepted sample in the result.
     on_score, on_alert
         Optional callbacks per accepted sample and per alert record (streaming output).
+    emit_resolved
+        Also return (and pass to ``on_alert``) the ``resolved`` records of closed episodes,
+        in the order the stream worker publishes them; otherwise they are only collected
+        in :attr:`ReplayResult.resolved`, from samples only (ignored with ``pipeline``).
 
     Returns
     -------
@@ -111,8 +116,11 @@ def replay(
             raise ValueError("an existing pipeline has one clock: use partitions=1")
         from stream.partition import PartitionMonitor, partition_for
 
-        clocks = [PartitionMonitor(p, configs, tick_every=tick_every) for p in range(partitions)]
-    pipe = pipeline if pipeline is not None else Pipeline(configs)
+        clocks = [
+            PartitionMonitor(p, configs, tick_every=tick_every, emit_resolved=emit_resolved)
+            for p in range(partitions)
+        ]
+    pipe = pipeline if pipeline is not None else Pipeline(configs, emit_resolved=emit_resolved)
     result = ReplayResult()
     scores = result.scores
     alerts = result.alerts
@@ -173,6 +181,11 @@ def replay(
                     on_alert(a)
         if step.resolved:
             resolved.extend(step.resolved)
+            if emit_resolved:
+                for a in step.resolved:
+                    alerts.append(a)
+                    if on_alert is not None:
+                        on_alert(a)
     result.samples = samples
     result.accepted = accepted
     return result

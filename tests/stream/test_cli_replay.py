@@ -64,6 +64,13 @@ def test_replay_writes_iso_alerts_and_one_score_row_per_accepted_sample(app, coh
     assert f"samples {n_samples}: accepted {n_samples - n_invalid}, rejected {n_invalid}" in out
     assert "out_of_range" in out
     assert "alerts " in out and "clinical" in out
+    # the worker's alert stream: each alert_id's records in order, ending resolved if it ended
+    records = [orjson.loads(line) for line in alerts.read_bytes().splitlines()]
+    by_id: dict[str, list[str]] = {}
+    for r in records:
+        by_id.setdefault(r["alert_id"], []).append(r["status"])
+    assert any(statuses[-1] == "resolved" for statuses in by_id.values())
+    assert all(statuses[0] == "open" and "open" not in statuses[1:] for statuses in by_id.values())
 
 
 def test_replay_reads_csv_like_jsonl(app, cohort, tmp_path):

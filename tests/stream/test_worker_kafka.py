@@ -55,10 +55,15 @@ class Cohort:
     samples: list[Sample]
     configs: dict[str, PatientConfig]
 
-    def expected(self, configs: dict[str, PatientConfig] | None = None) -> list[Alert]:
+    def expected(
+        self, configs: dict[str, PatientConfig] | None = None, *, emit_resolved: bool = False
+    ) -> list[Alert]:
         """What ``vigil replay --partitions`` of the lines raises."""
         rows = [json.loads(line) for line in self.lines]
-        return replay(rows, partitions=PARTITIONS, configs=configs, keep_scores=False).alerts
+        return replay(
+            rows, partitions=PARTITIONS, configs=configs, keep_scores=False,
+            emit_resolved=emit_resolved,
+        ).alerts  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +262,11 @@ def test_one_worker_raises_replays_alerts_and_dead_letters_garbage(
     dump = json.dumps
     assert sorted(dump(a.to_json_dict()) for a in got if a.status != "resolved") == sorted(
         dump(a.to_json_dict()) for a in expected
+    )
+    # ... and so are its resolutions: vigil replay writes the worker's alert stream
+    with_resolved = cohort.expected(cohort.configs, emit_resolved=True)
+    assert sorted(dump(a.to_json_dict()) for a in got) == sorted(
+        dump(a.to_json_dict()) for a in with_resolved
     )
     [dead] = [decode_dead_letter(r.value) for r in stack.read(stack.topics.dlq)
               if decode_dead_letter(r.value).source == "worker"]  # fmt: skip
