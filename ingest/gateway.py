@@ -306,6 +306,7 @@ class MqttGateway:
         self, client: Any, _userdata: Any, flags: Any, reason_code: Any, _props: Any
     ) -> None:
         if reason_code.is_failure:
+            self.processor.metrics.mqtt_up.set(0)
             logger.error("MQTT connect refused: %s", reason_code)
             return
         self._generation += 1
@@ -326,11 +327,13 @@ class MqttGateway:
             self._failure = RuntimeError("subscription refused")
             self._stop.set()
             return
+        self.processor.metrics.mqtt_up.set(1)
         logger.info("subscribed to %s", self.subscription)
 
     def _on_disconnect(
         self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any
     ) -> None:
+        self.processor.metrics.mqtt_up.set(0)
         if not self._stop.is_set():
             logger.warning("MQTT disconnected (%s); reconnecting", reason_code)
 

@@ -57,6 +57,11 @@ class GatewayMetrics:
             "Messages received but not yet acknowledged",
             registry=r,
         )
+        self.mqtt_up = Gauge(
+            "vigil_gateway_mqtt_subscribed",
+            "1 while connected to the broker and subscribed to the devices' topics, else 0",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format."""

@@ -126,3 +126,27 @@ def test_any_payload_is_produced_or_dead_lettered_and_acked_once(topic, payload)
         else:
             assert out_topic == TOPICS.dlq
             assert decode_dead_letter(value).reason
+
+
+def test_the_gateway_reports_whether_it_is_subscribed_to_the_broker() -> None:
+    from types import SimpleNamespace
+
+    from ingest.gateway import MqttGateway
+    from ingest.settings import IngestSettings
+
+    gw = MqttGateway(
+        IngestSettings(_env_file=None),
+        PayloadHandler(InMemoryDirectory([]), TopicNames("t.")),
+        InMemorySink(),
+    )
+    up = gw.processor.metrics.mqtt_up
+    ok, refused = SimpleNamespace(is_failure=False), SimpleNamespace(is_failure=True)
+    client = SimpleNamespace(subscribe=lambda *a, **k: None)
+    gw._on_connect(client, None, SimpleNamespace(session_present=False), refused, None)
+    assert up._value.get() == 0
+    gw._on_connect(client, None, SimpleNamespace(session_present=False), ok, None)
+    gw._on_subscribe(client, None, 1, [ok], None)
+    assert up._value.get() == 1
+    assert b"vigil_gateway_mqtt_subscribed 1.0" in gw.processor.metrics.exposition()
+    gw._on_disconnect(client, None, None, refused, None)
+    assert up._value.get() == 0
