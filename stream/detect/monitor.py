@@ -428,10 +428,11 @@ class PatientMonitor:
         minutes = int((ts - state[1]) // 60.0)
         spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
         dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
+        early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
         # worded only if the alert policy reads it (most evidence only holds an episode open)
         explain = partial(
             explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
-            limit, points, total, sub, spot_readings=spot, dbp=dbp,
+            limit, points, total, sub, spot_readings=spot, dbp=dbp, early=early,
         )  # fmt: skip
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain

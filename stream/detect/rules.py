@@ -246,6 +246,7 @@ def explain_rule(
     *,
     spot_readings: int = 0,
     dbp: float | None = None,
+    early: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Message and evidence of a vital rule's finding on ``vital``.
 
@@ -254,12 +255,16 @@ def explain_rule(
     the clinician's bound if any, ``points``/``total``/``sub`` the NEWS2 points of the vital,
     aggregate and sub-scores. A vital from a spot measurement (a cuff) is described by its
     ``spot_readings`` in a row rather than minutes, and systolic pressure is shown with the
-    diastolic ``dbp`` when there is one. The NEWS2 clause names the vital's points only when it
+    diastolic ``dbp`` when there is one. An ``early`` warning (the value is not yet beyond the
+    condition's clinical bound, e.g. HR 94 for tachycardia) says so first, so that the
+    condition's name does not overstate it. The NEWS2 clause names the vital's points only when it
     scores (a hypertensive crisis scores 0 below 220 mmHg: "systolic BP 0" beside it would read
     as reassurance), else the total if any.
 
     >>> explain_rule("hr", 128.0, 71.0, 6.0, 9.5, True, 1, 8, None, 2, 2, {"hr": 2})[0]
     'HR 128 bpm for 8 min, personal baseline 71 ± 6; NEWS2 pulse 2'
+    >>> explain_rule("hr", 94.0, 71.0, 4.0, 5.8, True, 1, 6, None, 1, 1, {"hr": 1}, early=True)[0]
+    'Early warning: HR 94 bpm for 6 min, personal baseline 71 ± 4; NEWS2 pulse 1'
     >>> explain_rule("sbp", 216.0, 131.0, 9.0, 9.4, True, 1, 0, None, 0, 2, {"sbp": 0, "hr": 2},
     ...              spot_readings=1, dbp=126.0)[0]
     'BP 216/126 mmHg (single cuff reading), personal baseline SBP 131 ± 9; NEWS2 total 2'
@@ -288,7 +293,7 @@ def explain_rule(
         run = f" (single {device} reading)"
     else:
         run = f" for {minutes} min" if minutes >= 1 else ""
-    msg = f"{shown}{run}, {base}"
+    msg = f"{'Early warning: ' if early else ''}{shown}{run}, {base}"
     if vital in NEWS2_NAME and points:
         msg += f"; NEWS2 {NEWS2_NAME[vital]} {points}"
         if total > points:

@@ -108,9 +108,10 @@ def test_a_tachycardia_ramp_is_caught_early_and_explained():
     assert alerts[0].alert_id == alerts[1].alert_id and alerts[1].severity == "high"
     first = first_alert_minute(alerts)
     assert first is not None and first - onset <= 15
-    msg = alerts[0].message
-    assert msg.startswith("HR ") and "bpm for" in msg and "personal baseline" in msg
+    msg = alerts[0].message  # opened at HR 97: below 100, not yet tachycardia, and it says so
+    assert msg.startswith("Early warning: HR ") and "bpm for" in msg and "personal baseline" in msg
     assert "NEWS2 pulse" in msg
+    assert alerts[1].message.startswith("HR ")  # the escalation at a tachycardic rate
 
 
 def test_a_cold_start_desaturation_is_caught_by_population_rules():
