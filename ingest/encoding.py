@@ -57,8 +57,8 @@ from ingest.sample import (
     TS_MAX,
     TS_MIN,
     Sample,
+    SampleFields,
     format_ts,
-    in_range,
 )
 
 __all__ = [
@@ -89,7 +89,7 @@ _Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_inf
 _Custom = Annotated[dict[str, _Finite], msgspec.Meta(max_length=MAX_CUSTOM_CHANNELS)]
 
 
-class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
+class WireSample(SampleFields, array_like=True, frozen=True, gc=False):
     """One sample inside a :class:`VitalsRecord` (identifiers live on the record).
 
     Decoding checks what the gateway checked (ts in [2000, 2100), vitals within
@@ -98,15 +98,6 @@ class WireSample(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """
 
     ts: _Ts
-    hr: in_range("hr") = None  # type: ignore[valid-type]
-    spo2: in_range("spo2") = None  # type: ignore[valid-type]
-    rr: in_range("rr") = None  # type: ignore[valid-type]
-    temp: in_range("temp") = None  # type: ignore[valid-type]
-    sbp: in_range("sbp") = None  # type: ignore[valid-type]
-    dbp: in_range("dbp") = None  # type: ignore[valid-type]
-    glucose: in_range("glucose") = None  # type: ignore[valid-type]
-    motion: in_range("motion") = None  # type: ignore[valid-type]
-    quality: in_range("quality") = None  # type: ignore[valid-type]
     custom: _Custom = {}
 
 

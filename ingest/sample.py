@@ -75,7 +75,7 @@ __all__ = [
     "Sample",
     "coerce_text_fields",
     "format_ts",
-    "in_range",
+    "SampleFields",
     "parse_sample",
     "parse_ts",
 ]
@@ -124,25 +124,28 @@ _KNOWN = frozenset(RANGES) | _META
 _name_ok: dict[str, bool] = {}
 
 
-def in_range(field: str) -> Any:
+def _in_range(field: str) -> Any:
     """The msgspec type of vital ``field``: a float within :data:`RANGES`, or ``None``."""
     lo, hi = RANGES[field]
     return Annotated[float, msgspec.Meta(ge=lo, le=hi)] | None
 
 
-class _KnownFields(msgspec.Struct, frozen=True, gc=False):
-    """The known fields of a raw sample, typed and range-checked by msgspec in one C call."""
+class SampleFields(msgspec.Struct, frozen=True, gc=False):
+    """The known fields of a raw sample, typed and range-checked by msgspec in one C call.
+
+    The wire format's :class:`~ingest.encoding.WireSample` extends it (same fields, same order).
+    """
 
     ts: float | str | None = None
-    hr: in_range("hr") = None  # type: ignore[valid-type]
-    spo2: in_range("spo2") = None  # type: ignore[valid-type]
-    rr: in_range("rr") = None  # type: ignore[valid-type]
-    temp: in_range("temp") = None  # type: ignore[valid-type]
-    sbp: in_range("sbp") = None  # type: ignore[valid-type]
-    dbp: in_range("dbp") = None  # type: ignore[valid-type]
-    glucose: in_range("glucose") = None  # type: ignore[valid-type]
-    motion: in_range("motion") = None  # type: ignore[valid-type]
-    quality: in_range("quality") = None  # type: ignore[valid-type]
+    hr: _in_range("hr") = None  # type: ignore[valid-type]
+    spo2: _in_range("spo2") = None  # type: ignore[valid-type]
+    rr: _in_range("rr") = None  # type: ignore[valid-type]
+    temp: _in_range("temp") = None  # type: ignore[valid-type]
+    sbp: _in_range("sbp") = None  # type: ignore[valid-type]
+    dbp: _in_range("dbp") = None  # type: ignore[valid-type]
+    glucose: _in_range("glucose") = None  # type: ignore[valid-type]
+    motion: _in_range("motion") = None  # type: ignore[valid-type]
+    quality: _in_range("quality") = None  # type: ignore[valid-type]
 
 
 class Sample(msgspec.Struct, frozen=True, gc=False):
@@ -384,7 +387,7 @@ def parse_sample(
         raw = dict(raw)
     try:
         # Fast path: msgspec checks types and ranges of the known fields in C.
-        known = msgspec.convert(raw, _KnownFields)
+        known = msgspec.convert(raw, SampleFields)
     except (msgspec.ValidationError, UnicodeEncodeError) as exc:  # the latter: a lone surrogate
         _diagnose(raw)  # raises the precise reason
         raise SampleRejected("wrong_type", str(exc)) from None  # pragma: no cover
