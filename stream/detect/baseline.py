@@ -6,8 +6,8 @@ Clinical knowledge (NEWS2 bands, relevance floors) lives in :mod:`stream.detect.
 only *reads* what this model computes.
 
 Per activity context (:mod:`stream.detect.contexts`) it keeps a robust level and scale
-(:mod:`stream.detect.robust`); on top, a time-of-day profile of 24 hourly offsets
-(:mod:`stream.detect.daily`). Each step:
+(:mod:`stream.detect.robust`); on top, a time-of-day profile of 24 hourly offsets, with
+weekends' hours apart (:mod:`stream.detect.daily`). Each step:
 
 1. a median of the last three *reliable* readings (artifact gating: isolated spikes cannot
    move it) — dense channels only; sparse ones (gaps above ``max_gap``) use the raw reading;
@@ -64,7 +64,7 @@ from typing import Any
 
 from river import base
 
-from stream.detect.contexts import ACTIVE, CONTEXTS, REST, STILL, time_of_day
+from stream.detect.contexts import ACTIVE, CONTEXTS, HOUR_BINS, REST, STILL, time_of_day
 from stream.detect.daily import DailyProfile
 from stream.detect.robust import ContextStats, median3_with
 
@@ -117,14 +117,18 @@ _STATE = (
     "long_run",
     "hour_all",
     "tail_p",
+    "weekend_seen",
+    "weekday_level",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
-    "daily": "d", "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d"
+    "daily": "f", "weekday_level": "d",
+    "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d",
 }  # fmt: skip
 #: State added after the first release, with its value for a restored older state.
 _LATER_STATE: dict[str, Any] = {
-    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0
+    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0,
+    "weekend_seen": 0, "weekday_level": None,  # (None: a new array of NaN)
 }  # fmt: skip
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
@@ -184,11 +188,11 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
     max_gap
         Seconds after which the smoothing window restarts (and a channel counts as sparse).
     profile_rate
-        Learning rate of the time-of-day profile: 24 hourly offsets from the level, linearly
-        interpolated. Each hour's mean residual is folded into its offset when the hour is
-        over, from readings that were not departures (``|z| < freeze_z``) only, so the present
-        never moves its own expectation and an afternoon fever does not teach tomorrow's
-        afternoon to expect one. ``None`` disables it.
+        Learning rate of the time-of-day profile: hourly offsets from the level (weekend hours
+        apart), linearly interpolated. Each hour's mean residual is folded into its offset when
+        the hour is over, from readings that were not departures (``|z| < freeze_z``) only, so
+        the present never moves its own expectation and an afternoon fever does not teach
+        tomorrow's afternoon to expect one. ``None`` disables it.
     absorb_after
         A departure that has lasted this long (continuously, by the CUSUM) is learned at the
         full rate again: it has been alerted on, and it is the patient's new normal.
@@ -232,7 +236,11 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.learn_every = learn_every
         self.absorb_after = absorb_after
         # time-of-day profile: hourly offsets from the context level, shared by contexts
-        self.daily = array("d", bytes(8 * 24))
+        # weekdays' hours, then weekends' (single precision: offsets need no more, and a
+        # patient with every custom channel must stay within 16 KiB)
+        self.daily = array("f", bytes(4 * HOUR_BINS))
+        self.weekend_seen = 0  # a bit per weekend hour learned at least once
+        self.weekday_level = array("d", (math.nan, math.nan, math.nan))  # per context
         # this hour's residuals, folded into the profile when the hour is over (so that the
         # present never moves its own expectation)
         self.hour_bin = -1
@@ -277,11 +285,19 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         missing = self.__slots__[len(state) :]
         if missing and all(k in _LATER_STATE for k in missing):  # saved by an older version
             state = (*state, *(_LATER_STATE[k] for k in missing))
+        # before weekend hours, the profile was 24 doubles
+        old_profile = "weekend_seen" in missing
         for i, (k, v) in enumerate(zip(self.__slots__, state, strict=True)):
             if i < n_params and type(v) is float:
                 v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
             elif type(v) is bytes:
-                v = array(_ARRAYS[k], v)
+                if k == "daily" and old_profile:
+                    v = array("f", array("d", v))
+                    v.extend(v)  # weekends as weekdays until learned
+                else:
+                    v = array(_ARRAYS[k], v)
+            elif v is None and k == "weekday_level":
+                v = array("d", (math.nan, math.nan, math.nan))
             setattr(self, k, v)
 
     # -- River contract -------------------------------------------------------------------
@@ -494,7 +510,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 )
                 rate = self.profile_rate
                 if n and tod is not None and rate is not None and n >= self.warmup:
-                    self._learn_profile(rate, value, self.level[ctx], tod, weight)
+                    self._learn_profile(rate, value, ctx, tod, weight)
         # the score (see _score), inlined: this runs for every reading of every channel
         on4 = self.z_on
         on4 *= on4
@@ -546,4 +562,4 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         n = self._learn_stats(value, ts, ctx, sd, weight, expected, weight_scale)
         rate = self.profile_rate
         if n and tod is not None and rate is not None and n >= self.warmup:
-            self._learn_profile(rate, value, self.level[ctx], tod, weight)
+            self._learn_profile(rate, value, ctx, tod, weight)

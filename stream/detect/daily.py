@@ -1,9 +1,14 @@
-"""The time-of-day profile of a personal baseline: 24 hourly offsets from the context level.
+"""The time-of-day profile of a personal baseline: hourly offsets from the context level.
 
 Circadian rhythm and routine (a morning blood-pressure surge, a lower heart rate at night)
 move a channel's normal with the hour. A baseline learns one offset per UTC hour of the day,
 shared by all activity contexts, and expects ``level + offset`` with the offset linearly
 interpolated between the two hours around the reading (:func:`~stream.detect.contexts.time_of_day`).
+
+Weekends keep hours of their own (bins 24-47): a lie-in, a quiet Sunday, a server's weekend
+load. Until a weekend hour has been learned once it follows its weekday hour, so a channel
+whose weekends are like its weekdays loses nothing, and one whose weekends differ alarms on
+its first weekend only.
 
 Each hour's mean residual is folded into its offset (at rate ``profile_rate``) only when the
 hour is over, and only from ordinary readings (learned at full weight; ten of them, or most
@@ -21,8 +26,10 @@ Examples
 >>> m.profile_offset(3600.0 * 7.5)  # nothing learned: no offset
 0.0
 >>> m.daily[7], m.daily[8] = 2.0, 4.0
->>> m.profile_offset(3600.0 * 7.5)
+>>> m.profile_offset(3600.0 * 7.5)  # 1970-01-01 07:30 UTC, a Thursday
 3.0
+>>> m.profile_offset(86400.0 * 2 + 3600.0 * 7.5)  # the Saturday after: not learned
+0.0
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ __all__ = ["DailyProfile"]
 #: An hour's mean residual teaches the profile when this many of its readings, or most of them
 #: (sparse channels: four readings an hour, or one), were ordinary.
 _MIN_HOUR_READINGS = 10
+#: Offsets are single precision: beyond this they are held here (state stays finite).
+_F32_MAX = 3.4e38
+#: The first weekend hour bin (:func:`~stream.detect.contexts.time_of_day`).
+_WEEKEND = 24
 
 
 class DailyProfile:
@@ -49,6 +60,10 @@ class DailyProfile:
     """
 
     daily: array[float]
+    weekend_seen: int
+    weekday_level: array[float]
+    level: array[float]
+    sd_cache: array[float]
     hour_bin: int
     hour_sum: float
     hour_n: int
@@ -61,20 +76,50 @@ class DailyProfile:
         return w[i0] + f * (w[i1] - w[i0])
 
     def _learn_profile(
-        self, rate: float, value: float, level: float, tod: tuple[int, int, float], weight: float
+        self,
+        rate: float,
+        value: float,
+        ctx: int,
+        tod: tuple[int, int, float],
+        weight: float,
     ) -> None:
-        """Account for ``value`` (``level`` its context's level) in its hour's residuals.
+        """Account for ``value`` (of context ``ctx``) in its hour's residuals.
 
-        ``rate`` is ``profile_rate``; the closing hour, if any, is folded in first.
+        ``rate`` is ``profile_rate``; the closing hour, if any, is folded in first. A weekday
+        hour is copied to its weekend hour until the weekend hour has been learned itself
+        (``weekend_seen``, a bit per hour); a weekend hour within a scale (the context's) of
+        its weekday hour teaches the weekday hour too: weekends like weekdays are days of
+        data like any other.
+
+        Residuals are from the context's level; a weekend hour's mean is taken from the level
+        at the last weekday hour instead (``weekday_level``): a weekend unlike the week moves
+        the level while it departs, and the weekend hours must learn all of the difference,
+        not what is left of it.
         """
         i0, i1, f = tod
         hour = i0 if f < 0.5 else i1
+        level = self.level[ctx]
         if hour != self.hour_bin:
             n = self.hour_n
             if n >= _MIN_HOUR_READINGS or 2 * n > self.hour_all:  # mostly ordinary
                 w = self.daily
                 b = self.hour_bin
-                w[b] += rate * (self.hour_sum / self.hour_n - w[b])
+                mean = self.hour_sum / n
+                if b >= _WEEKEND:
+                    ref = self.weekday_level[ctx]
+                    if ref == ref:  # from the level of the last weekday instead
+                        mean += level - ref
+                    w[b] = _single(w[b] + rate * (mean - w[b]))
+                    self.weekend_seen |= 1 << (b - _WEEKEND)
+                    b -= _WEEKEND
+                    scale = self.sd_cache[ctx]
+                    if -scale < mean - w[b] < scale:
+                        w[b] = _single(w[b] + rate * (mean - w[b]))
+                else:
+                    w[b] = _single(w[b] + rate * (mean - w[b]))
+                    self.weekday_level[ctx] = level
+                    if not self.weekend_seen >> b & 1:
+                        w[b + _WEEKEND] = w[b]
             self.hour_bin = hour
             self.hour_sum = 0.0
             self.hour_n = 0
@@ -84,3 +129,8 @@ class DailyProfile:
             d = value - level
             self.hour_sum += d if -1e300 < d < 1e300 else math.copysign(1e300, d)
             self.hour_n += 1
+
+
+def _single(x: float) -> float:
+    """``x`` held within single precision's range."""
+    return x if -_F32_MAX < x < _F32_MAX else math.copysign(_F32_MAX, x)
