@@ -119,6 +119,8 @@ _STATE = (
     "tail_p",
     "weekend_seen",
     "weekday_level",
+    "zz",
+    "z2",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
@@ -129,6 +131,7 @@ _ARRAYS: dict[str, str] = {
 _LATER_STATE: dict[str, Any] = {
     "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0,
     "weekend_seen": 0, "weekday_level": None,  # (None: a new array of NaN)
+    "zz": 0.0, "z2": 0.0,
 }  # fmt: skip
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
@@ -149,6 +152,10 @@ _SPIKE_K = 4.0
 _log10 = math.log10
 #: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
 _Z_MAX = 1e6
+#: Noise whose correlation time exceeds _CORR_FREE_S (its lag-one autocorrelation at least
+#: _RHO_FREE) gives the CUSUM sqrt(_CORR_FREE_S / correlation time) of its evidence.
+_CORR_FREE_S = 600.0
+_RHO_FREE = 0.3
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
 _CUSUM_UNIT = 60.0
 
@@ -271,6 +278,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.rep_p = 0.5
         self.rep_n = 0
         self.tail_p = 0.0
+        # the lag-one autocorrelation of ordinary readings' raw z (zz / z2)
+        self.zz = 0.0  # running mean of raw z times the previous reading's
+        self.z2 = 0.0  # running mean of raw z squared
         self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -387,9 +397,11 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             return 0.0
         window = self.recent
         dt = ts - self.recent_at
+        step_s = dt
         if dt > self.max_gap:
             window.clear()
             dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
+        prev = window[-1] if window else math.nan  # the previous reading (if adjacent)
         # stuck readings: the run of repeats (scored below, as unlikely as this channel
         # makes it)
         run = self.flat_run
@@ -434,6 +446,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             w = self.daily
             i0 = tod[0]
             expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
+        # the previous reading's raw z, as it was scored
+        zp = (prev - self.expected) / self.sd
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -455,6 +469,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             # 1/min one; no time-of-day profile on the first day: an hours-long departure
             # may be the daily rhythm
             per = dt / 60.0 if dt > 0.0 and ts - self.born >= 86400.0 else 0.0
+            if per and self.zz > _RHO_FREE * self.z2 and 0.0 < step_s <= self.max_gap:
+                # persistent noise: an excursion of correlated readings is less evidence
+                rho = self.zz / self.z2
+                tc = step_s / -math.log(rho) if rho < 0.999 else step_s * 1000.0
+                if tc > _CORR_FREE_S:
+                    per *= math.sqrt(_CORR_FREE_S / tc)
             up += per * (zc - k)
             if up <= 0.0:
                 up = 0.0
@@ -498,6 +518,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 far = value - expected
                 far = far if far >= 0.0 else -far
                 self.tail_p += ((far >= _TAIL_Z * sd) - self.tail_p) / seen
+                # how persistent its ordinary noise is (departures say nothing of it)
+                zr = (value - expected) / sd
+                fz = self.freeze_z
+                if -fz < zr < fz and -fz < zp < fz:
+                    self.zz += (zr * zp - self.zz) / seen
+                    self.z2 += (zr * zr - self.z2) / seen
                 # self._learn(...), inlined
                 n = self._learn_stats(
                     value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from array import array
@@ -260,3 +261,36 @@ def test_the_daily_rhythm_is_learned_from_sparse_readings(step):
     m = ChannelModel()
     feed(m, values, step=step)
     assert max(m.daily) > 3.0 and min(m.daily) < -3.0
+
+
+def _ar1(n: int, phi: float, seed: int = 9) -> list[float]:
+    """AR(1) noise of marginal sd 1 around 10, one reading per 5 minutes."""
+    rng = random.Random(seed)
+    x, out = rng.gauss(0.0, 1.0), []
+    for _ in range(n):
+        x = phi * x + rng.gauss(0.0, math.sqrt(1.0 - phi * phi))
+        out.append(10.0 + x)
+    return out
+
+
+def test_persistent_noise_is_less_evidence_for_the_trend_detector():
+    # a server metric whose noise wanders for hours (AR(1), 0.97 per 5 min): its excursions
+    # are not drifts; a shift of 5 sd still is
+    values = _ar1(12 * 288, 0.97)
+    m = ChannelModel()
+    scores = feed(m, values, start=MONDAY, step=300.0)
+    assert m.zz / m.z2 > 0.8  # the lag-one autocorrelation it learned
+    alarms = sum(1 for a, b in itertools.pairwise(scores[288:]) if a < 0.5 <= b)
+    assert alarms <= 1
+    shifted = feed(m, [v + 5.0 for v in _ar1(288, 0.97, seed=10)], start=MONDAY + 12 * 86400.0,
+                   step=300.0)  # fmt: skip
+    assert max(shifted[:36]) >= 0.5  # within three hours
+
+
+def test_independent_noise_keeps_the_full_trend_evidence():
+    m = ChannelModel()
+    feed(m, noise(3 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
+    assert abs(m.zz / m.z2) < 0.15
+    # a 2.5-sd shift: 1 scale over the allowance per minute reaches the decision level in an hour
+    scores = feed(m, noise(36, 12.5, 1.0, seed=4), start=MONDAY + 3 * 86400.0, step=300.0)
+    assert max(scores[:18]) >= 0.5
