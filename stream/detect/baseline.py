@@ -15,6 +15,8 @@ weekends' hours apart (:mod:`stream.detect.daily`). Each step:
    to the best-learned context with a widened scale while a context is still warming up;
 3. two one-sided CUSUMs of the clipped ``z``, weighted by time (a slow, persistent drift
    accumulates; noise does not) — the trend detector over hours, from the second day on;
+   noise that wanders for longer than ten minutes (a machine's temperature) gives it less
+   evidence, by the correlation time learned from ordinary readings;
 4. learning, unless told not to: samples with ``|z| >= freeze_z`` are learned at a tenth of the
    rate, so an ongoing deterioration is absorbed only slowly as the new normal — until it has
    lasted ``absorb_after`` (then it *is* the new normal, learned without the Huber clip, so
@@ -189,7 +191,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         CUSUM allowance (in scales) and decision level (score 0.5 at ``cusum_h``), per minute
         of readings: each reading counts for the time since the previous one (one reading
         after a gap), so the trend detector is as fast in time at any sampling rate. It
-        starts after a day of data (before that, the daily rhythm is not yet known).
+        starts after a day of data (before that, the daily rhythm is not yet known). Noise
+        correlated for longer than 10 minutes (lag-one autocorrelation of ordinary readings)
+        counts ``sqrt(10 min / correlation time)`` as much: its excursions are not drifts.
     freeze_z
         Readings with ``|z|`` at or above this are learned at a tenth of the rate.
     max_gap
