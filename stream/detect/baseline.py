@@ -58,6 +58,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from array import array
@@ -288,14 +289,19 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
-        # arrays as raw bytes: a pickled array costs ~75 bytes of constructor per array
-        return tuple(
-            v.tobytes() if type(v) is array else v
-            for v in (getattr(self, k) for k in self.__slots__)
+        # parameters as None when they are the defaults (most custom channels: ~120 bytes
+        # each); arrays as raw bytes (a pickled array costs ~75 bytes of constructor)
+        params = tuple(getattr(self, k) for k in _PARAMS)
+        return (
+            None if params == _DEFAULTS else params,
+            *(v.tobytes() if type(v) is array else v for v in (getattr(self, k) for k in _STATE)),
         )
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         n_params = len(_PARAMS)
+        head = state[0]
+        if head is None or type(head) is tuple:  # else: saved with the parameters inline
+            state = (*(_DEFAULTS if head is None else head), *state[1:])
         missing = self.__slots__[len(state) :]
         if missing and all(k in _LATER_STATE for k in missing):  # saved by an older version
             state = (*state, *(_LATER_STATE[k] for k in missing))
@@ -593,3 +599,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         rate = self.profile_rate
         if n and tod is not None and rate is not None and n >= self.warmup:
             self._learn_profile(rate, value, ctx, tod, weight)
+
+
+#: The parameters' defaults, in ``_PARAMS`` order (a state saves ``None`` for them).
+_DEFAULTS: tuple[Any, ...] = tuple(
+    inspect.signature(ChannelModel.__init__).parameters[k].default for k in _PARAMS
+)

@@ -9,7 +9,15 @@ from array import array
 
 import pytest
 
-from stream.detect.baseline import _LATER_STATE, ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import (
+    _LATER_STATE,
+    _PARAMS,
+    ACTIVE,
+    REST,
+    STILL,
+    ChannelModel,
+    time_of_day,
+)
 from stream.detect.robust import MIN_SCALE_READINGS
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
@@ -183,8 +191,10 @@ def test_bursts_are_judged_against_how_often_the_channel_bursts():
 def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     m = ChannelModel()
     feed(m, noise(100, 20.0, 1.0))
-    old = list(m.__getstate__()[: -len(_LATER_STATE)])
-    # then, the profile was 24 hours of doubles, weekends included
+    # then, the parameters were saved inline, and the profile was 24 hours of doubles
+    state = m.__getstate__()
+    assert state[0] is None  # (now: the defaults are saved as None)
+    old = [*(getattr(m, k) for k in _PARAMS), *state[1 : -len(_LATER_STATE)]]
     daily_at = ChannelModel.__slots__.index("daily")
     old[daily_at] = array("d", [0.25 * h for h in range(24)]).tobytes()
     restored = ChannelModel.__new__(ChannelModel)
