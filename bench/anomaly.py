@@ -53,6 +53,12 @@ code or data): a detected window earns ``sigma(y) = 2 / (1 + exp(5 y)) - 1`` wit
 at onset and 0 at the window's end; a missed window costs 1; a false alarm after day 1 costs
 0.11; normalised so a detector that never alarms scores 0 and one alarming exactly at every
 onset scores 100.
+
+NAB's own scorer counts every *reading* at or above the threshold outside the windows as a
+false positive, not every alarm; a score that stays high after an anomaly (a level shift that is
+the new normal, a sensor still stuck after its window) costs 0.11 per reading there. The
+summary also gives the NAB-like score counted that way ("every reading"), with the same
+widened windows and day-1 exclusion.
 """
 
 from __future__ import annotations
@@ -287,6 +293,33 @@ def score_stream(
     return Outcome(True, first - onset, A_TP * scaled_sigmoid(y), fp, fp_day1)
 
 
+def per_reading(
+    outcome: Outcome,
+    ts: Sequence[float],
+    scores: Sequence[float],
+    threshold: float,
+    window: tuple[float, float] | None,
+    start: float = START,
+) -> Outcome:
+    """``outcome`` with its false alarms counted per reading at or above ``threshold``.
+
+    Readings in the widened window and on day 1 do not count (as for alarms).
+
+    >>> w = (START + 5 * DAY, START + 5.5 * DAY)
+    >>> t = [START + DAY, START + DAY + 300, w[0], w[1] + 600, START + 13 * DAY]
+    >>> o = score_stream([], w)
+    >>> per_reading(o, t, [0.9, 0.9, 0.9, 0.9, 0.2], 0.5, w).false_alarms
+    2
+    """
+    before, after = (window[0] - BEFORE_S, window[1] + AFTER_S) if window else (0.0, -1.0)
+    n = sum(
+        1
+        for t, p in zip(ts, scores, strict=True)
+        if p >= threshold and t >= start + DAY and not before <= t <= after
+    )
+    return Outcome(outcome.detected, outcome.delay_s, outcome.reward, n, 0)
+
+
 def nab_score(outcomes: Sequence[Outcome]) -> float:
     """Normalised NAB-like score: 0 for a detector that never alarms, 100 for a perfect one.
 
@@ -348,10 +381,18 @@ def report(streams: Sequence[Stream], scores: Sequence[Sequence[float]]) -> None
         idx = [i for i, s in enumerate(streams) if s.kind == kind]
         cells = [_cell([by_thr[thr][i] for i in idx]) for thr in THRESHOLDS]
         print(f"{kind:<20}{len(idx):>4}" + "".join(f"{c:>13}" for c in cells))
+    every = {
+        t: [per_reading(o, ts, c, t, s.window) for o, (s, c) in zip(by_thr[t], pairs, strict=True)]
+        for t in THRESHOLDS
+    }
     rows = {
         "FP/stream-day d2-14": [f"{false_alarm_rate(o):.3f}" for o in by_thr.values()],
         "FP count day 1": [str(sum(x.false_alarms_day1 for x in o)) for o in by_thr.values()],
         "NAB-like score": [f"{nab_score(o):.1f}" for o in by_thr.values()],
+        "FP readings/stream": [
+            f"{statistics.mean(x.false_alarms for x in o):.1f}" for o in every.values()
+        ],
+        "NAB-like, per reading": [f"{nab_score(o):.1f}" for o in every.values()],
     }
     for name, cells in rows.items():
         print(f"{name:<24}" + "".join(f"{c:>13}" for c in cells))

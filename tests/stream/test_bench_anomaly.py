@@ -126,6 +126,18 @@ def test_day_one_false_alarms_do_not_cost_in_the_score():
     assert anomaly.nab_score([out]) == pytest.approx(100.0)
 
 
+def test_per_reading_a_score_held_after_the_window_costs_every_reading():
+    # detected at onset; then held high from 7 h after the window's end for two hours
+    ts = [S0 + 300.0 * k for k in range(anomaly.POINTS)]
+    late = WINDOW[1] + 7 * H
+    scores = [0.9 if t == WINDOW[0] or late <= t < late + 2 * H else 0.0 for t in ts]
+    by_alarm = anomaly.score_stream(anomaly.alarm_times(ts, scores, 0.5), WINDOW)
+    every = anomaly.per_reading(by_alarm, ts, scores, 0.5, WINDOW)
+    assert (by_alarm.false_alarms, every.false_alarms) == (1, 24)
+    assert every.reward == by_alarm.reward
+    assert anomaly.nab_score([every]) < anomaly.nab_score([by_alarm])
+
+
 # -- the generator ---------------------------------------------------------------------------
 
 
