@@ -35,6 +35,12 @@ a run of identical readings (a stuck sensor) beyond the longest run the channel 
 itself (0.5 when chance gives the run odds of one in a million: four identical readings of
 a channel that never repeats, about eight of a heart rate that repeats one time in eight).
 
+The score says how unexpected the present is, so a departure (or a stuck run) that has scored
+0.5 or more for two hours is *known*: its score fades with a one-hour time constant until the
+departure is over (``known_since``). A new normal is not an anomaly for ever; ``z`` and the
+CUSUM, which the clinical rules read, still show the departure, and an alert on it stays open
+while it lasts.
+
 Examples
 --------
 >>> import random
@@ -124,6 +130,7 @@ _STATE = (
     "weekday_level",
     "zz",
     "z2",
+    "known_since",
 )
 #: Array state and its type codes (pickled as raw bytes).
 _ARRAYS: dict[str, str] = {
@@ -134,7 +141,7 @@ _ARRAYS: dict[str, str] = {
 _LATER_STATE: dict[str, Any] = {
     "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0,
     "weekend_seen": 0, "weekday_level": None,  # (None: a new array of NaN)
-    "zz": 0.0, "z2": 0.0,
+    "zz": 0.0, "z2": 0.0, "known_since": math.nan,
 }  # fmt: skip
 _INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
@@ -159,6 +166,9 @@ _Z_MAX = 1e6
 #: _RHO_FREE) gives the CUSUM sqrt(_CORR_FREE_S / correlation time) of its evidence.
 _CORR_FREE_S = 600.0
 _RHO_FREE = 0.3
+#: A departure scored 0.5 or more for _KNOWN_S fades with time constant _FADE_S.
+_KNOWN_S = 2 * 3600.0
+_FADE_S = 3600.0
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
 _CUSUM_UNIT = 60.0
 
@@ -286,6 +296,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         # the lag-one autocorrelation of ordinary readings' raw z (zz / z2)
         self.zz = 0.0  # running mean of raw z times the previous reading's
         self.z2 = 0.0  # running mean of raw z squared
+        self.known_since = math.nan  # when the present departure first scored 0.5
         self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -341,6 +352,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = median3_with(window, value)
         p = self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
+        known = self.known_since
+        if ts - known > _KNOWN_S:  # (False while no departure is known: NaN)
+            p *= math.exp((known + _KNOWN_S - ts) / _FADE_S)
         if window and value == window[-1]:
             flat = self._flat_score(self.flat_run + 1 - self.long_run)
             if flat > p:
@@ -582,6 +596,18 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             x /= x + _FLAT_HALF4
             if x > p:
                 p = x
+        if cusum or run >= 3:
+            # a departure (or a run of repeats) that has scored 0.5 for _KNOWN_S is known (its
+            # alert, if any, says so): its score fades, so a new normal is not an anomaly for
+            # ever
+            known = self.known_since
+            if known != known:
+                if p >= 0.5:
+                    self.known_since = ts
+            elif ts - known > _KNOWN_S:
+                p *= math.exp((known + _KNOWN_S - ts) / _FADE_S)
+        elif self.known_since == self.known_since:
+            self.known_since = math.nan  # it is over
         return p
 
     def _learn(

@@ -439,9 +439,13 @@ class PatientMonitor:
         )
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:
-        """Opt-in alerts on a custom channel: its personal score alone decides."""
+        """Opt-in alerts on a custom channel: its personal score alone decides.
+
+        A departure stays in evidence while it lasts, after its score has faded (a known
+        departure fades: :class:`~stream.detect.baseline.ChannelModel`).
+        """
         state = self.rule_state.get("anomaly:" + name)
-        if p < 0.5:
+        if p < 0.5 and not (state is not None and ch.known_since == ch.known_since):
             if state is not None:
                 del self.rule_state["anomaly:" + name]
             return None

@@ -104,8 +104,8 @@ def test_an_ongoing_shift_is_absorbed_only_slowly():
     m = ChannelModel(prior_scale=3.0)
     feed(m, noise(2880, 70.0, 3.0))
     scores = feed(m, noise(240, 100.0, 3.0), start=2880 * 60.0)
-    assert min(scores[5:]) > 0.9  # still anomalous four hours later
-    assert m.level[REST] < 75.0
+    assert min(scores[5:120]) > 0.9  # anomalous until known for two hours (then it fades)
+    assert m.z > 5.0 and m.level[REST] < 75.0  # still a departure four hours later
 
 
 def test_contexts_keep_separate_baselines():
@@ -257,7 +257,7 @@ def test_a_stuck_sensors_readings_are_not_learned():
     feed(m, noise(2 * 288, 20.0, 1.0), step=300.0)
     level = m.level[REST]
     scores = feed(m, [26.0] * 144, start=2 * 288 * 300.0, step=300.0)
-    assert min(scores[6:]) > 0.9
+    assert min(scores[6:24]) > 0.9  # (known for two hours, then it fades)
     assert abs(m.level[REST] - level) < 0.2
 
 
@@ -304,3 +304,25 @@ def test_independent_noise_keeps_the_full_trend_evidence():
     # a 2.5-sd shift: 1 scale over the allowance per minute reaches the decision level in an hour
     scores = feed(m, noise(36, 12.5, 1.0, seed=4), start=MONDAY + 3 * 86400.0, step=300.0)
     assert max(scores[:18]) >= 0.5
+
+
+def test_a_known_departure_fades_and_a_new_one_scores_again():
+    # 5-minute readings: two days of normal, 4 h 6 sd up, 12 h back, 6 sd up again
+    m = ChannelModel()
+    feed(m, noise(2 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
+    t = MONDAY + 2 * 86400.0
+    first = feed(m, noise(48, 16.0, 1.0, seed=2), start=t, step=300.0)
+    assert max(first[:6]) > 0.8  # found at once
+    assert max(first[36:]) < 0.5  # known for two hours, then faded within the next hour
+    assert m.known_since == m.known_since
+    feed(m, noise(144, 10.0, 1.0, seed=3), start=t + 4 * 3600.0, step=300.0)
+    assert m.known_since != m.known_since  # over
+    again = feed(m, noise(24, 16.0, 1.0, seed=4), start=t + 16 * 3600.0, step=300.0)
+    assert max(again[:6]) > 0.8
+
+
+def test_a_stuck_run_fades_once_known():
+    m = ChannelModel()
+    feed(m, noise(2 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
+    stuck = feed(m, [10.3] * 96, start=MONDAY + 2 * 86400.0, step=300.0)
+    assert max(stuck[:12]) > 0.5 and max(stuck[-24:]) < 0.5

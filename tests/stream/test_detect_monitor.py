@@ -214,6 +214,23 @@ def test_custom_channels_alert_only_when_the_clinician_opts_in():
     assert alert.kind == "tank_level_anomaly" and "unusual for this patient" in alert.message
 
 
+def test_a_custom_channel_alert_outlasts_its_fading_score():
+    # a level 8 sd up for ten hours: the score fades once the departure is known, the
+    # alert stays open for as long as the departure lasts
+    rng = random.Random(8)
+    values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2 * 288)]
+    values += [58.0 + rng.gauss(0.0, 1.0) for _ in range(120)]
+    pipe = Pipeline({"p1": PatientConfig(alert_channels=("tank_level",))})
+    scores, alerts = [], []
+    for i, v in enumerate(values):
+        step = pipe.process(Sample("p1", "d1", T0 + 300.0 * i, custom={"tank_level": v}))
+        scores.append(step.score)
+        alerts.extend(step.alerts + step.resolved)
+    shift = scores[2 * 288 :]
+    assert max(shift[:12]) > 0.9 and max(shift[-36:]) < 0.5  # faded within the ten hours
+    assert [a.status for a in alerts] == ["open"]
+
+
 def test_a_stuck_custom_channel_is_called_stuck():
     rng = random.Random(9)
     values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2 * 288)] + [50.2] * 12
