@@ -224,7 +224,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         1/min stream; every reading of a 5-min one).
     """
 
-    __slots__ = _PARAMS + _STATE
+    __slots__ = (*_PARAMS, *_STATE, "_on4")  # _on4: z_on ** 4, derived (not saved)
 
     def __init__(
         self,
@@ -257,6 +257,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.profile_rate = profile_rate
         self.learn_every = learn_every
         self.absorb_after = absorb_after
+        self._on4 = z_on**4
         # time-of-day profile: hourly offsets from the context level, shared by contexts
         # weekdays' hours, then weekends' (single precision: offsets need no more, and a
         # patient with every custom channel must stay within 16 KiB)
@@ -313,12 +314,13 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         head = state[0]
         if head is None or type(head) is tuple:  # else: saved with the parameters inline
             state = (*(_DEFAULTS if head is None else head), *state[1:])
-        missing = self.__slots__[len(state) :]
+        fields = _PARAMS + _STATE
+        missing = fields[len(state) :]
         if missing and all(k in _LATER_STATE for k in missing):  # saved by an older version
             state = (*state, *(_LATER_STATE[k] for k in missing))
         # before weekend hours, the profile was 24 doubles
         old_profile = "weekend_seen" in missing
-        for i, (k, v) in enumerate(zip(self.__slots__, state, strict=True)):
+        for i, (k, v) in enumerate(zip(fields, state, strict=True)):
             if i < n_params and type(v) is float:
                 v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
             elif type(v) is bytes:
@@ -330,6 +332,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             elif v is None and k == "weekday_level":
                 v = array("d", (math.nan, math.nan, math.nan))
             setattr(self, k, v)
+        self._on4 = self.z_on**4
 
     # -- River contract -------------------------------------------------------------------
 
@@ -425,7 +428,6 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if dt > self.max_gap:
             window.clear()
             dt = _CUSUM_UNIT  # after a gap a reading is one reading's worth of evidence
-        prev = window[-1] if window else math.nan  # the previous reading (if adjacent)
         # stuck readings: the run of repeats (scored below, as unlikely as this channel
         # makes it)
         run = self.flat_run
@@ -436,6 +438,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             if run > self.long_run:
                 self.long_run = run
             self.flat_run = run = 0
+            if self.cusum_up == 0.0 and self.cusum_down == 0.0:
+                self.known_since = math.nan  # a known run of repeats is over
         if len(window) == 2:
             a, b = window
             window[0] = b
@@ -470,13 +474,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             w = self.daily
             i0 = tod[0]
             expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
-        # the previous reading's raw z, as it was scored
-        zp = (prev - self.expected) / self.sd
         self.expected = expected
         self.sd = sd
         self.settled = settled
         z = (xs - expected) / sd
         self.z = z
+        zr = (value - expected) / sd  # of the raw reading
+        if not -1e6 < zr < 1e6:  # _Z_MAX (a constant here: this runs for every reading)
+            zr = 1e6
 
         # CUSUM on the clipped z: sustained drifts accumulate, noise and spikes do not.
         k = self.cusum_k
@@ -510,6 +515,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             cap = 4.0 * self.cusum_h  # bounded, so it returns to zero soon after recovery
             self.cusum_up = up = up if up < cap else cap
             self.cusum_down = down = down if down < cap else cap
+            if up == 0.0 and down == 0.0 and run < 3:
+                self.known_since = math.nan  # the departure is over
 
         tail = self.tail_p  # as it was before this reading
         if learn and (n_ctx < 4 * self.warmup or ts - self.learned_at[ctx] >= self.learn_every):
@@ -539,15 +546,17 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     seen += 2
                 self.rep_p += ((run > 0) - self.rep_p) / seen
                 # how often this channel reads far out on its own (heavy tails, bursts)
-                far = value - expected
-                far = far if far >= 0.0 else -far
-                self.tail_p += ((far >= _TAIL_Z * sd) - self.tail_p) / seen
-                # how persistent its ordinary noise is (departures say nothing of it)
-                zr = (value - expected) / sd
-                fz = self.freeze_z
-                if -fz < zr < fz and -fz < zp < fz:
-                    self.zz += (zr * zp - self.zz) / seen
-                    self.z2 += (zr * zr - self.z2) / seen
+                self.tail_p += ((zr >= _TAIL_Z or zr <= -_TAIL_Z) - self.tail_p) / seen
+                # how persistent its ordinary noise is (departures say nothing of it): raw z
+                # of this reading and of the one before it (if adjacent: the window's first),
+                # on every fourth reading learned (cost: this runs for every channel)
+                if not n_ctx & 3 and len(window) == 2:
+                    zp = (window[0] - expected) / sd
+                    fz = self.freeze_z
+                    if -fz < zr < fz and -fz < zp < fz:
+                        wt = 4.0 / seen if seen > 4 else 1.0  # (a quarter of the readings)
+                        self.zz += (zr * zp - self.zz) * wt
+                        self.z2 += (zr * zr - self.z2) * wt
                 # self._learn(...), inlined
                 n = self._learn_stats(
                     value,
@@ -562,15 +571,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 if n and tod is not None and rate is not None and n >= self.warmup:
                     self._learn_profile(rate, value, ctx, tod, weight)
         # the score (see _score), inlined: this runs for every reading of every channel
-        on4 = self.z_on
-        on4 *= on4
-        on4 *= on4
+        on4 = self._on4
         z4 = z * z
         z4 *= z4
         p = z4 / (z4 + on4)
-        zr = (value - expected) / sd
-        if not -1e6 < zr < 1e6:  # _Z_MAX (a constant here: this runs for every reading)
-            zr = 1e6
         r4 = zr * zr
         r4 *= r4
         spike = 0.8 * r4 / (r4 + _SPIKE_K * on4)
@@ -599,15 +603,13 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if cusum or run >= 3:
             # a departure (or a run of repeats) that has scored 0.5 for _KNOWN_S is known (its
             # alert, if any, says so): its score fades, so a new normal is not an anomaly for
-            # ever
+            # ever (until it is over: the CUSUM back at zero with no run, see above)
             known = self.known_since
             if known != known:
                 if p >= 0.5:
                     self.known_since = ts
             elif ts - known > _KNOWN_S:
                 p *= math.exp((known + _KNOWN_S - ts) / _FADE_S)
-        elif self.known_since == self.known_since:
-            self.known_since = math.nan  # it is over
         return p
 
     def _learn(

@@ -12,6 +12,7 @@ import pytest
 from stream.detect.baseline import (
     _LATER_STATE,
     _PARAMS,
+    _STATE,
     ACTIVE,
     REST,
     STILL,
@@ -195,7 +196,7 @@ def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     state = m.__getstate__()
     assert state[0] is None  # (now: the defaults are saved as None)
     old = [*(getattr(m, k) for k in _PARAMS), *state[1 : -len(_LATER_STATE)]]
-    daily_at = ChannelModel.__slots__.index("daily")
+    daily_at = (*_PARAMS, *_STATE).index("daily")
     old[daily_at] = array("d", [0.25 * h for h in range(24)]).tobytes()
     restored = ChannelModel.__new__(ChannelModel)
     restored.__setstate__(tuple(old))
