@@ -38,7 +38,7 @@ import logging
 import math
 from array import array
 
-from stream.detect.contexts import time_of_day
+from stream.detect.contexts import HOUR_BINS, time_of_day
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _MIN_HOUR_READINGS = 10
 #: Offsets are single precision: beyond this they are held here (state stays finite).
 _F32_MAX = 3.4e38
 #: The first weekend hour bin (:func:`~stream.detect.contexts.time_of_day`).
-_WEEKEND = 24
+_WEEKEND = HOUR_BINS // 2
 
 
 class DailyProfile:
