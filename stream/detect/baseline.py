@@ -354,10 +354,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             expected += self.profile_offset(ts)
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = median3_with(window, value)
-        p = self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up)
-        known = self.known_since
-        if ts - known > _KNOWN_S:  # (False while no departure is known: NaN)
-            p *= math.exp((known + _KNOWN_S - ts) / _FADE_S)
+        p = self._faded(
+            self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up), ts
+        )
         if window and value == window[-1]:
             flat = self._flat_score(self.flat_run + 1 - self.long_run)
             if flat > p:
@@ -372,6 +371,13 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if self.profile_rate is not None:
             expected += self.profile_offset(ts)
         return expected
+
+    def _faded(self, p: float, ts: float) -> float:
+        """Score ``p`` at ``ts``, faded if a departure has been known for over ``_KNOWN_S``."""
+        known = self.known_since
+        if ts - known > _KNOWN_S:  # (False while no departure is known: NaN)
+            return p * math.exp((known + _KNOWN_S - ts) / _FADE_S)
+        return p
 
     def _flat_score(self, run: int) -> float:
         """Score of ``run`` repeats of one value (beyond the longest run this channel has
@@ -608,7 +614,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             if known != known:
                 if p >= 0.5:
                     self.known_since = ts
-            elif ts - known > _KNOWN_S:
+            elif ts - known > _KNOWN_S:  # self._faded(p, ts), inlined
                 p *= math.exp((known + _KNOWN_S - ts) / _FADE_S)
         return p
 
