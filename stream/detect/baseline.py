@@ -354,8 +354,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             expected += self.profile_offset(ts)
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = median3_with(window, value)
+        up, down = self.cusum_up, self.cusum_down
         p = self._faded(
-            self._score((xs - expected) / sd, (value - expected) / sd, self.cusum_up), ts
+            self._score((xs - expected) / sd, (value - expected) / sd, up if up > down else down),
+            ts,
         )
         if window and value == window[-1]:
             flat = self._flat_score(self.flat_run + 1 - self.long_run)

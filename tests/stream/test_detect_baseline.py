@@ -145,6 +145,16 @@ def test_the_cusum_accumulates_a_small_persistent_drift():
     assert m.cusum_up > m.cusum_h
 
 
+def test_a_late_reading_is_scored_with_the_drift_on_either_side():
+    # score_one (late readings) must see a downward drift as step() does, not only an upward one
+    m = ChannelModel(prior_scale=2.0)
+    feed(m, noise(1440, 70.0, 2.0))
+    drift = feed(m, noise(180, 65.0, 2.0, seed=3), start=1440 * 60.0)  # -2.5 sd for 3 h
+    assert m.cusum_down > m.cusum_h and m.cusum_up == 0.0
+    late = m.score_one({"value": m.xs, "ts": m.recent_at})  # (known for 1 h: faded as much)
+    assert late > 0.3 and abs(late - drift[-1]) < 0.1
+
+
 def test_time_of_day_bins_interpolate_between_hours():
     assert time_of_day(0.0) == (0, 1, 0.0)
     assert time_of_day(86399.0)[:2] == (23, 0)
