@@ -156,6 +156,14 @@ def replay(
             help="Clinician settings: a labels.json, or a JSON object {patient_id: config}.",
         ),
     ] = None,
+    patient_id: Annotated[
+        str | None,
+        typer.Option(
+            "--patient-id",
+            help="Patient (stream) of records without a patient_id. Default for a CSV without "
+            "a patient_id column: the file name without its suffix.",
+        ),
+    ] = None,
     partitions: Annotated[
         int | None,
         typer.Option(
@@ -169,22 +177,33 @@ def replay(
     """Replay recorded samples through the worker's detection code; write alerts (and scores).
 
     Patients are routed to partitions as Kafka routes them, each with its own event-time clock,
-    so the alerts are the stream workers' alerts for the same samples, id for id.
+    so the alerts are the stream workers' alerts for the same samples, id for id. A CSV of one
+    stream may be just ``timestamp,value``: its ``timestamp`` (or ``time``) column is read as
+    ``ts``, and it is one patient named after the file unless ``--patient-id`` says otherwise.
     """
     import csv
 
     import orjson
 
     from ingest.sample import format_ts
-    from stream.records import RecordReader
+    from stream.records import RecordReader, csv_header, ts_column
     from stream.replay import replay as run_replay
     from vigil.settings import get_settings
 
     configs = _read_configs(patient_config) if patient_config is not None else None
     if partitions is None:
         partitions = get_settings().vitals_partitions
+    reader = RecordReader(input_path, patient_id=patient_id)
+    if reader.is_csv:
+        header = csv_header(input_path)
+        ts = ts_column(header)
+        if ts is not None and ts != "ts":
+            typer.echo(f"reading column {ts!r} as ts")
+        if "patient_id" not in header and patient_id is None:
+            reader.patient_id = input_path.stem
+            typer.echo(f"no patient_id column: every row is patient {input_path.stem!r}")
     bar, on_progress = _progress(input_path, "replay")
-    reader = RecordReader(input_path, on_progress=on_progress)
+    reader.on_progress = on_progress
     counts: Counter[tuple[str, str]] = Counter()
     with contextlib.ExitStack() as stack:
         alerts_out = stack.enter_context(alerts.open("wb"))

@@ -10,6 +10,11 @@ and skipped. NaN, Infinity and out-of-range numbers are read as the gateway read
 that validation refuses their sample as ``not_finite``, as it does live.
 ``on_progress`` receives bytes read so far.
 
+A file of one stream may leave the patient out: ``patient_id`` fills it in for every record
+without one (the CLI names a CSV that has no ``patient_id`` column after the file). A CSV
+header without a ``ts`` column reads its ``timestamp`` or ``time`` column (any case) as ``ts``:
+a metric exported as ``timestamp,value`` is scored as it is.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -19,6 +24,12 @@ Examples
 ...     rows = list(RecordReader(p))
 >>> rows
 [{'patient_id': 'p1', 'device_id': 'd1', 'ts': '2025-01-06T00:00:00Z', 'hr': 71.0, 'sbp': None}]
+>>> with tempfile.TemporaryDirectory() as d:
+...     p = pathlib.Path(d) / "cpu.csv"
+...     _ = p.write_text("timestamp,value\\n2014-04-01 00:00:00,0.13\\n")
+...     rows = list(RecordReader(p, patient_id="cpu"))
+>>> rows
+[{'ts': '2014-04-01 00:00:00', 'value': 0.13, 'patient_id': 'cpu'}]
 """
 
 from __future__ import annotations
@@ -37,10 +48,35 @@ from ingest.sample import coerce_text_fields
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RecordReader"]
+__all__ = ["TS_COLUMNS", "RecordReader", "csv_header", "ts_column"]
 
 #: Bytes between two progress callbacks.
 _PROGRESS_EVERY = 1 << 20
+#: CSV columns read as ``ts`` when the header has none (compared in lower case).
+TS_COLUMNS = ("timestamp", "time")
+
+
+def ts_column(header: list[str]) -> str | None:
+    """The column of a CSV ``header`` that holds the event time: ``ts``, else an alias.
+
+    >>> ts_column(["patient_id", "ts", "hr"]), ts_column(["Timestamp", "value"])
+    ('ts', 'Timestamp')
+    >>> ts_column(["when", "value"]) is None
+    True
+    """
+    if "ts" in header:
+        return "ts"
+    lower = [h.lower() for h in header]
+    for alias in TS_COLUMNS:
+        if alias in lower:
+            return header[lower.index(alias)]
+    return None
+
+
+def csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file (empty if the file is)."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 class RecordReader:
@@ -52,11 +88,21 @@ class RecordReader:
         The input file.
     on_progress
         Called with the number of bytes read so far, about every MiB and at the end.
+    patient_id
+        The patient (stream) of records without a ``patient_id``; ``None`` leaves them without
+        one (validation then refuses them as ``bad_id``).
     """
 
-    def __init__(self, path: Path, *, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+        patient_id: str | None = None,
+    ) -> None:
         self.path = path
         self.on_progress = on_progress
+        self.patient_id = patient_id
         self.malformed = 0
 
     @property
@@ -69,6 +115,7 @@ class RecordReader:
 
     def _jsonl(self) -> Iterator[dict[str, Any]]:
         loads = orjson.loads
+        default = self.patient_id
         done = mark = 0
         with self.path.open("rb") as fh:
             for line in fh:
@@ -88,6 +135,8 @@ class RecordReader:
                 if type(obj) is not dict:
                     self.malformed += 1
                     continue
+                if default is not None and obj.get("patient_id") is None:
+                    obj["patient_id"] = default
                 yield obj
         if self.on_progress is not None:
             self.on_progress(done)
@@ -97,13 +146,23 @@ class RecordReader:
             # A byte that is not UTF-8 spoils its row only (U+FFFD marks it), not the file.
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             mark = 0
-            for row in csv.DictReader(text):
+            rows = csv.DictReader(text)
+            header = rows.fieldnames
+            if header:
+                ts = ts_column(list(header))
+                if ts is not None and ts != "ts":
+                    rows.fieldnames = ["ts" if h == ts else h for h in header]
+            default = self.patient_id
+            for row in rows:
                 if self.on_progress is not None and raw.tell() - mark >= _PROGRESS_EVERY:
                     mark = raw.tell()
                     self.on_progress(mark)
                 if None in row or any("\ufffd" in v for v in row.values() if v):
                     self.malformed += 1  # more cells than header columns, or not UTF-8
                     continue
-                yield coerce_text_fields(row)
+                record = coerce_text_fields(row)
+                if default is not None and record.get("patient_id") is None:
+                    record["patient_id"] = default
+                yield record
             if self.on_progress is not None:
                 self.on_progress(raw.tell())

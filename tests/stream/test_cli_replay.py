@@ -136,6 +136,39 @@ def test_replay_scores_a_plain_numeric_stream_as_a_custom_channel(app, tmp_path)
     assert len(scores) == 306 and max(scores[100:300]) < 0.5 and min(scores[-4:]) > 0.9
 
 
+def test_a_timestamp_value_export_is_one_stream_named_after_its_file(app, tmp_path):
+    src = tmp_path / "machine_temp.csv"
+    rows = [
+        f"2014-04-01 {i // 12:02d}:{i % 12 * 5:02d}:00,{70 + (i % 5) * 0.3}" for i in range(240)
+    ]
+    src.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    scores = tmp_path / "s.csv"
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl", "--scores", scores)
+    assert "reading column 'timestamp' as ts" in out
+    assert "every row is patient 'machine_temp'" in out
+    assert "samples 240: accepted 240, rejected 0" in out
+    with scores.open() as f:
+        got = list(csv.DictReader(f))
+    assert {r["patient_id"] for r in got} == {"machine_temp"}
+    assert got[13]["ts"] == "2014-04-01T01:05:00Z"  # a naive time is UTC
+
+
+def test_patient_id_names_the_stream_of_records_without_one(app, tmp_path):
+    src = tmp_path / "s.jsonl"
+    src.write_text(
+        '{"ts": 1700000000, "value": 1.5}\n{"patient_id": "p2", "ts": 1700000300, "value": 2}\n'
+    )
+    scores = tmp_path / "s.csv"
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl", "--scores", scores,
+               "--patient-id", "srv")  # fmt: skip
+    assert "samples 2: accepted 2, rejected 0" in out
+    with scores.open() as f:
+        assert [r["patient_id"] for r in csv.DictReader(f)] == ["srv", "p2"]
+    # without it, a JSONL record without a patient is refused, as before
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    assert "accepted 1, rejected 1 (bad_id 1)" in out
+
+
 COPD_NIGHT = [  # a scale-2 patient's usual SpO2 of 86 % for 40 minutes from the start
     {"patient_id": "p1", "device_id": "d1", "ts": 1_736_121_600 + 60 * i, "spo2": 86, "hr": 80}
     for i in range(40)
