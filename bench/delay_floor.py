@@ -9,17 +9,24 @@ first minute its vitals start to move; they then ramp to the plateau along a smo
 10-60 min (2-5 h for sepsis-like deterioration), and blood pressure is read by a cuff every
 15-60 min. How soon after onset could *any* detector know?
 
-The **NEWS2-band oracle** rebuilds each event's noise-free course from its label: every vital
-the event moves goes from its value before onset (median of the 30 min before; cuff readings of
-the 3 h before) to the plateau level, or by the plateau delta, along the simulator's ramp. It
-alerts at the first minute at which any vital enters a NEWS2 band worth more points than its
-value before onset on the side it moves to (or systolic pressure reaches 180 mmHg, a
-hypertensive crisis, which NEWS2 scores 0 below 220); blood pressure is seen only at the next
-cuff reading. It knows the shape in advance and has no noise, artifacts, smoothing or
-persistence, so a detector that waits for a value outside the normal (0-point) band of NEWS2
-cannot be earlier (Vigil's early warnings fire inside the band, e.g. from 37.5 C for a fever,
-and can be). Its delays are scored as ``vigil eval`` scores alerts
-(:func:`stream.evaluation.score_alerts`).
+Two oracles rebuild each event's noise-free course from its label: every vital the event moves
+goes from its value before onset (median of the 2 h before; cuff readings of the 6 h before) to
+the plateau level, or by the plateau delta, along the simulator's ramp. Blood pressure is seen
+only at the next cuff reading. Both know the shape in advance and have no noise, artifacts,
+smoothing or persistence.
+
+- The **NEWS2 oracle** alerts at the first minute at which any vital enters a NEWS2 band worth
+  more points than its value before onset on the side it moves to (or systolic pressure reaches
+  180 mmHg, a hypertensive crisis, which NEWS2 scores 0 below 220). A detector that waits for a
+  value outside the normal (0-point) band of NEWS2 cannot be earlier (Vigil's early warnings fire
+  inside the band, e.g. from 37.5 C for a fever, and can be).
+- The **personal oracle** alerts as soon as any vital is ``PERSONAL_SDS`` (3) standard
+  deviations of its 2 h before onset (cuff: 6 h) away from its value before onset, however
+  normal the value (HR 65 -> 80 at rest). It shows what learning the patient's own normal could
+  buy at most, before noise: a real detector needs persistence to tell a departure from noise,
+  and an alert on a value in the normal range must not fire for every benign rise.
+
+Delays are scored as ``vigil eval`` scores alerts (:func:`stream.evaluation.score_alerts`).
 
 With ``--vigil`` the cohort is also replayed through the exact ``vigil replay`` path and Vigil's
 delays are shown beside the oracle's, per event type. Figures are exact (no timing).
@@ -28,6 +35,7 @@ delays are shown beside the oracle's, per event type. Figures are exact (no timi
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -58,8 +66,11 @@ from stream.replay import replay  # noqa: E402
 
 #: Systolic pressure (mmHg) of a hypertensive crisis (NEWS2 scores 0 from 111 to 219).
 CRISIS_SBP = 180.0
-#: Minutes of wearable readings, and of cuff readings, before onset that give the usual value.
-BEFORE_MIN, BEFORE_CUFF_MIN = 30, 180
+#: Minutes of wearable readings, and of cuff readings, before onset that give the usual value
+#: and its spread.
+BEFORE_MIN, BEFORE_CUFF_MIN = 120, 360
+#: The personal oracle alerts this many spreads away from the usual value.
+PERSONAL_SDS = 3.0
 #: Delay (min) of the issue's median-delay target.
 TARGET_MIN = 15.0
 
@@ -115,14 +126,42 @@ def first_band_change(
     return None
 
 
-def _usual(values: np.ndarray, upto: int, span: int) -> float | None:
+def _before(values: np.ndarray, upto: int, span: int) -> tuple[float, float] | None:
+    """Median and standard deviation of the finite ``values`` in ``span`` before ``upto``."""
     window = values[max(upto - span, 0) : upto]
     window = window[np.isfinite(window)]
-    return float(np.median(window)) if window.size else None
+    if not window.size:
+        return None
+    return float(np.median(window)), float(np.std(window)) if window.size >= 3 else math.nan
 
 
-def oracle_delay(patient: PatientTrace, event: Event) -> float | None:
-    """Minutes from ``event``'s onset to the NEWS2-band oracle's alert (``None``: never)."""
+#: A vital's points on its way: from (vital, value before, spread before, direction, scale).
+Signal = Callable[[str, float, float, int, int], Callable[[float], int] | None]
+
+
+def news2_signal(
+    vital: str, before: float, spread: float, sign: int, scale: int
+) -> Callable[[float], int]:
+    """The NEWS2-band oracle's view of a vital: its points on the side it moves to."""
+    return lambda x: band(vital, x, sign, scale)
+
+
+def personal_signal(
+    vital: str, before: float, spread: float, sign: int, scale: int
+) -> Callable[[float], int] | None:
+    """The personal oracle's view: 1 from ``PERSONAL_SDS`` spreads away from ``before``."""
+    if not spread > 0.0:
+        return None
+    return lambda x: 1 if sign * (x - before) >= PERSONAL_SDS * spread else 0
+
+
+def oracle_delay(
+    patient: PatientTrace, event: Event, signal: Signal = news2_signal
+) -> float | None:
+    """Minutes from ``event``'s onset to an oracle's alert (``None``: never).
+
+    ``signal`` is :func:`news2_signal` (the NEWS2-band oracle) or :func:`personal_signal`.
+    """
     cols = patient.device.columns
     keep = patient.device.keep
     scale = patient.physiology.spo2_scale
@@ -134,15 +173,12 @@ def oracle_delay(patient: PatientTrace, event: Event) -> float | None:
             continue
         cuff = vital == "sbp"
         seen = np.where(keep, cols[vital], np.nan)
-        before = _usual(seen, event.onset, BEFORE_CUFF_MIN if cuff else BEFORE_MIN)
-        if before is None:
-            before = float(physiology[vital])
+        usual = _before(seen, event.onset, BEFORE_CUFF_MIN if cuff else BEFORE_MIN)
+        before, spread = usual if usual is not None else (float(physiology[vital]), math.nan)
         target = event.levels.get(vital, before + event.deltas.get(vital, 0.0))
-        sign = 1 if target > before else -1
-
-        def points(x: float, v: str = vital, s: int = sign) -> int:
-            return band(v, x, s, scale)
-
+        points = signal(vital, before, spread, 1 if target > before else -1, scale)
+        if points is None:
+            continue
         m = first_band_change(before, target, event.ramp, horizon, points)
         if m is None:
             continue
@@ -156,12 +192,12 @@ def oracle_delay(patient: PatientTrace, event: Event) -> float | None:
     return best
 
 
-def oracle_alerts(cohort: Cohort) -> list[AlertTime]:
+def oracle_alerts(cohort: Cohort, signal: Signal = news2_signal) -> list[AlertTime]:
     """One alert per event that the oracle sees, at its delay (true time)."""
     out = []
     for p in cohort.patients:
         for ev in p.events:
-            delay = oracle_delay(p, ev)
+            delay = oracle_delay(p, ev, signal)
             if delay is not None:
                 out.append(AlertTime(p.patient_id, p.start + (ev.onset + delay) * p.period_s))
     return out
@@ -187,9 +223,9 @@ def delays_by_type(
 
 def _cell(delays: list[float]) -> str:
     if not delays:
-        return f"{'-':>7s} {'-':>6s}"
+        return f"{'-':>15s} {'-':>6s}"
     share = sum(d <= TARGET_MIN for d in delays) / len(delays)
-    return f"{statistics.median(delays):7.1f} {share:6.2f}"
+    return f"{statistics.median(delays):15.1f} {share:6.2f}"
 
 
 def main() -> None:
@@ -204,7 +240,10 @@ def main() -> None:
     labels = cohort.labels()
     events = events_from_labels(labels)
     days = patient_days_from_labels(labels)
-    methods = {"oracle": oracle_alerts(cohort)}
+    methods = {
+        "news2 oracle": oracle_alerts(cohort),
+        "personal oracle": oracle_alerts(cohort, personal_signal),
+    }
     if args.vigil:
         records = (dict(r.payload) for r in cohort.records())
         result = replay(records, configs=configs_from_labels(labels), keep_scores=False)
@@ -215,12 +254,12 @@ def main() -> None:
     )
     header = f"{'type':20s} {'n':>4s}"
     for name in methods:
-        header += f" {name + ' median':>14s} {'<=15':>6s}"
+        header += f" {name:>15s} {'<=15':>6s}"
     print(header)
     per = {name: delays_by_type(events, alerts) for name, alerts in methods.items()}
     for kind in sorted({ev.type for ev in events}):
         n = sum(1 for ev in events if ev.type == kind)
-        print(f"{kind:20s} {n:4d}" + "".join(f" {_cell(per[m][kind]):>21s}" for m in methods))
+        print(f"{kind:20s} {n:4d}" + "".join(f" {_cell(per[m][kind]):>22s}" for m in methods))
     for name, alerts in methods.items():
         m = score_alerts(events, alerts, patient_days=days)
         within = sum(d <= TARGET_MIN for d in m.delays_min)

@@ -59,3 +59,16 @@ def test_a_value_scores_only_on_the_side_it_moves_to():
     assert course is not None
     x = 105.0 + delay_floor.smoothstep(course / 60) * 95.0
     assert 179.5 <= x < 185.0
+
+
+def test_the_personal_oracle_alerts_three_spreads_from_the_usual_value_however_normal():
+    points = delay_floor.personal_signal("hr", 65.0, 4.0, +1, 1)
+    assert points is not None
+    assert [points(x) for x in (70.0, 76.9, 77.0, 80.0)] == [0, 0, 1, 1]
+    assert delay_floor.personal_signal("hr", 65.0, float("nan"), +1, 1) is None  # no spread
+
+
+def test_the_personal_oracle_sees_most_events(cohort):
+    alerts = delay_floor.oracle_alerts(cohort, delay_floor.personal_signal)
+    events = events_from_labels(cohort.labels())
+    assert score_alerts(events, alerts, patient_days=10.0).recall >= 0.9
