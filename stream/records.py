@@ -2,9 +2,9 @@
 
 A :class:`RecordReader` yields raw sample mappings in file order, exactly as a device sent
 them (validation is :func:`ingest.sample.parse_sample`'s job, inside the replay). JSONL has one
-JSON object per line; CSV has a header row and its cells are converted by
-:func:`ingest.sample.coerce_text_fields` (empty cell = not reported). The format is chosen by
-the file suffix (``.csv``, else JSONL). Lines that are not JSON objects (or CSV rows with
+JSON object per line; CSV has a header row (after a UTF-8 byte-order mark, if a spreadsheet
+wrote one) and its cells are converted by :func:`ingest.sample.coerce_text_fields` (empty
+cell = not reported). The format is chosen by the file suffix (``.csv``, else JSONL). Lines that are not JSON objects (or CSV rows with
 too many cells or bytes that are not UTF-8) are counted in :attr:`RecordReader.malformed`
 and skipped. NaN, Infinity and out-of-range numbers are read as the gateway reads them, so
 that validation refuses their sample as ``not_finite``, as it does live.
@@ -75,7 +75,7 @@ def ts_column(header: list[str]) -> str | None:
 
 def csv_header(path: Path) -> list[str]:
     """The header row of a CSV file (empty if the file is)."""
-    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         return next(csv.reader(fh), [])
 
 
@@ -144,7 +144,7 @@ class RecordReader:
     def _csv(self) -> Iterator[dict[str, Any]]:
         with self.path.open("rb") as raw:
             # A byte that is not UTF-8 spoils its row only (U+FFFD marks it), not the file.
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
             mark = 0
             rows = csv.DictReader(text)
             header = rows.fieldnames

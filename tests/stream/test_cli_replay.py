@@ -153,6 +153,14 @@ def test_a_timestamp_value_export_is_one_stream_named_after_its_file(app, tmp_pa
     assert got[13]["ts"] == "2014-04-01T01:05:00Z"  # a naive time is UTC
 
 
+def test_a_csv_from_a_spreadsheet_keeps_its_first_column_despite_the_byte_order_mark(app, tmp_path):
+    src = tmp_path / "s.csv"
+    src.write_bytes(b"\xef\xbb\xbfpatient_id,ts,hr\np1,2025-01-06T00:00:00Z,70\n")
+    out = _run(app, "replay", src, "--alerts", tmp_path / "a.jsonl")
+    assert "samples 1: accepted 1, rejected 0" in out
+    assert "no patient_id column" not in out
+
+
 def test_patient_id_names_the_stream_of_records_without_one(app, tmp_path):
     src = tmp_path / "s.jsonl"
     src.write_text(
