@@ -275,6 +275,7 @@ class PatientMonitor:
                             if (
                                 exact
                                 and rule.sign * (ch.xs - ch.expected) < min_d
+                                and rule.sign * (ch.xs - rule.hard) < 0.0
                                 and rule.kind not in rule_state
                             ):
                                 continue  # NONE for sure, and no rule state to clear

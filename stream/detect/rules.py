@@ -131,8 +131,9 @@ class VitalRule(NamedTuple):
         """Least departure ``sign * (xs - expected)`` that can be evidence.
 
         With a baseline and without a clinician limit, :meth:`evidence` is ``NONE`` below it
-        (half ``dev``, or half ``dev_early`` if smaller): the monitor skips such readings
-        without calling :meth:`evidence`, so keep the two in step.
+        (half ``dev``, or half ``dev_early`` if smaller), unless the value is beyond ``hard``
+        while the baseline is young: the monitor skips the other readings below it without
+        calling :meth:`evidence`, so keep the two in step.
         """
         return min(0.5 * self.dev, 0.5 * self.dev_early)
 

@@ -74,6 +74,23 @@ def test_a_patient_who_starts_out_abnormal_is_alerted_by_population_rules(vitals
     assert first_alert_minute(alerts, kind) <= 3
 
 
+@pytest.mark.parametrize(
+    ("vital", "first", "then", "kind"),
+    [("hr", 138.0, 146.0, "tachycardia"), ("spo2", 88.6, 87.5, "desaturation")],
+)
+def test_a_patient_who_starts_just_inside_a_population_bound_is_alerted_once_past_it(
+    vital, first, then, kind
+):
+    # The first readings fall short of the NEWS2 3-point bound, then pass it: the baseline has
+    # learned them by then, but a young baseline must not hold back the population rule.
+    def starts_abnormal(m: int, v: dict[str, float | None]) -> None:
+        v[vital] = (first if m < 2 else then) + (m % 3) * 0.2
+
+    alerts = clinical_alerts(Person(seed=9, sleep=False), 60, mods=(starts_abnormal,))
+    minute = first_alert_minute(alerts, kind)
+    assert minute is not None and minute <= 6
+
+
 def test_isolated_motion_artifacts_are_gated():
     assert clinical_alerts(Person(seed=4), DAY, mods=(artifacts(97), artifacts(61, hr=32.0))) == []
 
