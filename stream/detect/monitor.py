@@ -317,11 +317,22 @@ class PatientMonitor:
 
         Silence while a clinical condition is in evidence is not a routine charging gap: the
         data gap is then ``medium`` and names the condition (the care team should check on
-        the patient, not the strap).
+        the patient, not the strap); a condition counts if its evidence was fresh when the
+        data stopped. A condition whose evidence is still fresh now is held open, as between
+        two samples (:meth:`_hold_unseen`): a cuff-only patient's 188/124 must not resolve
+        between hourly readings.
         """
         found = self.quality.on_tick(now)
-        if found and self.rule_state:
-            active = sorted(k for k in self.rule_state if k in RULES)
+        if not self.rule_state:
+            return found
+        if found:
+            last = self.quality.last_seen
+            active = sorted(
+                kind
+                for kind, state in self.rule_state.items()
+                if kind in RULES
+                and (len(state) < 3 or last - state[2] <= FRESH_S.get(RULES[kind].vital, 900.0))
+            )
             if active:
                 conditions = " and ".join(k.replace("_", " ") for k in active)
                 found = [
@@ -332,6 +343,7 @@ class PatientMonitor:
                     )
                     for f in found
                 ]
+        self._hold_unseen(found, now)
         return found
 
     def rejected(self, ts: float, reason_code: str) -> list[Finding]:

@@ -318,5 +318,23 @@ def test_silence_during_a_clinical_condition_is_a_medium_data_gap() -> None:
     assert routine.kind == "data_gap" and routine.severity == "info"
     t = 60.0 * 160
     mon.observe(Sample("p1", "d1", t, hr=70.0, sbp=212.0, dbp=124.0, motion=0.05))
-    [gap] = mon.tick(t + 1900.0)
+    gap, held = mon.tick(t + 1900.0)
     assert gap.severity == "medium" and "hypertension in evidence" in gap.message
+    assert held.kind == "hypertension" and not held.firing  # the cuff reading is still fresh
+    # ten hours on, the hypertension of that one reading is not what the silence is about
+    mon.observe(Sample("p1", "d1", t + 36000.0, hr=70.0, motion=0.05))
+    [late_gap] = mon.tick(t + 36000.0 + 1900.0)
+    assert late_gap.severity == "info" and "hypertension" not in late_gap.message
+
+
+def test_a_cuff_only_patients_hypertension_is_one_alert_between_hourly_readings() -> None:
+    pipe = Pipeline(emit_resolved=True)
+    for k in range(12):  # a cuff alone, one reading an hour, usual ~128/80
+        pipe.process(Sample("p1", "cuff", T0 + 3600.0 * k, sbp=126.0 + k % 4, dbp=80.0))
+    records = []
+    for k in range(12, 16):  # then 188/124 on every reading, with ticks every 5 minutes
+        records += pipe.process(Sample("p1", "cuff", T0 + 3600.0 * k, sbp=188.0, dbp=124.0)).alerts
+        for m in range(5, 60, 5):
+            records += pipe.advance(T0 + 3600.0 * k + 60.0 * m)
+    clinical = [(a.kind, a.status) for a in records if a.category == "clinical"]
+    assert clinical == [("hypertension", "open")]
