@@ -171,7 +171,8 @@ class EpisodeTracker:
                 ep = Episode(pid, f, ts, ts if closed is not None and f.since < closed else None)
                 self.open[f.kind] = ep
             seen.append(f.kind)  # only open episodes' kinds: the clear check below counts them
-            ep.last_evidence = ts
+            if ts > ep.last_evidence:  # (a late sample's evidence is not the latest)
+                ep.last_evidence = ts
             if f.score > ep.score:
                 ep.score = f.score
             if not ep.announced:

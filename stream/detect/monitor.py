@@ -347,9 +347,17 @@ class PatientMonitor:
         return found
 
     def rejected(self, ts: float, reason_code: str) -> list[Finding]:
-        """Account for a sample of this patient that failed validation."""
+        """Account for a sample of this patient that failed validation.
+
+        Its findings are what a :meth:`tick` would find at ``ts`` (a refused sample is no
+        data: a data gap goes on, fresh evidence holds) and, once the run is long enough,
+        ``rejected_data``.
+        """
         f = self.quality.on_rejected(ts, reason_code)
-        return [f] if f is not None else []
+        found = self.tick(ts)
+        if f is not None:
+            found.append(f)
+        return found
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -80,6 +80,16 @@ def test_a_run_of_evidence_that_outlives_its_closed_alert_is_a_new_alert_not_a_r
     assert later[-1].started_at == T0 + 199 * MIN
 
 
+def test_late_evidence_does_not_move_an_episodes_last_evidence_back():
+    # a sample from a Bluetooth backlog (event time 40 min ago) holds nothing beyond now
+    tracker = EpisodeTracker("p1")
+    steps = [(m, [finding()]) for m in range(0, 41)] + [(1, [finding(firing=False)])]
+    steps += [(60, [])]  # 20 min after the last live evidence: within the 30-min clear delay
+    alerts, resolved = run(tracker, steps)
+    assert len(alerts) == 1 and resolved == []
+    assert tracker.open["tachycardia"].last_evidence == T0 + 40 * MIN
+
+
 def test_an_episode_clears_on_time_while_another_condition_merely_holds():
     # Holding fever evidence (no fever episode) must not keep the tachycardia episode open.
     fever = finding("fever", firing=False)

@@ -82,6 +82,17 @@ def test_a_run_of_rejected_samples_raises_a_technical_alert():
     assert [a.kind for a in result.alerts] == ["rejected_data"]
 
 
+def test_a_device_sending_only_refused_samples_has_one_data_gap_not_one_per_tick():
+    # valid data for 30 min, then an hour of out-of-range SpO2 from the same device: no valid
+    # data is a data gap that goes on (and a run of refused samples), each one alert
+    data = rows(1, 30) + [
+        {"patient_id": "p0", "device_id": "d1", "ts": T0 + 60 * (30 + i), "spo2": 150}
+        for i in range(60)
+    ]
+    opened = [a.kind for a in replay(data).alerts if a.status == "open"]
+    assert sorted(opened) == ["data_gap", "rejected_data"]
+
+
 def test_replay_continues_an_existing_pipeline():
     data = rows(1, 100)
     pipe = Pipeline()
