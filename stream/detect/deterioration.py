@@ -122,7 +122,7 @@ def assess(mon: MonitorView, ts: float, at_rest: bool) -> Finding | None:
         state[0] = 0.0
         return None
     total, sub = mon.news2_now(ts)
-    usual = 0
+    usual = total - sum(sub.values())  # oxygen and consciousness: as usual as they are now
     for vital in sub:
         usual += mon.news2_points(vital, mon.channels[vital].expected)
     excess = total - usual

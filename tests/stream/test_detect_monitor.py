@@ -195,6 +195,18 @@ def test_a_flatlined_sensor_and_a_poor_signal_are_technical():
     assert ("flatline", "technical") in kinds and ("poor_signal", "technical") in kinds
 
 
+def test_oxygen_and_confusion_points_are_not_a_deterioration_by_themselves():
+    # a patient on oxygen and newly confused scores NEWS2 5 before any vital moves: vitals
+    # drifting inside their normal bands are an early warning, not "NEWS2 5 (usual 0)"
+    onset = 2 * DAY + 14 * 60
+    mods = (ramp("hr", onset, 20, 86.0, onset + 180), ramp("rr", onset, 20, 18.0, onset + 180))
+    config = PatientConfig(on_oxygen=True, consciousness="C")
+    alerts = clinical_alerts(Person(seed=5), onset + 180, mods, config=config)
+    found = [a for a in alerts if a.kind == "deterioration"]
+    assert found and {a.severity for a in found} == {"low"}
+    assert all("usual 0" not in a.message for a in found)
+
+
 def test_vitals_drifting_together_from_personal_normal_raise_an_early_low_alert():
     # HR +16 and RR +4 at rest: each still below its population threshold (HR 100, RR 22),
     # together far outside this patient's own variation
