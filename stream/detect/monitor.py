@@ -114,6 +114,19 @@ _RULESETS: Final = {
 _NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
 
 
+def _glucose_severity(mg_dl: float) -> str:
+    """Severity of a glucose finding (NEWS2 does not score glucose).
+
+    Hypoglycaemia level 2 (< 54 mg/dL, clinically significant) is high, level 1 (54-69) is
+    medium (ADA Standards of Care); hyperglycaemia from 400 mg/dL (the meter's range, and a
+    hyperosmolar or ketotic risk) is high, from 250 medium.
+
+    >>> [_glucose_severity(x) for x in (40.0, 60.0, 300.0, 450.0)]
+    ['high', 'medium', 'medium', 'high']
+    """
+    return "high" if mg_dl < 54.0 or mg_dl >= 400.0 else "medium"
+
+
 class PatientMonitor:
     """Per-patient detection state and logic (see the module docstring).
 
@@ -441,6 +454,8 @@ class PatientMonitor:
         severity = _SEVERITY_BY_POINTS[points]
         if rule.kind == "hypertension":
             severity = "high" if xs >= 220.0 else "medium"
+        elif rule.vital == "glucose":  # NEWS2 does not score it: its own levels
+            severity = _glucose_severity(xs)
         total, sub = self.news2_now(ts)
         if total >= 7:
             severity = "critical"

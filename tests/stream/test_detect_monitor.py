@@ -350,3 +350,18 @@ def test_a_cuff_only_patients_hypertension_is_one_alert_between_hourly_readings(
             records += pipe.advance(T0 + 3600.0 * k + 60.0 * m)
     clinical = [(a.kind, a.status) for a in records if a.category == "clinical"]
     assert clinical == [("hypertension", "open")]
+
+
+@pytest.mark.parametrize(("low", "severity"), [(35.0, "high"), (62.0, "medium")])
+def test_hypoglycaemia_is_as_severe_as_its_level(low: float, severity: str) -> None:
+    # NEWS2 does not score glucose: level 2 (< 54 mg/dL) is high, level 1 (54-69) medium
+    mon = PatientMonitor("p1")
+    for i in range(40):  # a CGM every 5 min, ~110 mg/dL
+        mon.observe(Sample("p1", "d1", T0 + 300.0 * i, glucose=110.0 + (i % 7) - 3, hr=72.0,
+                           motion=0.1))  # fmt: skip
+    found = []
+    for j in range(3):
+        _, f = mon.observe(Sample("p1", "d1", T0 + 300.0 * (40 + j), glucose=low, hr=74.0,
+                                  motion=0.1))  # fmt: skip
+        found += [x for x in f if x.kind == "hypoglycemia" and x.firing]
+    assert found and {x.severity for x in found} == {severity}
