@@ -321,6 +321,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         # before weekend hours, the profile was 24 doubles
         old_profile = "weekend_seen" in missing
         for i, (k, v) in enumerate(zip(fields, state, strict=True)):
+            if type(v) is array:  # the first release pickled its arrays whole
+                v = v.tobytes() if k == "daily" and old_profile else array(_ARRAYS[k], v)
             if i < n_params and type(v) is float:
                 v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
             elif type(v) is bytes:

@@ -10,6 +10,7 @@ from array import array
 import pytest
 
 from stream.detect.baseline import (
+    _ARRAYS,
     _LATER_STATE,
     _PARAMS,
     _STATE,
@@ -199,15 +200,21 @@ def test_bursts_are_judged_against_how_often_the_channel_bursts():
     assert scores[1000] >= 0.5 and max(scores[300:1000]) < 0.5
 
 
-def test_a_state_saved_before_stuck_readings_were_modelled_restores():
+@pytest.mark.parametrize("arrays", ["bytes", "objects"])
+def test_a_state_saved_before_stuck_readings_were_modelled_restores(arrays):
     m = ChannelModel()
     feed(m, noise(100, 20.0, 1.0))
-    # then, the parameters were saved inline, and the profile was 24 hours of doubles
+    # then, the parameters were saved inline, and the profile was 24 hours of doubles; the
+    # first release pickled its arrays as array objects, later ones as their bytes
     state = m.__getstate__()
     assert state[0] is None  # (now: the defaults are saved as None)
     old = [*(getattr(m, k) for k in _PARAMS), *state[1 : -len(_LATER_STATE)]]
-    daily_at = (*_PARAMS, *_STATE).index("daily")
+    fields = (*_PARAMS, *_STATE)
+    daily_at = fields.index("daily")
     old[daily_at] = array("d", [0.25 * h for h in range(24)]).tobytes()
+    if arrays == "objects":
+        old = [array(_ARRAYS[k] if k != "daily" else "d", v) if type(v) is bytes else v
+               for k, v in zip(fields, old, strict=False)]  # fmt: skip
     restored = ChannelModel.__new__(ChannelModel)
     restored.__setstate__(tuple(old))
     later = {k: v for k, v in _LATER_STATE.items() if v is not None}
@@ -215,6 +222,8 @@ def test_a_state_saved_before_stuck_readings_were_modelled_restores():
     assert all(x != x for x in restored.weekday_level)  # none known yet
     assert list(restored.daily) == [0.25 * h for h in range(24)] * 2  # weekends as weekdays
     assert restored.step(20.0, 6000.0) < 0.5
+    saturday = MONDAY + 5 * 86400.0  # a weekend hour reads the widened profile
+    assert 0.0 <= restored.step(20.0, saturday, tod=time_of_day(saturday)) < 0.5
 
 
 def _weekly(weeks: int, drop: float, seed: int = 8) -> tuple[list[float], list[float]]:
