@@ -75,7 +75,7 @@ from river import base
 
 from stream.detect.contexts import ACTIVE, CONTEXTS, HOUR_BINS, REST, STILL, time_of_day
 from stream.detect.daily import DailyProfile
-from stream.detect.robust import ContextStats, median3_with
+from stream.detect.robust import MIN_SCALE_READINGS, ContextStats, median3_with
 
 logger = logging.getLogger(__name__)
 
@@ -480,10 +480,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     self._learn(value, ts, ctx, 0.0, 1.0, math.nan, None)
                 return 0.0
             expected, sd, settled = base
+        off = 0.0  # the time-of-day profile's offset
         if tod is not None and self.profile_rate is not None:
             w = self.daily
             i0 = tod[0]
-            expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
+            off = w[i0] + tod[2] * (w[tod[1]] - w[i0])
+            expected += off
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -567,6 +569,11 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                         wt = 4.0 / seen if seen > 4 else 1.0  # (a quarter of the readings)
                         self.zz += (zr * zp - self.zz) * wt
                         self.z2 += (zr * zr - self.z2) * wt
+                own = expected
+                if n_ctx < MIN_SCALE_READINGS:
+                    # judged against a borrowed level, learned against its own: a new context
+                    # starts from the borrowed level (the offset is added to it when read)
+                    own = self.level[ctx] + off if n_ctx else expected - off
                 # self._learn(...), inlined
                 n = self._learn_stats(
                     value,
@@ -574,7 +581,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     ctx,
                     clip,  # a trusted scale exists (else: returned above)
                     weight,
-                    expected,
+                    own,
                     weight_scale,
                 )
                 rate = self.profile_rate

@@ -125,6 +125,25 @@ def test_an_unlearned_context_borrows_the_learned_one_with_a_wider_scale():
     assert not m.settled and m.sd > 1.5 * m.sd_cache[REST]
 
 
+def test_a_new_context_starts_from_the_others_level_without_the_hour_counted_twice():
+    # a daily rhythm learned at rest; then still, at 06:00 (the rhythm near its peak), at
+    # exactly the level rest expects: still's level is rest's, and stays near it
+    m = ChannelModel(prior_scale=1.0)
+    rng = random.Random(3)
+    wave = [50.0 + 5.0 * math.sin(2 * math.pi * i / 288) for i in range(288 * 5)]
+    feed(m, [w + rng.gauss(0, 0.5) for w in wave[: 288 * 4]], start=MONDAY, step=300.0)
+    t = MONDAY + 4 * 86400.0 + 6 * 3600.0
+    assert m.profile_offset(t) > 2.0
+    m.step(m.level[REST] + m.profile_offset(t), t, STILL, tod=time_of_day(t))
+    assert m.level[STILL] == pytest.approx(m.level[REST])
+    seen = []
+    for i in range(1, 10):  # still borrowing rest's level: learning against its own
+        ts = t + 300.0 * i
+        seen.append(wave[288 * 4 + 72 + i] + rng.gauss(0, 0.5))
+        m.step(seen[-1], ts, STILL, tod=time_of_day(ts))
+    assert abs(m.level[STILL] + m.profile_offset(ts) - sum(seen) / len(seen)) < 0.5
+
+
 @pytest.mark.parametrize("start", [MONDAY, MONDAY + 3 * 86400.0])  # (then Thursday-Sunday)
 def test_the_daily_rhythm_is_learned_and_expected(start):
     m = ChannelModel(prior_scale=0.2)
