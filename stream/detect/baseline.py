@@ -357,15 +357,15 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         window = self.recent if ts - self.recent_at <= self.max_gap else []
         xs = median3_with(window, value)
         up, down = self.cusum_up, self.cusum_down
-        p = self._faded(
-            self._score((xs - expected) / sd, (value - expected) / sd, up if up > down else down),
-            ts,
-        )
-        if window and value == window[-1]:
-            flat = self._flat_score(self.flat_run + 1 - self.long_run)
+        cusum = up if up > down else down
+        p = self._score((xs - expected) / sd, (value - expected) / sd, cusum)
+        # as step() scores a run of repeats: from three beyond the longest run completed
+        run = self.flat_run + 1 if window and value == window[-1] else 0
+        if run >= 3 and run - self.long_run >= 3:
+            flat = self._flat_score(run - self.long_run)
             if flat > p:
                 p = flat
-        return p
+        return self._faded(p, ts) if cusum or run >= 3 else p
 
     def expected_in(self, ctx: int, ts: float) -> float | None:
         """Expected value at ``ts`` in context ``ctx``, or ``None`` if that context is unsettled."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import random
@@ -173,6 +174,24 @@ def test_a_late_reading_is_scored_with_the_drift_on_either_side():
     assert m.cusum_down > m.cusum_h and m.cusum_up == 0.0
     late = m.score_one({"value": m.xs, "ts": m.recent_at})  # (known for 1 h: faded as much)
     assert late > 0.3 and abs(late - drift[-1]) < 0.1
+
+
+def test_a_late_reading_of_a_stuck_channel_scores_as_a_live_one_would():
+    # score_one must judge repeats as step() does: a known stuck run faded, a short run not
+    m = ChannelModel()
+    feed(m, noise(2 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
+    t = MONDAY + 2 * 86400.0
+    stuck = feed(m, [10.3] * 96, start=t, step=300.0)  # known after 2 h, faded since
+    assert m.score_one({"value": 10.3, "ts": m.recent_at}) == pytest.approx(stuck[-1], abs=0.01)
+    fresh = ChannelModel()
+    feed(fresh, noise(600, 20.0, 1.0), step=300.0)  # a channel that never repeats
+    feed(fresh, [20.4], start=600 * 300.0, step=300.0)
+    for k in (1, 2):  # the second and third equal readings: no run to speak of yet
+        clone = copy.deepcopy(fresh)
+        ts = (600 + k) * 300.0
+        live = clone.step(20.4, ts, tod=time_of_day(ts))
+        assert fresh.score_one({"value": 20.4, "ts": ts}) == pytest.approx(live, rel=1e-9)
+        feed(fresh, [20.4], start=ts, step=300.0)
 
 
 def test_time_of_day_bins_interpolate_between_hours():
