@@ -339,9 +339,16 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
     # -- River contract -------------------------------------------------------------------
 
     def learn_one(self, x: dict[Hashable, Any]) -> None:
-        """Learn one reading ``{"value": v, "ts": t, "context": c}`` (ts, context optional)."""
+        """Learn one reading ``{"value": v, "ts": t, "context": c}`` (ts, context optional).
+
+        A reading whose value or time is not finite is not learned (ingest refuses such
+        samples; a direct caller's NaN must not become the level).
+        """
         ts = float(x.get("ts", 0.0))
-        self.step(float(x["value"]), ts, int(x.get("context", REST)), tod=time_of_day(ts))
+        value = float(x["value"])
+        if value - value != 0.0 or ts - ts != 0.0:  # NaN or infinite
+            return
+        self.step(value, ts, int(x.get("context", REST)), tod=time_of_day(ts))
 
     def score_one(self, x: dict[Hashable, Any]) -> float:
         """Score a reading against the current state, without learning or smoothing it in."""

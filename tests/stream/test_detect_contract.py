@@ -153,3 +153,34 @@ def test_any_finite_stream_scores_in_the_unit_interval_with_finite_state(name, v
         assert 0.0 <= m.score_one({"value": v, "ts": ts}) <= 1.0
     state = [*m.level, *m.dev, *m.daily, m.hour_sum, m.z, m.cusum_up, m.cusum_down, m.rep_p]
     assert all(math.isfinite(x) for x in state)
+
+
+@pytest.mark.parametrize("name", ["custom-channel", "vital-hr", "fast"])
+@given(
+    values=st.lists(_FINITE, min_size=1, max_size=40),
+    offsets=st.lists(st.floats(-20000.0, 20000.0), min_size=40, max_size=40),
+    contexts=st.lists(st.sampled_from([REST, STILL, ACTIVE]), min_size=40, max_size=40),
+)
+# a reading two hours before the first one learned gave the level a time constant of 0
+@example(values=[70.0, 71.0, 70.5], offsets=[0.0, -8100.0, -7200.0], contexts=[REST] * 3)
+@settings(max_examples=60, deadline=None)
+def test_readings_in_any_time_order_and_context_keep_the_state_finite(
+    name, values, offsets, contexts
+):
+    # direct callers may learn out of order (hours before the first reading) and switch
+    # contexts (a new one borrowing another's level): nothing may divide by zero or overflow
+    m = ChannelModel(**CONFIGS[name])
+    for v, dt, ctx in zip(values, offsets, contexts, strict=False):
+        m.learn_one({"value": v, "ts": 1.7e9 + dt, "context": ctx})
+        assert 0.0 <= m.score_one({"value": v, "ts": 1.7e9 + dt, "context": ctx}) <= 1.0
+    assert all(math.isfinite(x) for x in [*m.level, *m.dev, *m.daily])
+
+
+def test_a_reading_that_is_not_finite_is_not_learned(model):
+    m = trained(model)
+    before = pickle.dumps(m)
+    for x in ({"value": math.nan, "ts": 1e5}, {"value": 1.0, "ts": math.nan},
+              {"value": math.inf, "ts": 1e5}, {"value": 1.0, "ts": -math.inf}):  # fmt: skip
+        m.learn_one(x)
+        assert 0.0 <= m.score_one(x) <= 1.0
+    assert pickle.dumps(m) == before
