@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -32,6 +33,8 @@ __all__ = [
     "InMemoryDirectory",
     "SnapshotDirectory",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,9 @@ class SnapshotDirectory(DeviceDirectory):
     A per-device cache costs one query per device per TTL, which for a large fleet is a
     steady stream of small queries on the gateway's hot thread; one bulk load per interval
     is cheaper. A device missing from the snapshot (enrolled since) is looked up singly, and
-    the answer (misses too) is kept until the next reload.
+    the answer (misses too) is kept until the next reload. A reload that fails keeps the last
+    snapshot until the next try (a database blip must not stop the fleet); with no snapshot
+    yet, and for a single lookup, the error propagates.
 
     Examples
     --------
@@ -180,9 +185,19 @@ class SnapshotDirectory(DeviceDirectory):
     def lookup(self, device_id: str) -> DeviceRecord | None:
         now = self._clock()
         if self._loaded_at is None or now - self._loaded_at >= self._refresh:
-            self._records = self._load_all()
-            self._extra = {}
-            self._loaded_at = now
+            try:
+                records = self._load_all()
+            except Exception as exc:
+                if self._loaded_at is None:
+                    raise  # nothing to go on
+                # a database blip: the last snapshot serves until the next try
+                logger.warning("registry reload failed (%s): serving the last snapshot",
+                               type(exc).__name__)  # fmt: skip
+                self._loaded_at = now
+            else:
+                self._records = records
+                self._extra = {}
+                self._loaded_at = now
         record = self._records.get(device_id)
         if record is not None:
             return record

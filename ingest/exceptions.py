@@ -6,6 +6,7 @@ Hierarchy::
     └── IngestError                 anything the ingest layer refuses
         ├── SampleRejected          a sample failed validation; ``reason_code`` says why
         ├── RegistryError           device/patient enrolment lookups and updates
+        │   └── RegistryUnavailable the registry cannot be read (not the device's fault)
         └── WireFormatError         a Kafka record is not in Vigil's wire encoding
 
 ``SampleRejected.reason_code`` values are stable snake_case strings (they label the
@@ -49,6 +50,14 @@ class SampleRejected(IngestError):
 
 class RegistryError(IngestError):
     """A device or patient registry operation failed (unknown device, conflicting enrolment)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be read (its database is down): no fault of the device's.
+
+    The gateway must not dead-letter the message it was handling (the device is most likely
+    enrolled) nor acknowledge it: it stops, and the broker delivers the message again.
+    """
 
 
 class WireFormatError(IngestError):

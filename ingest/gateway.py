@@ -46,7 +46,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, cast
 
-from ingest.exceptions import IngestError
+from ingest.exceptions import IngestError, RegistryUnavailable
 from ingest.inflight import InflightEntry, InflightWindow
 from ingest.metrics import GatewayMetrics
 from ingest.payload import OutRecord, PayloadHandler
@@ -119,7 +119,15 @@ class MessageProcessor:
         """Produce the message's records; its PUBACK follows when all are delivered."""
         now = time.time() if received_at is None else received_at
         self.metrics.received.inc()
-        records = self.handler.handle(topic, payload, received_at=now)
+        try:
+            records = self.handler.handle(topic, payload, received_at=now)
+        except RegistryUnavailable as exc:
+            # not the device's fault, and not to be lost: a failure like a lost delivery
+            # (nothing is acknowledged from here on; the broker delivers the message again)
+            logger.error("registry unavailable: %s", exc)
+            entry = self.window.open(mid=mid, generation=generation, records=1, info=None)
+            self.window.done(entry, exc)
+            return
         entry = self.window.open(
             mid=mid, generation=generation, records=len(records), info=_Outcome(records)
         )

@@ -62,7 +62,7 @@ import msgspec
 
 from ingest.directory import DeviceDirectory, DeviceRecord
 from ingest.encoding import RejectionNotice, dead_letter, encode_dead_letter, encode_vitals
-from ingest.exceptions import SampleRejected
+from ingest.exceptions import RegistryUnavailable, SampleRejected
 from ingest.sample import RANGES, Sample, parse_sample, parse_ts
 from ingest.topics import TopicNames
 
@@ -173,7 +173,14 @@ class PayloadHandler:
         self.max_batch_samples = max_batch_samples
 
     def handle(self, mqtt_topic: str, payload: bytes, *, received_at: float) -> list[OutRecord]:
-        """Return the records for one message (never empty, never raises on device input)."""
+        """Return the records for one message (never empty, never raises on device input).
+
+        Raises
+        ------
+        RegistryUnavailable
+            The registry could not be read: the message is neither the device's fault nor
+            lost (the caller must not acknowledge it).
+        """
         device_id = device_from_topic(mqtt_topic)
         try:
             record, items, is_batch = self._open(device_id, payload)
@@ -183,6 +190,8 @@ class PayloadHandler:
                     refused.reason, refused.detail, mqtt_topic, device_id, received_at, payload
                 )
             ]
+        except RegistryUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - untrusted input must never stop the gateway
             detail = f"unreadable message: {type(exc).__name__}"
             logger.warning("device %s: %s", device_id, detail)
@@ -251,7 +260,10 @@ class PayloadHandler:
             raise _Refused("bad_topic", "not a device vitals topic")
         if len(payload) > self.max_payload_bytes:
             raise _Refused("oversize", f"{len(payload)} bytes > {self.max_payload_bytes}")
-        record = self.directory.lookup(device_id)
+        try:
+            record = self.directory.lookup(device_id)
+        except Exception as exc:
+            raise RegistryUnavailable(f"device lookup failed: {type(exc).__name__}") from exc
         if record is None:
             raise _Refused("unknown_device", "device not in the registry")
         if record.revoked:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory
+from ingest.directory import DeviceRecord, Enrollment, InMemoryDirectory, SnapshotDirectory
 from ingest.encoding import decode_dead_letter, decode_entries
+from ingest.exceptions import RegistryUnavailable
 from ingest.gateway import MessageProcessor
 from ingest.payload import PayloadHandler, device_topic
 from ingest.sink import InMemorySink
@@ -67,6 +69,43 @@ def test_a_producer_that_refuses_to_send_is_a_delivery_failure():
     processor = make(_RefusingSink(), acks, on_failure=failures.append)
     processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
     assert acks == [] and len(failures) == 1 and len(processor.window) == 1
+
+
+class _DownDirectory(InMemoryDirectory):
+    def lookup(self, device_id):
+        raise ConnectionError("registry database unreachable")
+
+
+def test_a_registry_outage_loses_nothing_and_blames_no_device():
+    # valid vitals must not become 'bad_json' dead letters (acknowledged, so never redelivered)
+    failures, acks = list[BaseException](), list[int]()
+    sink = InMemorySink()
+    processor = MessageProcessor(
+        PayloadHandler(_DownDirectory([]), TOPICS), sink,
+        ack=lambda mid, generation: acks.append(mid), on_failure=failures.append,
+    )  # fmt: skip
+    processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
+    assert sink.records == [] and acks == []
+    assert len(failures) == 1 and isinstance(failures[0], RegistryUnavailable)
+
+
+def test_a_failed_registry_reload_serves_the_last_snapshot():
+    state = {"down": False, "loads": 0}
+
+    def load_all():
+        state["loads"] += 1
+        if state["down"]:
+            raise ConnectionError("registry database unreachable")
+        return {"w1": DeviceRecord("w1", (Enrollment("p1", NOW - 86400),))}
+
+    now = [0.0]
+    directory = SnapshotDirectory(load_all, lambda d: None, refresh=10.0, clock=lambda: now[0])
+    assert directory.lookup("w1") is not None
+    state["down"], now[0] = True, 20.0
+    assert directory.lookup("w1") is not None and state["loads"] == 2  # tried, kept the last
+    fresh = SnapshotDirectory(load_all, lambda d: None)
+    with pytest.raises(ConnectionError):
+        fresh.lookup("w1")  # nothing to go on yet
 
 
 json_values = st.recursive(
