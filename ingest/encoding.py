@@ -287,9 +287,10 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     topic
         The MQTT topic or Kafka topic the payload arrived on.
     payload
-        The raw bytes (base64 in JSON): the whole message, or the one refused sample of a
-        batch (then ``index`` is its position). Cut to ``payload_size`` limits when
-        ``truncated``.
+        The bytes refused (base64 in JSON): the whole message as received, or the one refused
+        sample of a batch, re-encoded as JSON (then ``index`` is its position in the batch;
+        a number beyond the float range reads as ``Infinity`` there, the message's own text
+        is not kept per sample). Cut to ``payload_size`` limits when ``truncated``.
     received_at
         Receive time, ISO-8601 UTC.
     """

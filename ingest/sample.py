@@ -112,7 +112,8 @@ REASON_CODES: dict[str, str] = {
     "out_of_range": "a vital outside its physiological range",
     "inconsistent_bp": "diastolic pressure not below systolic",
     "too_many_channels": "more than MAX_CUSTOM_CHANNELS custom channels",
-    "bad_channel_name": "a numeric field whose name is not [a-z][a-z0-9_]{0,31} or is reserved",
+    "bad_channel_name": "a numeric field whose name is not [a-z][a-z0-9_]{0,31}, is reserved, "
+    "or is given both beside the vitals and in custom",
     "no_vitals": "neither a vital sign nor a custom channel",
     "bad_id": "patient_id or device_id empty or not a string",
     "not_an_object": "the sample is not a JSON object",
@@ -412,6 +413,10 @@ def parse_sample(
             raise SampleRejected("wrong_type", "custom is not an object")
         for name, cv in nested.items():
             _check_name(name)
+            if name in custom:  # which of the two to keep? neither is dropped unseen
+                raise SampleRejected(
+                    "bad_channel_name", f"channel {name!r} given twice (also in custom)"
+                )
             custom[name] = _number(name, cv)
         custom = dict(sorted(custom.items()))
     if len(custom) > MAX_CUSTOM_CHANNELS:

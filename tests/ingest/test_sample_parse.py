@@ -77,6 +77,7 @@ def test_ts_accepts_iso_8601_and_epoch_seconds_naive_means_utc(ts):
         ({"ts": TS, "HeartRate": 70}, "bad_channel_name"),
         ({"ts": TS, "a" * 33: 1.0}, "bad_channel_name"),
         ({"ts": TS, "custom": {"hr": 1.0}}, "bad_channel_name"),
+        ({"ts": TS, "load": 1.0, "custom": {"load": 2.0}}, "bad_channel_name"),  # which one?
         ({"ts": TS, "custom": [1.0]}, "wrong_type"),
         ({"ts": TS, "motion": 0.2, "quality": 0.9}, "no_vitals"),
         ({"ts": TS, "firmware": "1.2"}, "no_vitals"),
