@@ -296,13 +296,19 @@ def snooze(
 def assign(
     alert_id: AlertId, body: AssignIn, principal: AlertsWriter, services: ServicesDep
 ) -> AlertOut:
-    """Make a user responsible for the alert (an active clinician or admin)."""
-    _visible_record(services.alert_store, principal, alert_id)  # 404 before any other answer
-    user = services.accounts.get_user(body.assignee)
-    if user is None or not user.active:
-        raise BadRequest("unknown assignee")
-    if user.role not in ("clinician", "admin"):
-        raise BadRequest("alerts are assigned to clinicians or admins")
+    """Make a user responsible for the alert: an active clinician or admin who can see it.
+
+    One answer for every assignee who cannot take it (unknown, inactive, a patient's login, or
+    outside the patient's care team): the caller learns nothing about other accounts.
+    """
+    record = _visible_record(services.alert_store, principal, alert_id)  # 404 before all else
+    assignee = services.accounts.principal("user", body.assignee)
+    if (
+        assignee is None
+        or assignee.role not in ("clinician", "admin")
+        or not assignee.can_see(record.alert.patient_id)
+    ):
+        raise BadRequest("no clinician of this patient's care team by that name")
     return _act(services, principal, alert_id, "assign", note=body.note, assignee=body.assignee)
 
 
