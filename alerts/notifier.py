@@ -8,8 +8,11 @@ has been delivered or dead-lettered; the delivery ledger makes re-reads harmless
 A group that has never committed starts at the *latest* offset: a new notifier does not page
 a ward about last month's alerts.
 
-Lifecycle state (for snooze and escalation level) is read from the store only for
-escalations: an episode's opening record cannot have been snoozed yet.
+Lifecycle state (for snooze, resolution and escalation level) is read from the store only for
+escalations: an episode's opening record cannot have been snoozed yet. A detector's
+escalation is sent even when the store cannot say (notify rather than stay silent); a
+clinician's escalation event waits for the store (the loop stops without committing and the
+event is read again), since it names the alert and level that the store holds.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import msgspec
 
 from alerts.exceptions import MalformedRecord, StoreError
-from alerts.lifecycle import AlertEvent
+from alerts.lifecycle import AlertEvent, fold
 from alerts.model import Alert
 from alerts.records import decode_record
 from alerts.sink import Consumer
@@ -50,8 +53,12 @@ def kafka_dead_letters(producer: Any, topic: str) -> Any:
 
     def send(note: Notification, reason: str) -> None:
         letter = WebhookDeadLetter(notification=note, reason=reason, failed_at=time.time())
-        producer.send(topic, msgspec.json.encode(letter), note.alert.get("patient_id", "").encode())
+        key = note.alert.get("patient_id", "").encode()
+        future = producer.send(topic, msgspec.json.encode(letter), key)
         producer.flush(timeout=30)
+        # flush() does not raise for a record that failed: its future does. A dead letter
+        # that did not reach Kafka must not be recorded as delivered (the record is re-read).
+        future.get(timeout=30)
 
     return send
 
@@ -69,15 +76,25 @@ class NotifierLoop:
         Subscribed to ``topics.alerts`` and ``topics.alert_events``, manual commits.
     topics
         Topic names.
+    retry_s
+        Pause before a record that could not be handled (the store or the dead-letter topic
+        was down) is read again.
     """
 
     def __init__(
-        self, notifier: Notifier, store: AlertStore, consumer: Consumer, topics: SinkTopics
+        self,
+        notifier: Notifier,
+        store: AlertStore,
+        consumer: Consumer,
+        topics: SinkTopics,
+        *,
+        retry_s: float = 2.0,
     ) -> None:
         self.notifier = notifier
         self.store = store
         self.consumer = consumer
         self.topics = topics
+        self.retry_s = retry_s
         #: The most recent outcomes (for tests and the log).
         self.results: deque[DeliveryResult] = deque(maxlen=10_000)
         self._stop = threading.Event()
@@ -111,10 +128,15 @@ class NotifierLoop:
             record = self._state(item.alert_id) if kind == "alert.escalated" else None
             return self.notifier.on_alert(item, None if record is None else record.state)
         if isinstance(item, AlertEvent) and item.action == "escalate":
-            record = self._state(item.alert_id)
+            # A human escalation needs the alert it escalates: with the store down, fail (the
+            # record is read again) rather than commit past a page that was never sent.
+            record = self.store.get_alert(item.alert_id)
             if record is None:
                 return self.notifier.on_event(item, None, None)
-            return self.notifier.on_event(item, record.alert, record.state)
+            # the sink, in its own group, may not have stored this event yet: fold it in
+            # (fold counts an event id once) so the page carries the level it raises to
+            events = [*self.store.events(item.alert_id), item]
+            return self.notifier.on_event(item, record.alert, fold(item.alert_id, events))
         return []
 
     def step(self) -> int:
@@ -127,7 +149,19 @@ class NotifierLoop:
         count = 0
         for tp, records in polled.items():
             for rec in records:
-                self.results.extend(self.handle(rec.topic, rec.value))
+                try:
+                    results = self.handle(rec.topic, rec.value)
+                except Exception as exc:  # noqa: BLE001 - the store or the DLQ is down
+                    # not lost and not skipped: this partition reads the record again after a
+                    # pause (the records before it are committed)
+                    logger.warning(
+                        "notifier: %s on %s@%d; reading it again in %.0f s",
+                        type(exc).__name__, rec.topic, rec.offset, self.retry_s,
+                    )  # fmt: skip
+                    self.consumer.seek(tp, rec.offset)
+                    self._stop.wait(self.retry_s)
+                    break
+                self.results.extend(results)
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
                 count += 1
         if offsets:

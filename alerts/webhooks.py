@@ -261,13 +261,26 @@ class Notifier:
 
         return state is not None and is_snoozed(state, datetime.fromtimestamp(self.clock(), UTC))
 
+    def _quiet(self, state: AlertState | None, severity: str) -> str | None:
+        """Why an escalation is not paged (snoozed, or resolved by a clinician), or ``None``.
+
+        A critical escalation is paged whatever the state, as the detector's policy lets a
+        critical alert through a snooze.
+        """
+        if severity == "critical" or state is None:
+            return None
+        if state.status == "resolved":
+            return "resolved"
+        return "snoozed" if self._snoozed(state) else None
+
     def on_alert(self, alert: Alert, state: AlertState | None = None) -> list[DeliveryResult]:
         """Notify about one detector record; ``state`` is its lifecycle state if known."""
         event = notification_event(alert)
         if event is None:
             return []
-        if event == "alert.escalated" and self._snoozed(state):
-            logger.info("alert %s escalated while snoozed: not sent", alert.alert_id)
+        quiet = self._quiet(state, alert.severity) if event == "alert.escalated" else None
+        if quiet is not None:
+            logger.info("alert %s escalated while %s: not sent", alert.alert_id, quiet)
             return []
         body = alert.to_json_dict()
         level = state.escalation_level if state is not None else 0
@@ -294,8 +307,9 @@ class Notifier:
         if alert is None:
             logger.warning("escalation of unknown alert %s: not sent", event.alert_id)
             return []
-        if self._snoozed(state):
-            logger.info("alert %s escalated while snoozed: not sent", event.alert_id)
+        quiet = self._quiet(state, alert.severity)
+        if quiet is not None:
+            logger.info("alert %s escalated while %s: not sent", event.alert_id, quiet)
             return []
         level = state.escalation_level if state is not None else 1
         return [

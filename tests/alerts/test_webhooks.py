@@ -11,7 +11,7 @@ import msgspec
 from alerts.ledger import MemoryLedger, SqliteLedger
 from alerts.lifecycle import AlertEvent, fold
 from alerts.model import Alert
-from alerts.notifier import NotifierLoop
+from alerts.notifier import NotifierLoop, kafka_dead_letters
 from alerts.settings import WebhookTarget
 from alerts.store.sqlite import SqliteStore
 from alerts.topics import SinkTopics
@@ -242,3 +242,104 @@ def test_notifier_loop_reads_snooze_from_the_store() -> None:
         "alert.escalated"
     ]
     store.close()
+
+
+def test_an_escalation_of_a_resolved_alert_is_not_paged_unless_critical() -> None:
+    # a clinician resolved it: the detector's next escalation does not page the ward again,
+    # but a critical one does (as a critical alert goes through a snooze)
+    transport = ScriptedTransport()
+    n, _, _, _ = notifier(transport)
+    alert = make_alert("p9")
+    at = datetime.fromtimestamp(NOW - 60, UTC)
+    resolved = fold(
+        alert.alert_id, [AlertEvent.create(alert.alert_id, "resolve", actor="dr", at=at)]
+    )
+    assert resolved.status == "resolved"
+    assert n.on_alert(escalated(alert), resolved) == []
+    critical = msgspec.structs.replace(escalated(alert, seq=2), severity="critical")
+    assert [r.event for r in n.on_alert(critical, resolved)] == ["alert.escalated"]
+
+
+def test_an_escalate_event_pages_at_the_level_it_raises_to_before_the_sink_stores_it() -> None:
+    store = SqliteStore(":memory:")
+    transport = ScriptedTransport()
+    n, _, _, _ = notifier(transport)
+    loop = NotifierLoop(n, store, consumer=None, topics=SinkTopics())  # type: ignore[arg-type]
+    alert = make_alert("p9")
+    store.put_alerts([alert])
+    esc = AlertEvent.create(
+        alert.alert_id, "escalate", actor="kim", at=datetime.fromtimestamp(NOW, UTC)
+    )
+    loop.handle(SinkTopics().alert_events, msgspec.json.encode(esc))  # not stored yet
+    assert msgspec.json.decode(transport.calls[0][1])["escalation_level"] == 1
+    store.close()
+
+
+class _Record:
+    def __init__(self, topic: str, offset: int, value: bytes) -> None:
+        self.topic, self.partition, self.offset, self.key, self.value = (
+            topic,
+            0,
+            offset,
+            None,
+            value,
+        )
+
+
+class _Consumer:
+    def __init__(self, records: list[_Record]) -> None:
+        self.records, self.seeks, self.commits = records, list[tuple[str, int]](), list[dict]()
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
+        return {"tp": self.records} if self.records else {}
+
+    def seek(self, partition: object, offset: int) -> None:
+        self.seeks.append((str(partition), offset))
+
+    def commit(self, offsets: dict | None = None) -> None:
+        self.commits.append({k: v.offset for k, v in (offsets or {}).items()})
+
+
+class _DownStore(SqliteStore):
+    def get_alert(self, alert_id):  # type: ignore[no-untyped-def]
+        from alerts.exceptions import StoreUnavailable
+
+        raise StoreUnavailable("influx down")
+
+
+def test_an_escalate_event_is_read_again_while_the_store_is_down() -> None:
+    topics = SinkTopics()
+    transport = ScriptedTransport()
+    n, _, _, _ = notifier(transport)
+    alert = make_alert("p9")
+    esc = AlertEvent.create(
+        alert.alert_id, "escalate", actor="kim", at=datetime.fromtimestamp(NOW, UTC)
+    )
+    consumer = _Consumer([
+        _Record(topics.alerts, 7, alert.to_json()),
+        _Record(topics.alert_events, 8, msgspec.json.encode(esc)),
+        _Record(topics.alerts, 9, make_alert("p9", "fever", detected_at=T0 + 1).to_json()),
+    ])  # fmt: skip
+    loop = NotifierLoop(n, _DownStore(":memory:"), consumer, topics, retry_s=0.0)  # type: ignore[arg-type]
+    assert loop.step() == 1  # the new alert is sent; the escalation is not skipped
+    assert consumer.seeks == [("tp", 8)] and consumer.commits == [{"tp": 8}]
+
+
+def test_a_webhook_dead_letter_that_kafka_refused_is_not_taken_as_sent() -> None:
+    class _Failed:
+        def get(self, timeout: float) -> None:
+            raise RuntimeError("the DLQ refused the record")
+
+    class _Producer:
+        def send(self, topic: str, value: bytes, key: bytes) -> _Failed:
+            return _Failed()
+
+        def flush(self, timeout: float) -> None:  # (kafka-python's flush does not raise)
+            return None
+
+    note = Notification(delivery_id="d1", event="alert.new", team="ward-a", alert={})
+    try:
+        kafka_dead_letters(_Producer(), "vigil.webhooks.dlq")(note, "HTTP 500")
+    except RuntimeError:
+        return
+    raise AssertionError("a refused dead letter passed for sent")
