@@ -43,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from alerts.exceptions import StoreError
+from alerts.exceptions import StoreError, StoreUnavailable
 from alerts.lifecycle import AlertEvent, AlertState, fold
 from alerts.model import Alert
 from alerts.store import sqlite_vitals
@@ -99,6 +99,9 @@ _state_decoder = msgspec.json.Decoder(AlertState)
 _event_decoder = msgspec.json.Decoder(AlertEvent)
 _news2_decoder = msgspec.json.Decoder(News2Record)
 
+#: SQLite errors that say the database, not the batch, is the problem (retry, do not refuse).
+_UNAVAILABLE = ("locked", "busy", "disk", "unable to open")
+
 
 def _ts(t: datetime) -> int:
     return int(t.timestamp())
@@ -151,6 +154,12 @@ class SqliteStore(Store):
 
         try:
             self._tx(run)
+        except sqlite3.OperationalError as exc:
+            if any(word in str(exc).lower() for word in _UNAVAILABLE):
+                # another writer holds the lock, or the disk is full: this batch is fine, the
+                # database is not (the sink holds it and tries again rather than refuse it)
+                raise StoreUnavailable(f"sqlite unavailable: {exc}") from exc
+            raise StoreError(f"sqlite write failed: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite write failed: {exc}") from exc
 
