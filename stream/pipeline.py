@@ -129,6 +129,10 @@ class Pipeline:
     def __len__(self) -> int:
         return len(self._patients)
 
+    def has(self, patient_id: str) -> bool:
+        """Whether the pipeline holds state for ``patient_id``."""
+        return patient_id in self._patients
+
     def patients(self) -> list[str]:
         """Ids of the patients with state, in first-seen order."""
         return list(self._patients)

@@ -294,7 +294,7 @@ class VitalsProcessor:
             logger.warning("undecodable record at %d@%d sent to the DLQ", partition, offset)
             return [self._dead("undecodable_record", str(exc), value or b"", key, now)]
         pid = record.patient_id
-        if key is not None and key != pid.encode():
+        if key != pid.encode():  # (a record without a key too: Kafka would spread the patient)
             logger.warning("record at %d@%d keyed by another patient: DLQ", partition, offset)
             return [self._dead("key_mismatch", "record key is not its patient_id", value or b"",
                                key, now)]  # fmt: skip
@@ -308,11 +308,16 @@ class VitalsProcessor:
             return self._samples(part, pid, record.device_id, record.samples, now)
         except Exception as exc:  # noqa: BLE001 - one record must not stop a partition
             # A poison record would otherwise fail again on every restart and stop monitoring
-            # of every patient on the partition. Its samples before the failure count.
+            # of every patient on the partition. Its samples before the failure count, so the
+            # next checkpoint must save the patient (the offset it commits is past the record).
             logger.error(
                 "record at %d@%d (patient %s) failed: %s; sent to the DLQ",
                 partition, offset, pid, type(exc).__name__,
             )  # fmt: skip
+            if part.monitor.pipeline.has(pid):
+                part.unsaved.setdefault(pid, 0)
+                if part.unsaved_since is None:
+                    part.unsaved_since = now
             detail = f"processing failed: {type(exc).__name__}"
             return [self._dead("processing_error", detail, value or b"", key, now)]
 
@@ -337,6 +342,8 @@ class VitalsProcessor:
     def _samples(
         self, part: _Partition, pid: str, did: str, wire: list[WireSample], now: float
     ) -> list[Out]:
+        if not wire:  # (a record of no samples and no notices: nothing happened)
+            return []
         out: list[Out] = []
         monitor = part.monitor
         process = monitor.process

@@ -381,8 +381,24 @@ def test_undecodable_and_misattributed_records_go_to_the_dlq_and_processing_goes
     assert letter.payload == b"\x93garbage" and letter.topic == TOPICS.vitals
     [dead] = proc.handle(0, 1, b"p2", good, now=1.7e9)
     assert decode_dead_letter(dead.value).reason == "key_mismatch"
-    outs = proc.handle(0, 2, b"p1", good, now=1.7e9)
-    assert outs and proc.stats.dead == 2 and proc.stats.samples == 3
+    # no key at all: Kafka would spread the patient over partitions (and their checkpoints)
+    [dead] = proc.handle(0, 2, None, good, now=1.7e9)
+    assert decode_dead_letter(dead.value).reason == "key_mismatch"
+    outs = proc.handle(0, 3, b"p1", good, now=1.7e9)
+    assert outs and proc.stats.dead == 3 and proc.stats.samples == 3
+
+
+def test_a_record_of_no_samples_and_no_notices_changes_nothing() -> None:
+    # another producer's empty record must not leave a patient the checkpoint cannot save
+    import msgspec
+
+    proc = fresh()
+    assert (
+        proc.handle(0, 0, b"p9", msgspec.msgpack.encode([1, "p9", "d9", 1.7e9, []]), now=0.0) == []
+    )
+    assert proc.is_clean(0)
+    [(key, _)] = proc.checkpoint(0)
+    assert key == partition_key(0)
 
 
 def test_custom_values_near_float_max_roll_up_without_overflow() -> None:
@@ -416,6 +432,32 @@ def test_a_record_that_fails_processing_is_dead_lettered_and_the_partition_goes_
     )
     proc.handle(0, 1, b"p1", record, now=1.7e9)
     assert proc.stats.samples == 1 and proc.next_offset(0) == 2
+
+
+def test_a_patient_changed_by_a_record_that_then_failed_is_in_the_next_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # its samples before the failure count, and the offset committed is past the record
+    proc = fresh()
+    first = encode_vitals([Sample("p2", "d2", 1.7e9, hr=70.0)], received_at=1.7e9)
+    proc.handle(0, 0, b"p2", first, now=1.7e9)
+    proc.checkpoint(0)
+    monitor = proc._parts[0].monitor
+    process = monitor.process
+    calls = []
+
+    def fail_second(sample):  # type: ignore[no-untyped-def]
+        calls.append(sample)
+        if len(calls) == 2:
+            raise ZeroDivisionError  # whatever a bug may raise, after one sample counted
+        return process(sample)
+
+    monkeypatch.setattr(monitor, "process", fail_second)
+    two = [Sample("p1", "d1", 1.7e9 + 60 * i, hr=70.0) for i in range(2)]
+    [dead] = proc.handle(0, 1, b"p1", encode_vitals(two, received_at=1.7e9), now=1.7e9)
+    assert decode_dead_letter(dead.value).reason == "processing_error"
+    assert not proc.is_clean(0)
+    assert patient_key("p1") in [key for key, _ in proc.checkpoint(0)]
 
 
 def test_rollups_and_news2_are_published_per_closed_minute() -> None:
