@@ -42,12 +42,16 @@ def risk_band(total: int, subscores: dict[str, int]) -> Risk:
     --------
     >>> risk_band(7, {}), risk_band(5, {}), risk_band(3, {"rr": 3}), risk_band(4, {"hr": 2})
     ('high', 'medium', 'low-medium', 'low')
+    >>> risk_band(3, {"hr": 0}), risk_band(2, {"hr": 0})  # confused (3) / on oxygen (2) alone
+    ('low-medium', 'low')
     """
     if total >= 7:
         return "high"
     if total >= 5:
         return "medium"
     if any(points >= 3 for points in subscores.values()):
+        return "low-medium"
+    if total - sum(subscores.values()) >= 3:  # new confusion (3) is a single 3 too
         return "low-medium"
     return "low"
 
@@ -91,7 +95,10 @@ class PatientMinutes:
         if news2 is not None and (news2[1] or news2[0]):
             total, sub = news2
             if open_ is None:
-                self.news2 = (minute, total, dict(sub))
+                # the rollup's open minute: a late sample folds into it there too, rather
+                # than reopen (and, stored, replace) a minute already closed
+                opened = self.rollup.open_minute
+                self.news2 = (minute if opened is None else opened, total, dict(sub))
             elif total > open_[1]:
                 self.news2 = (open_[0], total, dict(sub))
         return out

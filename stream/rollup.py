@@ -213,6 +213,11 @@ class RollupBuilder:
         self._minute: datetime | None = None
         self._values: dict[str, list[float]] = {}
 
+    @property
+    def open_minute(self) -> float | None:
+        """Start (epoch seconds) of the open minute, if any."""
+        return None if self._minute is None else self._minute.timestamp()
+
     def add(self, ts: float, values: Mapping[str, float | None]) -> list[VitalsRollup]:
         """Add one sample's values; returns the rollup of the minute it closed, if any."""
         minute = minute_floor(ts)
