@@ -310,17 +310,23 @@ def searchset(
 
     Examples
     --------
+    ``total`` (the number of matches) is given when this page holds them all; with a
+    ``next`` page it is left out rather than count only this page.
+
     >>> b = searchset([], base_url="http://x/fhir/r4", self_url="http://x/fhir/r4/Flag")
     >>> b["type"], b["total"], b["link"][0]["relation"]
     ('searchset', 0, 'self')
+    >>> "total" in searchset([], base_url="x", self_url="x", next_url="x?page=2")
+    False
     """
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
+    bundle: JSON = {"resourceType": "Bundle", "type": "searchset"}
+    if next_url is None:
+        bundle["total"] = len(resources)
     return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
+        **bundle,
         "link": links,
         "entry": [
             {

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 
+from alerts.exceptions import BadCursor
 from alerts.store import AlertQuery
 from alerts.store.base import RESOLUTIONS
 from api import fhir
@@ -60,6 +61,9 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir/r4"
 
 
+_BP: frozenset[str] = frozenset({"sbp", "dbp"})
+
+
 def _resolution(window: timedelta) -> Literal["1m", "5m", "1h"]:
     if window <= timedelta(hours=6):
         return "1m"
@@ -93,11 +97,21 @@ def search_observations(
         ),
     ] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size.")] = 100,
+    bucket: Annotated[
+        Literal["1m", "5m", "1h"] | None,
+        Query(
+            alias="_resolution",
+            description="Averaging period; by default from the searched window (a `next` link "
+            "keeps the first page's).",
+        ),
+    ] = None,
 ) -> FhirJSONResponse:
     """Vital signs as FHIR Observations (heart rate, respiratory rate, SpO2, temperature, BP)."""
     patient_id = _patient(principal, patients, patient)
     try:
         channels = channels_for_codes(code) if code else fhir.CHANNELS
+        if channels & _BP:  # a component's code finds its panel: both pressures, not one
+            channels = channels | _BP
         now = datetime.fromtimestamp(services.data_now(), UTC)
         start, stop = date_range(date or [], default=(EARLIEST, LATEST))
     except ValueError as exc:
@@ -110,7 +124,7 @@ def search_observations(
     more = False
     if start < stop:  # then stop is after EARLIEST: 400 days before it is a date
         start = max(start, stop - timedelta(days=400))
-        resolution = _resolution(stop - start)
+        resolution = bucket or _resolution(stop - start)
         points = store.vitals_history(
             patient_id, start=start, stop=stop, resolution=resolution, vitals=sorted(channels)
         )
@@ -127,13 +141,16 @@ def search_observations(
                 break
             resources.extend(batch)
             oldest = ts
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "date"]
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("date", "_resolution")
+    ]
     self_url = f"{_base(request)}/Observation?{urlencode(request.query_params.multi_items())}"
     next_url = None
     if more and oldest is not None:
         nxt = params + [
             ("date", f"ge{fhir.fhir_instant(start)}"),
             ("date", f"lt{fhir.fhir_instant(oldest)}"),
+            ("_resolution", resolution),  # later pages' windows are shorter: same periods
         ]
         next_url = f"{_base(request)}/Observation?{urlencode(nxt)}"
     bundle = fhir.searchset(
@@ -159,21 +176,34 @@ def search_flags(
         Query(description="active: open or acknowledged; inactive: resolved."),
     ] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size.")] = 100,
+    cursor: Annotated[
+        str | None, Query(alias="_cursor", max_length=500, description="From a `next` link.")
+    ] = None,
 ) -> FhirJSONResponse:
-    """The patient's alerts as FHIR Flags, newest first."""
+    """The patient's alerts as FHIR Flags, newest first, in pages linked by `next`."""
     patient_id = _patient(principal, patients, patient)
     statuses: frozenset[Literal["open", "acknowledged", "resolved"]] = frozenset()
     if status == "active":
         statuses = frozenset({"open", "acknowledged"})
     elif status == "inactive":
         statuses = frozenset({"resolved"})
-    page = store.list_alerts(
-        AlertQuery(patient_ids=frozenset({patient_id}), statuses=statuses, limit=count)
-    )
+    try:
+        page = store.list_alerts(
+            AlertQuery(
+                patient_ids=frozenset({patient_id}), statuses=statuses, limit=count, cursor=cursor
+            )
+        )
+    except BadCursor as exc:
+        raise BadRequest("malformed _cursor") from exc
     flags = []
     for record in page.items:
         view = record.alert.to_json_dict()
         view.update(status=record.state.status, resolved_at=record.state.resolved_at)
         flags.append(fhir.alert_flag(view))
     self_url = f"{_base(request)}/Flag?{urlencode(request.query_params.multi_items())}"
-    return FhirJSONResponse(fhir.searchset(flags, base_url=_base(request), self_url=self_url))
+    next_url = None
+    if page.next_cursor is not None:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+        next_url = f"{_base(request)}/Flag?{urlencode([*params, ('_cursor', page.next_cursor)])}"
+    bundle = fhir.searchset(flags, base_url=_base(request), self_url=self_url, next_url=next_url)
+    return FhirJSONResponse(bundle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 FHIR_JSON = "application/fhir+json"
 
@@ -70,6 +70,8 @@ class Bundle(BaseModel):
 
     resourceType: Literal["Bundle"]  # noqa: N815 - FHIR's field name
     type: Literal["searchset"]
-    total: int
+    total: int | None = Field(
+        default=None, description="Number of matches; absent when a `next` page follows."
+    )
     link: list[BundleLink]
     entry: list[BundleEntry]

@@ -103,6 +103,34 @@ def test_count_pages_with_a_next_link_that_continues_where_the_page_ended(
     assert len(firsts) == len(seconds) == 10 and not firsts & seconds
     oldest_first = min(e["resource"]["effectivePeriod"]["start"] for e in first["entry"])
     assert all(e["resource"]["effectivePeriod"]["start"] < oldest_first for e in second["entry"])
+    assert "total" not in first  # this page's size is not the number of matches
+
+
+def test_a_blood_pressure_component_code_finds_the_whole_panel(
+    world: World, client: TestClient
+) -> None:
+    by_panel = search(client, world, "Observation", patient="P1", code="85354-9")
+    by_systolic = search(client, world, "Observation", patient="P1", code="8480-6")
+    assert by_panel["entry"] and by_systolic["entry"] == by_panel["entry"]
+    for entry in by_systolic["entry"]:
+        codes = [c["code"]["coding"][0]["code"] for c in entry["resource"]["component"]]
+        assert codes == ["8480-6", "8462-4"] and all(
+            "valueQuantity" in c for c in entry["resource"]["component"]
+        )
+
+
+def test_flags_page_with_a_next_link_and_lose_none(world: World, client: TestClient) -> None:
+    every = search(client, world, "Flag", patient="P1")
+    ids = [e["resource"]["id"] for e in every["entry"]]
+    assert len(ids) >= 2 and every["total"] == len(ids)
+    seen, page = [], search(client, world, "Flag", patient="P1", _count=1)
+    while True:
+        seen += [e["resource"]["id"] for e in page["entry"]]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            break
+        page = client.get(nxt[0], headers=world.auth("nurse")).json()
+    assert seen == ids
 
 
 def test_an_unsupported_code_or_date_is_a_400_problem(world: World, client: TestClient) -> None:
@@ -216,3 +244,23 @@ def test_the_fhir_mapping_and_search_parsing_are_pure() -> None:
             for alias in node.names
         }
         assert not imported & banned, module.__name__
+
+
+def test_paging_keeps_the_first_pages_averaging_period(world: World, client: TestClient) -> None:
+    # a 7-hour window is averaged over 5 minutes; its later pages' windows are shorter, and
+    # must not switch to 1-minute values (the pages would no longer add up to the search)
+    start = (datetime.now(UTC) - timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    whole = search(client, world, "Observation", patient="P1", code="8867-4", date=f"ge{start}")
+    ids, page = (
+        [],
+        search(
+            client, world, "Observation", patient="P1", code="8867-4", date=f"ge{start}", _count=5
+        ),
+    )
+    while True:
+        ids += [e["resource"]["id"] for e in page["entry"]]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            break
+        page = client.get(nxt[0], headers=world.auth("nurse")).json()
+    assert len(ids) > 5 and ids == [e["resource"]["id"] for e in whole["entry"]]
