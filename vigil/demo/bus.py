@@ -2,9 +2,11 @@
 
 Topics carry ``(key, value)`` records of bytes, as Kafka does, so the adapters that encode for
 Kafka work unchanged. Every subscriber gets every record published after it subscribed, in
-publish order (one partition per topic is enough for one process). Queues are bounded: a
-subscriber that falls too far behind loses the oldest records and the loss is counted, so a
-stalled browser tab can never exhaust memory.
+publish order (one partition per topic is enough for one process). Queues are bounded by
+default: a subscriber that falls too far behind loses the oldest records and the loss is
+counted, so a stalled reader can never exhaust memory. A ``lossless`` subscription (the
+detection worker's: vitals must not be lost) is unbounded, as a Kafka log is: an overloaded
+demo falls behind rather than drop samples.
 
 :meth:`InProcessBus.publish` may be called from any thread (the API runs sync handlers in a
 thread pool); delivery always happens on the bus's event loop.
@@ -108,10 +110,13 @@ class InProcessBus:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
-    def subscribe(self, topic: str) -> Subscription:
-        """Receive every record published to ``topic`` from now on (call on the bus's loop)."""
+    def subscribe(self, topic: str, *, lossless: bool = False) -> Subscription:
+        """Receive every record published to ``topic`` from now on (call on the bus's loop).
+
+        ``lossless``: never drop a record, however far behind (unbounded).
+        """
         self._bind_loop()
-        sub = Subscription(topic, asyncio.Queue(maxsize=self.max_lag))
+        sub = Subscription(topic, asyncio.Queue(maxsize=0 if lossless else self.max_lag))
         with self._lock:
             self._subs.setdefault(topic, []).append(sub)
         return sub

@@ -108,6 +108,8 @@ class DemoRuntime:
         self.failed = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None
+        #: The API's live-alert hub (its streams are ended before the server stops).
+        self._hub: Any = None
         self.fleet: Fleet | None = None
         self.worker: DetectionWorker | None = None
         self.broker: EmbeddedBroker | None = None
@@ -196,6 +198,7 @@ class DemoRuntime:
             device_sync=hooks.invalidate,
             data_clock=clock.now,
         )
+        self._hub = app.state.services.hub
         config = uvicorn.Config(
             app,
             host=opts.host,
@@ -203,6 +206,9 @@ class DemoRuntime:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # an open live-alert stream (a dashboard tab) ends only when the app shuts down:
+            # do not wait for it for ever on Ctrl-C
+            timeout_graceful_shutdown=3,
         )
         self._server = _QuietServer(config)
         self._spawn(self.worker.run(), "worker")
@@ -265,6 +271,9 @@ class DemoRuntime:
                     task.cancel()
             await self.fleet.close()
         if self._server is not None:
+            # end open live-alert streams first: uvicorn waits for its connections to close
+            if self._hub is not None:
+                self._hub.close()
             self._server.should_exit = True
         for task in self._tasks:
             if task.get_name() != "demo-api":

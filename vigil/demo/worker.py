@@ -8,12 +8,14 @@ to the API's live stream, so a client that hears of an alert can always fetch it
 settings arrive on ``vigil.patient-config`` (from the API's thresholds editor) and are applied
 to the pipeline and to NEWS2.
 
-NEWS2 for display is scored (:func:`stream.detect.news2.news2`) once per closed minute on the
-minute's mean of each vital, carrying a vital forward while it is fresh (the monitor's
-:data:`~stream.detect.monitor.FRESH_S`), so an hourly cuff reading keeps counting.
+Vitals rollups and NEWS2 per minute are :class:`stream.minutes.PatientMinutes`, as in the
+Faust worker: the minute's worst NEWS2 the detector computed (on smoothed, artifact-gated
+values), custom channels rolled up too.
 
-Device-offline and data-gap conditions need time to pass without samples, so a ticker calls
-:meth:`Pipeline.advance` with the simulated clock.
+Event time moves as in ``vigil replay`` and the Faust worker: a sample in a later minute ticks
+:meth:`Pipeline.advance` (data gaps and offline devices inside a backlog are raised where
+they happened). Silence after the newest data needs time to pass without samples, so a ticker
+also moves the same clock with the simulated time.
 
 The gateway's records also carry a rejection notice for each refused sample of an enrolled
 device (:class:`ingest.encoding.RejectionNotice`), in place among the samples; the worker
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,9 +39,8 @@ from alerts.store.base import Store, StoreBatch
 from ingest.encoding import RejectionNotice, decode_entries
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
-from stream.detect.monitor import FRESH_S
-from stream.detect.news2 import news2
-from stream.rollup import News2Record, Risk, RollupBuilder, VitalsRollup
+from stream.minutes import PatientMinutes
+from stream.rollup import News2Record
 from vigil.demo.bus import InProcessBus
 from vigil.demo.clock import SimClock
 
@@ -50,7 +52,8 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH = 500
 #: Wall seconds between event-time ticks (device-offline checks, rollup flushes).
 TICK_S = 1.0
-_VITALS = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "glucose", "motion")
+#: Event-time seconds between ticks (as ``vigil replay`` and the Faust worker).
+TICK_EVERY = 60.0
 
 
 class AlertSink(Protocol):
@@ -69,6 +72,8 @@ class Detector(Protocol):
     def note_rejected(self, patient_id: str, ts: float, reason_code: str) -> list[Alert]: ...
 
     def set_config(self, patient_id: str, config: PatientConfig) -> None: ...
+
+    def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None: ...
 
 
 @dataclass
@@ -118,16 +123,16 @@ class DetectionWorker:
         self.alert_sink = alert_sink
         self.clock = clock
         self.stats = WorkerStats()
-        self._sub = bus.subscribe(topics[0])
-        self._config_sub = bus.subscribe(topics[1])
+        self._sub = bus.subscribe(topics[0], lossless=True)
+        self._config_sub = bus.subscribe(topics[1], lossless=True)
         self._configs: dict[str, PatientConfig] = {}
-        self._rollups: dict[str, RollupBuilder] = {}
-        #: Per patient, each vital's latest minute mean and the minute's start.
-        self._latest: dict[str, dict[str, tuple[float, float]]] = {}
+        self._minutes: dict[str, PatientMinutes] = {}
         self._lock = asyncio.Lock()
         self._busy = False
         #: Newest sample time seen: where a notice without a readable ts is noted.
         self._watermark: float | None = None
+        #: Event time of the next tick (the first sample starts the clock).
+        self._next_tick = math.inf
 
     async def run(self) -> None:
         """Consume forever (cancel to stop; :meth:`flush` afterwards writes what is pending)."""
@@ -184,15 +189,25 @@ class DetectionWorker:
     async def tick(self) -> None:
         """Raise time-driven alerts (device offline, gaps) up to the simulated now."""
         batch = StoreBatch()
-        batch.alerts.extend(self.detector.advance(self.clock.now()))
+        self._advance(self.clock.now(), batch)
         await self._write(batch)
 
     async def flush(self) -> None:
         """Write every open minute (at shutdown)."""
         batch = StoreBatch()
-        for builder in self._rollups.values():
-            self._rolled_up(builder.flush(), batch)
+        for minutes in self._minutes.values():
+            self._minute_records(minutes.flush(), batch)
         await self._write(batch)
+
+    def _advance(self, ts: float, batch: StoreBatch) -> None:
+        # The replay rule: the first sample starts the clock; event time in a later minute
+        # ticks once at that minute's start. The clock never goes back.
+        every = TICK_EVERY
+        if self._next_tick == math.inf:
+            self._next_tick = (ts // every + 1) * every
+        elif ts >= self._next_tick:
+            self._next_tick = (ts // every + 1) * every
+            batch.alerts.extend(self.detector.advance(ts // every * every))
 
     def _note(self, notice: RejectionNotice, batch: StoreBatch) -> None:
         self.stats.rejected += 1
@@ -205,46 +220,20 @@ class DetectionWorker:
         self.stats.samples += 1
         if self._watermark is None or sample.ts > self._watermark:
             self._watermark = sample.ts
+            self._advance(sample.ts, batch)
         result = self.detector.process(sample)
         batch.alerts.extend(result.alerts)
         batch.alerts.extend(result.resolved)
         pid = sample.patient_id
-        builder = self._rollups.get(pid)
-        if builder is None:
-            builder = self._rollups[pid] = RollupBuilder(pid)
-        values = {name: getattr(sample, name) for name in _VITALS}
-        self._rolled_up(builder.add(sample.ts, values), batch)
+        minutes = self._minutes.get(pid)
+        if minutes is None:
+            minutes = self._minutes[pid] = PatientMinutes(pid)
+        news2 = self.detector.news2_now(pid, sample.ts)
+        self._minute_records(minutes.add(sample, news2), batch)
 
-    def _rolled_up(self, rollups: list[VitalsRollup], batch: StoreBatch) -> None:
-        batch.rollups.extend(rollups)
-        for rollup in rollups:
-            batch.news2.append(self._score(rollup))
-
-    def _score(self, rollup: VitalsRollup) -> News2Record:
-        """NEWS2 at the end of a closed minute (see the module docstring)."""
-        pid, at = rollup.patient_id, rollup.minute.timestamp()
-        latest = self._latest.setdefault(pid, {})
-        for vital, stats in rollup.vitals.items():
-            latest[vital] = (stats.mean, at)
-        fresh = {
-            v: latest[v][0]
-            for v, ttl in FRESH_S.items()
-            if v in latest and at - latest[v][1] <= ttl
-        }
-        cfg = self._configs.get(pid) or PatientConfig()
-        result = news2(
-            **fresh,
-            spo2_scale=cfg.spo2_scale,
-            on_oxygen=cfg.on_oxygen,
-            consciousness=cfg.consciousness,
-        )
-        return News2Record(
-            patient_id=pid,
-            minute=rollup.minute,
-            score=result.total,
-            risk=_risk(result.total, result.max_single),
-            subscores={k: v for k, v in result.subscores.items() if k in fresh or v > 0},
-        )
+    def _minute_records(self, records: list[Any], batch: StoreBatch) -> None:
+        for r in records:
+            (batch.news2 if type(r) is News2Record else batch.rollups).append(r)
 
     async def _write(self, batch: StoreBatch) -> None:
         if not len(batch):
@@ -267,16 +256,3 @@ class DetectionWorker:
             if self.stats.first_clinical_at is None:
                 self.stats.first_clinical_at = time.monotonic()
                 logger.info("first clinical alert stored (%s)", alert.kind)
-
-
-def _risk(total: int, max_single: int) -> Risk:
-    """NEWS2 clinical risk band (RCP 2017, chart 2).
-
-    >>> _risk(4, 2), _risk(3, 3), _risk(5, 2), _risk(7, 3)
-    ('low', 'low-medium', 'medium', 'high')
-    """
-    if total >= 7:
-        return "high"
-    if total >= 5:
-        return "medium"
-    return "low-medium" if max_single >= 3 else "low"
