@@ -39,6 +39,17 @@ def search(client: TestClient, world: World, resource: str, **params: Any) -> di
     return body
 
 
+def all_pages(client: TestClient, world: World, page: dict[str, Any]) -> list[str]:
+    """The resource ids of ``page`` and of every page its ``next`` links lead to."""
+    ids: list[str] = []
+    while True:
+        ids += [e["resource"]["id"] for e in page["entry"]]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            return ids
+        page = client.get(nxt[0], headers=world.auth("nurse")).json()
+
+
 def assert_vital_signs_profile(obs: dict[str, Any]) -> None:
     Observation.model_validate(obs)
     assert obs["status"] == "final"
@@ -123,13 +134,7 @@ def test_flags_page_with_a_next_link_and_lose_none(world: World, client: TestCli
     every = search(client, world, "Flag", patient="P1")
     ids = [e["resource"]["id"] for e in every["entry"]]
     assert len(ids) >= 2 and every["total"] == len(ids)
-    seen, page = [], search(client, world, "Flag", patient="P1", _count=1)
-    while True:
-        seen += [e["resource"]["id"] for e in page["entry"]]
-        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
-        if not nxt:
-            break
-        page = client.get(nxt[0], headers=world.auth("nurse")).json()
+    seen = all_pages(client, world, search(client, world, "Flag", patient="P1", _count=1))
     assert seen == ids
 
 
@@ -251,16 +256,8 @@ def test_paging_keeps_the_first_pages_averaging_period(world: World, client: Tes
     # must not switch to 1-minute values (the pages would no longer add up to the search)
     start = (datetime.now(UTC) - timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     whole = search(client, world, "Observation", patient="P1", code="8867-4", date=f"ge{start}")
-    ids, page = (
-        [],
-        search(
-            client, world, "Observation", patient="P1", code="8867-4", date=f"ge{start}", _count=5
-        ),
+    first = search(
+        client, world, "Observation", patient="P1", code="8867-4", date=f"ge{start}", _count=5
     )
-    while True:
-        ids += [e["resource"]["id"] for e in page["entry"]]
-        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
-        if not nxt:
-            break
-        page = client.get(nxt[0], headers=world.auth("nurse")).json()
+    ids = all_pages(client, world, first)
     assert len(ids) > 5 and ids == [e["resource"]["id"] for e in whole["entry"]]
