@@ -75,7 +75,7 @@ from river import base
 
 from stream.detect.contexts import ACTIVE, CONTEXTS, HOUR_BINS, REST, STILL, time_of_day
 from stream.detect.daily import DailyProfile
-from stream.detect.robust import MIN_SCALE_READINGS, ContextStats, median3_with
+from stream.detect.robust import ContextStats, median3_with
 
 logger = logging.getLogger(__name__)
 
@@ -487,12 +487,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     self._learn(value, ts, ctx, 0.0, 1.0, math.nan, None)
                 return 0.0
             expected, sd, settled = base
-        off = 0.0  # the time-of-day profile's offset
         if tod is not None and self.profile_rate is not None:
             w = self.daily
             i0 = tod[0]
-            off = w[i0] + tod[2] * (w[tod[1]] - w[i0])
-            expected += off
+            expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -577,9 +575,13 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                         self.zz += (zr * zp - self.zz) * wt
                         self.z2 += (zr * zr - self.z2) * wt
                 own = expected
-                if n_ctx < MIN_SCALE_READINGS:
+                if n_ctx < 10:  # (MIN_SCALE_READINGS, inlined: this runs for every learning)
                     # judged against a borrowed level, learned against its own: a new context
                     # starts from the borrowed level (the offset is added to it when read)
+                    off = 0.0
+                    if tod is not None and self.profile_rate is not None:
+                        w = self.daily
+                        off = w[tod[0]] + tod[2] * (w[tod[1]] - w[tod[0]])
                     own = self.level[ctx] + off if n_ctx else expected - off
                 # self._learn(...), inlined
                 n = self._learn_stats(

@@ -138,8 +138,9 @@ class ContextStats:
         warm = 1.0 / (n + 1) if n < 4 * self.warmup else 0.0
         # a young baseline follows faster (time constant grows from 2 h to tau with its age),
         # so the first day's daily rhythm is tracked before the time-of-day profile exists
-        age = ts - self.born  # (a reading older than the first learned one is of age 0)
-        tau = (age if age > 0.0 else 0.0) + _YOUNG_TAU
+        tau = ts - self.born + _YOUNG_TAU
+        if tau < _YOUNG_TAU:  # a reading older than the first learned one is of age 0
+            tau = _YOUNG_TAU
         if tau > self.tau or tau != tau:
             tau = self.tau
         a_level = dt / tau

@@ -126,6 +126,13 @@ def test_an_unlearned_context_borrows_the_learned_one_with_a_wider_scale():
     assert not m.settled and m.sd > 1.5 * m.sd_cache[REST]
 
 
+def test_the_hot_path_inlines_min_scale_readings_as_it_is():
+    # ChannelModel.step writes MIN_SCALE_READINGS as a literal (a global costs every reading)
+    import inspect
+
+    assert f"n_ctx < {MIN_SCALE_READINGS}:" in inspect.getsource(ChannelModel.step)
+
+
 def test_a_new_context_starts_from_the_others_level_without_the_hour_counted_twice():
     # a daily rhythm learned at rest; then still, at 06:00 (the rhythm near its peak), at
     # exactly the level rest expects: still's level is rest's, and stays near it
