@@ -63,7 +63,7 @@ import msgspec
 from ingest.directory import DeviceDirectory, DeviceRecord
 from ingest.encoding import RejectionNotice, dead_letter, encode_dead_letter, encode_vitals
 from ingest.exceptions import RegistryUnavailable, SampleRejected
-from ingest.sample import RANGES, Sample, parse_sample, parse_ts
+from ingest.sample import MAX_FUTURE_S, RANGES, Sample, parse_sample, parse_ts
 from ingest.topics import TopicNames
 
 __all__ = [
@@ -227,7 +227,12 @@ class PayloadHandler:
                     continue
                 reason, detail = "not_enrolled", "no enrolment covers the sample's ts"
             if owner is not None and reason != "not_enrolled":
-                notice = RejectionNotice(owner, device_id, _readable_ts(raw), reason)
+                at = _readable_ts(raw)
+                if at is not None and at - received_at > MAX_FUTURE_S:
+                    # a clock far ahead: the refusal happened now, not at the sample's time
+                    # (event time must not jump to it and hold episodes open until then)
+                    at = received_at
+                notice = RejectionNotice(owner, device_id, at, reason)
                 groups.setdefault(owner, []).append(notice)
             raw_bytes = _reencode(raw) if is_batch else payload
             out.append(

@@ -127,6 +127,14 @@ def test_a_batch_keeps_its_refused_samples_in_place_for_detection(handler):
     assert dlq_reasons(out) == ["out_of_range", "missing_ts", "bad_ts", "not_an_object"]
 
 
+def test_a_sample_refused_for_a_clock_far_ahead_is_noted_at_its_refusal(handler):
+    # its own time (a year ahead) must not become the patient's event time
+    out = handle(handler, {"samples": [{"ts": NOW + 365 * 86400, "hr": 70}]})
+    [record] = [r for r in out if r.reason is None]
+    [notice] = decode_entries(record.value)
+    assert (notice.reason, notice.ts) == ("ts_in_future", NOW)
+
+
 def test_a_device_enrolled_to_nobody_now_notifies_no_patient(handler):
     # w3 has no enrolment: nobody's monitoring to tell, and the payload cannot choose one.
     out = handle(handler, {"ts": NOW, "hr": 400, "patient_id": "p1"}, device="w3")
