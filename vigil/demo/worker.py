@@ -125,7 +125,6 @@ class DetectionWorker:
         self.stats = WorkerStats()
         self._sub = bus.subscribe(topics[0], lossless=True)
         self._config_sub = bus.subscribe(topics[1], lossless=True)
-        self._configs: dict[str, PatientConfig] = {}
         self._minutes: dict[str, PatientMinutes] = {}
         self._lock = asyncio.Lock()
         self._busy = False
@@ -172,7 +171,6 @@ class DetectionWorker:
                     "unreadable configuration for a patient at offset %d", record.offset
                 )
                 continue
-            self._configs[record.key] = config
             self.detector.set_config(record.key, config)
             logger.info("applied new clinician settings for %s", record.key)
 
