@@ -426,7 +426,6 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         value: float,
         ts: float,
         ctx: int = REST,
-        *,
         reliable: bool = True,
         learn: bool = True,
         tod: tuple[int, int, float] | None = None,

@@ -266,7 +266,7 @@ class PatientMonitor:
                     w = ch.recent
                     if runs or not w or not -step <= x - w[-1] <= step:
                         plausible = gate(vital, x, ts, w[-1] if w else None, ch.recent_at)
-                p = ch.step(x, ts, ctx, reliable=plausible, learn=learn, tod=tod)
+                p = ch.step(x, ts, ctx, plausible, learn, tod)  # (positional: innermost loop)
                 if plausible:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
@@ -306,7 +306,7 @@ class PatientMonitor:
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                p = ch.step(x, ts, ctx, reliable=reliable, tod=tod)
+                p = ch.step(x, ts, ctx, reliable, True, tod)
                 if name in self.config.alert_channels and evaluate:
                     f = self._channel_finding(name, ch, ts, p)
                     if f is not None:
@@ -456,16 +456,27 @@ class PatientMonitor:
             severity = "high" if xs >= 220.0 else "medium"
         elif rule.vital == "glucose":  # NEWS2 does not score it: its own levels
             severity = _glucose_severity(xs)
+        minutes = int((ts - state[1]) // 60.0)
+        spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
+        dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
+        early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
+        if not firing:
+            # Holding evidence only keeps an open episode open: the alert policy reads neither
+            # its severity (the vital's own, without the NEWS2 aggregate) nor its wording
+            # (with the aggregate as of when it is read).
+            return Finding(
+                rule.kind, "clinical", severity, (rule.vital,), state[1], False, p,
+                explain=partial(
+                    self._explain_later, ts, rule.vital, xs, ch.expected, ch.sd, ch.z,
+                    ch.settled, ctx, minutes, limit, points, spot, dbp, early,
+                ),
+            )  # fmt: skip
         total, sub = self.news2_now(ts)
         if total >= 7:
             severity = "critical"
         elif total >= 5 and severity == "low":
             severity = "medium"  # NEWS2 5-6: an urgent response, whatever this vital scores
-        minutes = int((ts - state[1]) // 60.0)
-        spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
-        dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
-        early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
-        # worded only if the alert policy reads it (most evidence only holds an episode open)
+        # worded only if the alert policy reads it
         explain = partial(
             explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
             limit, points, total, sub, spot_readings=spot, dbp=dbp, early=early,
@@ -473,6 +484,30 @@ class PatientMonitor:
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
+
+    def _explain_later(
+        self,
+        ts: float,
+        vital: str,
+        xs: float,
+        expected: float,
+        sd: float,
+        z: float,
+        settled: bool,
+        ctx: int,
+        minutes: int,
+        limit: float | None,
+        points: int,
+        spot: int,
+        dbp: float | None,
+        early: bool,
+    ) -> tuple[str, dict[str, Any]]:
+        """:func:`explain_rule` of holding evidence, with the NEWS2 aggregate when read."""
+        total, sub = self.news2_now(ts)
+        return explain_rule(
+            vital, xs, expected, sd, z, settled, ctx, minutes, limit, points, total, sub,
+            spot_readings=spot, dbp=dbp, early=early,
+        )  # fmt: skip
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:
         """Opt-in alerts on a custom channel: its personal score alone decides.

@@ -322,6 +322,26 @@ def test_a_news2_of_five_makes_a_single_vital_alert_at_least_medium() -> None:
     assert "(total 5)" in found[0].message
 
 
+def test_holding_evidence_is_rated_by_its_vital_alone_and_worded_when_read() -> None:
+    # The alert policy reads neither the severity nor the words of holding evidence (it only
+    # keeps an open episode open): the NEWS2 aggregate is left out of its severity (HR 48:
+    # NEWS2 1, low, though the total is 5), and its message, worded on demand, still has it.
+    mon = PatientMonitor("p1")
+    rng = random.Random(3)
+    for i in range(8 * 60):
+        mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=72.0 + rng.gauss(0, 2), spo2=97.0,
+                           rr=14.0 + rng.gauss(0, 0.5), temp=36.8, motion=0.02))  # fmt: skip
+    found = []
+    for i in range(8 * 60, 8 * 60 + 10):
+        _, f = mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=48.0, spo2=94.0, rr=22.0,
+                                  temp=38.2, motion=0.02))  # fmt: skip
+        found += [x for x in f if x.kind == "bradycardia"]
+    holding = [f for f in found if not f.firing]
+    assert holding and found[-1].firing
+    assert {f.severity for f in holding} == {"low"}
+    assert "(total 5)" in holding[0].message
+
+
 def test_silence_during_a_clinical_condition_is_a_medium_data_gap() -> None:
     mon = PatientMonitor("p1")
     for i in range(120):
