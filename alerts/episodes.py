@@ -245,7 +245,8 @@ class EpisodeTracker:
 
     def _update_primary(self, primary: Episode, f: Finding, ts: float) -> list[Alert]:
         """Escalate ``primary`` with a folded condition's finding if it is more severe."""
-        primary.last_evidence = ts
+        if ts > primary.last_evidence:  # (a late sample's evidence is not the latest)
+            primary.last_evidence = ts
         new_vitals = tuple(v for v in f.vitals if v not in primary.vitals)
         if new_vitals:
             primary.vitals = (*primary.vitals, *new_vitals)

@@ -90,6 +90,21 @@ def test_late_evidence_does_not_move_an_episodes_last_evidence_back():
     assert tracker.open["tachycardia"].last_evidence == T0 + 40 * MIN
 
 
+def test_a_late_sample_of_a_folded_condition_does_not_move_the_alerts_last_evidence_back():
+    # fever folded into the tachycardia alert; a backlog fever sample (event time minute 5)
+    # after live evidence to minute 40 once set the alert's last evidence to minute 5, and
+    # the alert was resolved at minute 45 instead of after the 30-min clear delay
+    tracker = EpisodeTracker("p1")
+    tachy, fever = finding("tachycardia"), finding("fever", since=T0 + 5 * MIN)
+    steps = [(m, [tachy]) for m in range(0, 41)] + [(5, [fever]), (45, [])]
+    alerts, resolved = run(tracker, steps)
+    assert [(a.kind, a.status) for a in alerts] == [("tachycardia", "open")]
+    assert resolved == []
+    assert tracker.open["tachycardia"].last_evidence == T0 + 40 * MIN
+    _, resolved = run(tracker, [(70, [])])
+    assert [(r.kind, (r.detected_at - T0) / MIN) for r in resolved] == [("tachycardia", 70)]
+
+
 def test_an_episode_clears_on_time_while_another_condition_merely_holds():
     # Holding fever evidence (no fever episode) must not keep the tachycardia episode open.
     fever = finding("fever", firing=False)
