@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -13,12 +14,14 @@ from alerts.lifecycle import AlertEvent, fold
 from alerts.model import Alert
 from alerts.notifier import NotifierLoop, kafka_dead_letters
 from alerts.settings import WebhookTarget
+from alerts.store.base import AlertRecord
 from alerts.store.sqlite import SqliteStore
 from alerts.topics import SinkTopics
 from alerts.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
+    HttpxTransport,
     Notification,
     Notifier,
     StaticTargets,
@@ -288,20 +291,21 @@ class _Record:
 
 class _Consumer:
     def __init__(self, records: list[_Record]) -> None:
-        self.records, self.seeks, self.commits = records, list[tuple[str, int]](), list[dict]()
+        self.records, self.seeks = records, list[tuple[str, int]]()
+        self.commits: list[dict[str, int]] = []
 
-    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[str, list[_Record]]:
         return {"tp": self.records} if self.records else {}
 
     def seek(self, partition: object, offset: int) -> None:
         self.seeks.append((str(partition), offset))
 
-    def commit(self, offsets: dict | None = None) -> None:
+    def commit(self, offsets: dict[str, Any] | None = None) -> None:
         self.commits.append({k: v.offset for k, v in (offsets or {}).items()})
 
 
 class _DownStore(SqliteStore):
-    def get_alert(self, alert_id):  # type: ignore[no-untyped-def]
+    def get_alert(self, alert_id: str) -> AlertRecord | None:
         from alerts.exceptions import StoreUnavailable
 
         raise StoreUnavailable("influx down")
@@ -343,3 +347,26 @@ def test_a_webhook_dead_letter_that_kafka_refused_is_not_taken_as_sent() -> None
     except RuntimeError:
         return
     raise AssertionError("a refused dead letter passed for sent")
+
+
+def test_a_target_with_a_malformed_url_is_dead_lettered_not_a_stuck_loop() -> None:
+    # httpx raises InvalidURL (not an HTTPError) before any connection: it must count as a
+    # failed delivery, or the notifier loop re-reads that record for ever and pages nobody.
+    transport = HttpxTransport()
+    dead: list[tuple[Notification, str]] = []
+    bad = WebhookTarget(team="ward-a", url="http://[::1/hook", secret=SECRET, patients=["*"])
+    n = Notifier(
+        StaticTargets([bad]),
+        transport,
+        MemoryLedger(),
+        lambda note, reason: dead.append((note, reason)),
+        max_attempts=2,
+        sleep=lambda _s: None,
+        clock=lambda: NOW,
+    )
+    try:
+        [result] = n.on_alert(make_alert("p1"))
+    finally:
+        transport.close()
+    assert (result.outcome, result.attempts) == ("dead", 2)
+    assert result.reason.startswith("InvalidURL") and len(dead) == 1
