@@ -270,9 +270,9 @@ class AlertStore(ABC):
         )
         self.put_events([event])
         last = record.state.updated_at
-        if last is None or event.at >= last:
+        if last is None or event.at > last:
             state = apply(record.state, event)
-        else:  # back-dated: refold so the (at, event_id) order rule holds
+        else:  # back-dated or a tie in time: refold so the (at, event_id) order rule holds
             state = fold(alert_id, self.events(alert_id))
         return AlertRecord(alert=record.alert, opened_at=record.opened_at, state=state), event
 

@@ -35,7 +35,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any
 import msgspec
 
 from alerts.exceptions import StoreError, StoreUnavailable
-from alerts.lifecycle import AlertEvent, AlertState, fold
+from alerts.lifecycle import Action, AlertEvent, AlertState, fold
 from alerts.model import Alert
 from alerts.store import sqlite_vitals
 from alerts.store.base import (
@@ -107,6 +108,27 @@ def _ts(t: datetime) -> int:
     return int(t.timestamp())
 
 
+def _ms_ceil(t: datetime) -> int:
+    """The first whole millisecond at or after ``t`` (epoch ms).
+
+    Openings are whole milliseconds, so ``opened_ms >= _ms_ceil(t)`` is exactly
+    ``opened_at >= t`` (likewise ``<``), as the InfluxDB store filters. Rounding ``t`` would
+    let a bound inside a millisecond take or drop that millisecond's alerts.
+    """
+    return -(-to_ns(t) // 1_000_000)
+
+
+def _translate(exc: sqlite3.Error, what: str) -> StoreError:
+    """The store error for a failed statement: the database's fault (retry) or ours."""
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in _UNAVAILABLE
+    ):
+        # another writer holds the lock, or the disk is full: the request is fine, the
+        # database is not (the sink holds the batch and tries again rather than refuse it)
+        return StoreUnavailable(f"sqlite unavailable: {exc}")
+    return StoreError(f"sqlite {what} failed: {exc}")
+
+
 @lru_cache(maxsize=8192)
 def _alert(doc: str) -> Alert:
     # Records are immutable and every list page decodes the same recent ones again.
@@ -126,7 +148,6 @@ class SqliteStore(Store):
         self._conns = Connections(path)
         self._lock = self._conns.lock
         self._db = self._conns.writer
-        self._reading = self._conns.read
         with self._lock:
             self._db.executescript(_SCHEMA)
             sqlite_vitals.create(self._db)
@@ -140,8 +161,26 @@ class SqliteStore(Store):
                 fn(*args)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # BEGIN itself fails on a locked database: then there is nothing to roll back,
+                # and a failing ROLLBACK would hide the lock behind "no transaction is active"
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
+
+    def _write(self, fn: Any, *args: Any) -> None:
+        """Run ``fn`` in a transaction, its failures as :class:`StoreError` (see _translate)."""
+        try:
+            self._tx(fn, *args)
+        except sqlite3.Error as exc:
+            raise _translate(exc, "write") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._conns.read() as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise _translate(exc, "read") from exc
 
     def write_batch(self, batch: StoreBatch) -> None:
         """Write a whole sink batch in one transaction."""
@@ -152,28 +191,19 @@ class SqliteStore(Store):
             self._put_vitals(batch.rollups)
             self._put_news2(batch.news2)
 
-        try:
-            self._tx(run)
-        except sqlite3.OperationalError as exc:
-            if any(word in str(exc).lower() for word in _UNAVAILABLE):
-                # another writer holds the lock, or the disk is full: this batch is fine, the
-                # database is not (the sink holds it and tries again rather than refuse it)
-                raise StoreUnavailable(f"sqlite unavailable: {exc}") from exc
-            raise StoreError(f"sqlite write failed: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite write failed: {exc}") from exc
+        self._write(run)
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
-        self._tx(self._put_alerts, alerts)
+        self._write(self._put_alerts, alerts)
 
     def put_events(self, events: Sequence[AlertEvent]) -> None:
-        self._tx(self._put_events, events)
+        self._write(self._put_events, events)
 
     def put_vitals(self, rollups: Sequence[VitalsRollup]) -> None:
-        self._tx(self._put_vitals, rollups)
+        self._write(self._put_vitals, rollups)
 
     def put_news2(self, records: Sequence[News2Record]) -> None:
-        self._tx(self._put_news2, records)
+        self._write(self._put_news2, records)
 
     def _put_alerts(self, alerts: Sequence[Alert]) -> None:
         self._db.executemany(
@@ -244,6 +274,24 @@ class SqliteStore(Store):
                 ),
             )
 
+    def record_action(
+        self,
+        alert_id: str,
+        action: Action,
+        *,
+        actor: str,
+        at: datetime | None = None,
+        note: str = "",
+        until: datetime | None = None,
+        assignee: str | None = None,
+    ) -> tuple[AlertRecord, AlertEvent] | None:
+        # Check and record under the writer lock: two clinicians acknowledging (or resolving)
+        # at once must not both pass the check; the second one is refused (409).
+        with self._lock:
+            return super().record_action(
+                alert_id, action, actor=actor, at=at, note=note, until=until, assignee=assignee
+            )
+
     # -- alert reads ----------------------------------------------------------------------
 
     def _events(self, alert_id: str, db: sqlite3.Connection | None = None) -> list[AlertEvent]:
@@ -289,10 +337,10 @@ class SqliteStore(Store):
                 args.append(json.dumps(sorted(values)))
         if query.since is not None:
             where.append("opened_ms >= ?")
-            args.append(round(query.since.timestamp() * 1000))
+            args.append(_ms_ceil(query.since))
         if query.until is not None:
             where.append("opened_ms < ?")
-            args.append(round(query.until.timestamp() * 1000))
+            args.append(_ms_ceil(query.until))
         if query.cursor:
             ms, alert_id = decode_cursor(query.cursor)
             where.append("(opened_ms, alert_id) < (?, ?)")

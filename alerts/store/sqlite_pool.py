@@ -59,6 +59,9 @@ class Connections:
             self.writer.execute("PRAGMA synchronous=NORMAL")
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._readers: list[sqlite3.Connection] = []
+        # Not ``lock``: a thread holding the writer lock may read (a checked lifecycle action),
+        # and must not wait for a slot held by a reader that waits for the writer lock.
+        self._readers_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_readers)
 
     def _connect(self) -> sqlite3.Connection:
@@ -79,7 +82,7 @@ class Connections:
             except queue.Empty:
                 db = self._connect()
                 db.execute("PRAGMA query_only=ON")
-                with self.lock:
+                with self._readers_lock:
                     self._readers.append(db)
             try:
                 yield db
@@ -88,7 +91,7 @@ class Connections:
 
     def close(self) -> None:
         """Close every connection (readers in use by other threads included)."""
-        with self.lock:
+        with self.lock, self._readers_lock:
             for db in self._readers:
                 db.close()
             self._readers.clear()

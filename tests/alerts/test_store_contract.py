@@ -165,6 +165,22 @@ def test_record_action_writes_an_event_and_refuses_invalid_transitions(store: St
     assert fresh is not None and fresh.state.status == "resolved"
 
 
+def test_an_action_recorded_at_the_same_instant_as_the_last_returns_the_stored_state(
+    store: Store,
+) -> None:
+    # Events fold in (at, event_id) order: a resolve at the very instant of the ack may fold
+    # before it. The state the action returns (the API's answer) must be the one stored.
+    at = START + MINUTE
+    for i in range(6):
+        alert = make_alert(f"p{i}")
+        store.put_alerts([alert])
+        store.record_action(alert.alert_id, "ack", actor="kim", at=at)
+        result = store.record_action(alert.alert_id, "resolve", actor=f"dr{i}", at=at)
+        stored = store.get_alert(alert.alert_id)
+        assert result is not None and stored is not None
+        assert result[0].state == stored.state, i
+
+
 def _seed_mixed(store: Store) -> list[Alert]:
     alerts = [
         make_alert("p1", "tachycardia", detected_at=T0, severity="high"),
@@ -215,6 +231,20 @@ def test_list_filters(store: Store, query: AlertQuery, expected: list[int]) -> N
     page = store.list_alerts(query)
     assert [r.alert.alert_id for r in page.items] == [alerts[i].alert_id for i in expected]
     assert page.next_cursor is None
+
+
+def test_since_and_until_inside_a_millisecond_bound_the_exact_opening_time(store: Store) -> None:
+    # An alert opened at START (a whole millisecond) is before any bound later in that
+    # millisecond: "since" such a bound leaves it out, "until" it takes it in. A store that
+    # rounded the bound to the nearest millisecond did the opposite for bounds < 0.5 ms in.
+    alert = make_alert(detected_at=T0)
+    store.put_alerts([alert])
+    listed = [alert.alert_id]
+    for offset_us, since, until in [(0, listed, []), (400, [], listed), (600, [], listed)]:
+        bound = START + timedelta(microseconds=offset_us)
+        got_since = [r.alert.alert_id for r in store.list_alerts(AlertQuery(since=bound)).items]
+        got_until = [r.alert.alert_id for r in store.list_alerts(AlertQuery(until=bound)).items]
+        assert (got_since, got_until) == (since, until), offset_us
 
 
 def test_cursor_pagination_visits_every_alert_once_newest_first(store: Store) -> None:
