@@ -32,6 +32,7 @@ Message-level reasons (per-sample ones are :data:`ingest.sample.REASON_CODES`):
 ``not_an_object``   the JSON is not an object
 ``bad_batch``       ``samples`` is not a non-empty list, or ts or a vital sits beside it
 ``too_many_samples`` more than :data:`MAX_BATCH_SAMPLES` samples in a batch
+``duplicate_key``   ``samples`` given twice, or (per sample) a sample names a field twice
 ``not_enrolled``    (per sample) no enrolment of the device covers the sample's ``ts``
 ``unparseable``     (per sample) validation failed in an unexpected way
 =================== =========================================================================
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 import msgspec
@@ -93,6 +95,7 @@ MESSAGE_REASONS: dict[str, str] = {
     "not_an_object": "the JSON document is not an object",
     "bad_batch": "samples is not a non-empty list, or ts or a vital sits beside it",
     "too_many_samples": "more than MAX_BATCH_SAMPLES samples",
+    "duplicate_key": "samples given twice, or (per sample) a field given twice",
     "not_enrolled": "no enrolment of the device covers the sample's ts",
     "unparseable": "validation failed unexpectedly",
 }
@@ -183,7 +186,7 @@ class PayloadHandler:
         """
         device_id = device_from_topic(mqtt_topic)
         try:
-            record, items, is_batch = self._open(device_id, payload)
+            record, items, is_batch, repeats = self._open(device_id, payload)
         except _Refused as refused:
             return [
                 self._dead(
@@ -205,7 +208,11 @@ class PayloadHandler:
         groups: dict[str, list[Sample | RejectionNotice]] = {}
         counts: dict[str, int] = {}
         for index, raw in enumerate(items):
+            twice = _keys_twice(raw) if repeats else ""
             try:
+                if twice:
+                    # JSON decoders keep the last value: the other one would be lost unseen
+                    raise SampleRejected("duplicate_key", f"given twice: {twice}")
                 sample = parse_sample(
                     raw,  # type: ignore[arg-type]  # parse_sample refuses non-objects itself
                     patient_id=placeholder,
@@ -259,8 +266,9 @@ class PayloadHandler:
 
     def _open(
         self, device_id: str | None, payload: bytes
-    ) -> tuple[DeviceRecord, list[object], bool]:
-        """Check the message as a whole; return the device, its raw samples, whether batched."""
+    ) -> tuple[DeviceRecord, list[object], bool, bool]:
+        """Check the message as a whole; return the device, its raw samples, whether batched,
+        and whether some object may give a key twice."""
         if device_id is None:
             raise _Refused("bad_topic", "not a device vitals topic")
         if len(payload) > self.max_payload_bytes:
@@ -274,21 +282,26 @@ class PayloadHandler:
         if record.revoked:
             raise _Refused("device_revoked", "device credentials revoked")
         doc = _decode_json(payload)
+        repeats = False
+        if isinstance(doc, dict) and _may_repeat_keys(payload, doc):
+            repeats, doc = True, _decode_json_pairs(payload, doc)
         if not isinstance(doc, dict):
             raise _Refused("not_an_object", f"JSON {type(doc).__name__}, not an object")
         if "samples" not in doc:
-            return record, [doc], False
+            return record, [doc], False, repeats
         if stray := sorted(_SAMPLE_KEYS.intersection(doc)):
             # A vital or a ts beside the list would be dropped unseen; other fields (firmware,
             # battery) describe the device and are left alone, as they are in a sample.
             shown = ", ".join(stray)
             raise _Refused("bad_batch", f"sample fields beside 'samples' ({shown}): move them in")
+        if isinstance(doc, _Duplicated) and "samples" in doc.twice:
+            raise _Refused("duplicate_key", "'samples' given twice: send one list")
         items = doc["samples"]
         if not isinstance(items, list) or not items:
             raise _Refused("bad_batch", "samples must be a non-empty list")
         if len(items) > self.max_batch_samples:
             raise _Refused("too_many_samples", f"{len(items)} > {self.max_batch_samples}")
-        return record, items, True
+        return record, items, True, repeats
 
     def _dead(
         self,
@@ -361,6 +374,74 @@ def _decode_json(payload: bytes) -> object:
         raise _Refused("bad_json", str(exc)) from None
 
 
+class _Duplicated(dict[str, object]):
+    """A JSON object that gave some key more than once (the dict keeps each key's last value)."""
+
+    __slots__ = ("pairs", "twice")
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for key, _ in pairs:
+            (twice if key in seen else seen).add(key)
+        self.twice = sorted(twice)
+
+
+_Duplicated.__name__ = "dict"  # what validation details call it ("meta is dict, not a number")
+
+
+def _object_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    return _Duplicated(pairs) if len({key for key, _ in pairs}) < len(pairs) else dict(pairs)
+
+
+#: The end of an object key: a string's closing quote, then a colon.
+_KEY_END = re.compile(rb'"\s*:')
+
+
+def _may_repeat_keys(payload: bytes, doc: dict[str, object]) -> bool:
+    """Whether the payload names more keys than the decoded message and its samples hold.
+
+    Every key ends in ``"`` and ``:`` so a text with no repeated key has no more of those
+    than the decoded objects have keys; quotes and colons inside strings, and objects deeper
+    than a sample's ``custom``, only cost the exact check of :func:`_decode_json_pairs`.
+    """
+    held = len(doc)
+    items = doc.get("samples")
+    for obj in items if isinstance(items, list) else [doc]:
+        if isinstance(obj, dict):
+            if obj is not doc:
+                held += len(obj)
+            custom = obj.get("custom")
+            if isinstance(custom, dict):
+                held += len(custom)
+    keys = payload.count(b'":')
+    if b'" ' in payload or b'"\t' in payload or b'"\n' in payload or b'"\r' in payload:
+        keys = len(_KEY_END.findall(payload))  # a key may end in '" :' (pretty-printed)
+    return keys > held
+
+
+def _decode_json_pairs(payload: bytes, doc: dict[str, object]) -> object:
+    """Decode again, marking objects that repeat a key (:class:`_Duplicated`)."""
+    try:
+        return json.loads(payload.decode("utf-8"), object_pairs_hook=_object_pairs,
+                          parse_int=_parse_int)  # fmt: skip
+    except (ValueError, RecursionError):
+        return doc  # (decoded once already: cannot happen short of the recursion limit)
+
+
+def _keys_twice(raw: object) -> str:
+    """The keys a sample (or its ``custom``) gives twice, for the refusal; empty if none."""
+    if not isinstance(raw, dict):
+        return ""
+    twice = list(raw.twice) if isinstance(raw, _Duplicated) else []
+    custom = raw.get("custom")
+    if isinstance(custom, _Duplicated):
+        twice += [f"custom.{key}" for key in custom.twice]
+    return ", ".join(repr(key[:40]) for key in twice[:5])
+
+
 def _parse_int(text: str) -> int | float:
     """JSON integers; one of hundreds of digits becomes ``inf`` (refused as ``not_finite``).
 
@@ -386,6 +467,17 @@ def _readable_ts(raw: object) -> float | None:
 def _reencode(raw: object) -> bytes:
     """One sample of a batch, as JSON again (NaN kept as written), for its dead letter."""
     try:
-        return json.dumps(raw, separators=(",", ":"), allow_nan=True).encode()
+        return _dumps(raw).encode()
     except (TypeError, ValueError, RecursionError):
         return repr(raw).encode(errors="replace")
+
+
+def _dumps(obj: object) -> str:
+    """JSON of a sample, writing a key given twice twice (as the device sent it)."""
+    if isinstance(obj, _Duplicated):
+        pairs = obj.pairs
+    elif isinstance(obj, dict) and any(isinstance(v, _Duplicated) for v in obj.values()):
+        pairs = list(obj.items())
+    else:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=True)
+    return "{" + ",".join(f"{json.dumps(key)}:{_dumps(value)}" for key, value in pairs) + "}"

@@ -132,6 +132,7 @@ def test_a_sample_refused_for_a_clock_far_ahead_is_noted_at_its_refusal(handler)
     out = handle(handler, {"samples": [{"ts": NOW + 365 * 86400, "hr": 70}]})
     [record] = [r for r in out if r.reason is None]
     [notice] = decode_entries(record.value)
+    assert isinstance(notice, RejectionNotice)
     assert (notice.reason, notice.ts) == ("ts_in_future", NOW)
 
 
@@ -214,3 +215,34 @@ def test_a_huge_integer_fails_its_own_sample_not_the_batch(handler):
     assert [s.hr for r in out if r.topic == "t.vigil.vitals" for s in decode_vitals(r.value)] == [
         70.0
     ]
+
+
+def test_a_batch_whose_samples_key_is_given_twice_is_refused_not_half_dropped(handler):
+    # JSON decoders keep the last "samples": the first batch vanished without a dead letter
+    body = b'{"samples": [{"ts": %d, "hr": 70}], "samples": [{"ts": %d, "hr": 71}]}' % (
+        NOW - 2,
+        NOW - 1,
+    )
+    [record] = handle(handler, body)
+    letter = decode_dead_letter(record.value)
+    assert (letter.reason, letter.payload) == ("duplicate_key", body)
+    assert "samples" in letter.detail
+
+
+def test_a_field_given_twice_refuses_its_sample_only_and_keeps_both_values(handler):
+    body = (
+        b'{"fw": "1", "fw": "2", "samples": [{"ts": %d, "hr": 70, "hr": 170},'
+        b' {"ts": %d, "hr": 72, "custom": {"x": 1, "x": 2}}, {"ts": %d, "hr": 73,'
+        b' "note": "a\\":b"}]}' % (NOW - 3, NOW - 2, NOW - 1)
+    )
+    out = handle(handler, body)
+    [record] = [r for r in out if r.reason is None]
+    assert [getattr(e, "reason", None) or e.ts for e in decode_entries(record.value)] == [
+        "duplicate_key", "duplicate_key", NOW - 1,
+    ]  # fmt: skip
+    dead = [decode_dead_letter(r.value) for r in out if r.reason is not None]
+    assert [(d.reason, d.index) for d in dead] == [("duplicate_key", 0), ("duplicate_key", 1)]
+    assert b'"hr":70,"hr":170' in dead[0].payload and "'hr'" in dead[0].detail
+    assert b'{"x":1,"x":2}' in dead[1].payload and "custom.x" in dead[1].detail
+    [single] = dlq_reasons(handle(handler, b'{"ts": %d, "ts": %d, "hr": 70}' % (NOW, NOW - 1)))
+    assert single == "duplicate_key"
