@@ -157,8 +157,14 @@ class MessageProcessor:
             m.rejected.labels(reason=reason).inc()
 
     def _failed(self, error: BaseException) -> None:
-        self.metrics.produce_errors.inc()
-        logger.error("Kafka delivery failed (%s): acknowledging nothing more", type(error).__name__)
+        if isinstance(error, RegistryUnavailable):
+            # logged in process(); not a Kafka error (the metric would send ops to Kafka)
+            logger.error("registry unavailable: acknowledging nothing more")
+        else:
+            self.metrics.produce_errors.inc()
+            logger.error(
+                "Kafka delivery failed (%s): acknowledging nothing more", type(error).__name__
+            )
         if self._on_failure_cb is not None:
             self._on_failure_cb(error)
 

@@ -89,6 +89,14 @@ def test_a_registry_outage_loses_nothing_and_blames_no_device():
     assert len(failures) == 1 and isinstance(failures[0], RegistryUnavailable)
 
 
+def test_a_registry_outage_is_not_counted_as_a_kafka_produce_error():
+    processor = MessageProcessor(
+        PayloadHandler(_DownDirectory([]), TOPICS), InMemorySink(), ack=lambda mid, gen: None
+    )
+    processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
+    assert processor.metrics.produce_errors._value.get() == 0
+
+
 def test_a_failed_registry_reload_serves_the_last_snapshot():
     state = {"down": False, "loads": 0}
 
@@ -189,3 +197,36 @@ def test_the_gateway_reports_whether_it_is_subscribed_to_the_broker() -> None:
     assert b"vigil_gateway_mqtt_subscribed 1.0" in gw.processor.metrics.exposition()
     gw._on_disconnect(client, None, None, refused, None)
     assert up._value.get() == 0
+
+
+class _SlowProducer:
+    def __init__(self, **_config: object) -> None:
+        self.futures: list[Any] = []
+
+    def send(self, topic: str, value: bytes, key: bytes | None) -> Any:
+        from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
+        from kafka.structs import TopicPartition
+
+        future = FutureRecordMetadata(
+            FutureProduceResult(TopicPartition(topic, 0)), 0, 0, None, 0, len(value), -1
+        )
+        self.futures.append(future)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        raise KafkaTimeoutError("Timeout waiting for future")  # what a stalled Kafka does
+
+
+def test_a_drain_that_times_out_on_a_stalled_kafka_reports_it_instead_of_raising(monkeypatch):
+    import kafka
+
+    from ingest.sink import KafkaSink
+
+    monkeypatch.setattr(kafka, "KafkaProducer", _SlowProducer)
+    acks = list[int]()
+    processor = make(KafkaSink("127.0.0.1:9"), acks)  # type: ignore[arg-type]
+    processor.process(device_topic("w1"), b'{"ts": 1709280000, "hr": 70}', mid=1, received_at=NOW)
+    assert processor.drain(0.01) is False  # SIGTERM: "drain timed out", exit code 1
+    assert acks == [] and len(processor.window) == 1
