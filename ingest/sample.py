@@ -242,7 +242,9 @@ def parse_ts(value: object) -> float:
             raise SampleRejected("bad_ts", "ts is not finite") from None
     if not TS_MIN <= ts < TS_MAX:
         if math.isfinite(ts):
-            raise SampleRejected("bad_ts", f"ts={ts!r} outside [2000, 2100)")
+            # the commonest device mistake gets named, not just refused
+            hint = " (epoch milliseconds? ts is in seconds)" if TS_MIN <= ts / 1000 < TS_MAX else ""
+            raise SampleRejected("bad_ts", f"ts={ts!r} outside [2000, 2100){hint}")
         raise SampleRejected("bad_ts", "ts is not finite")
     return ts
 

@@ -94,6 +94,16 @@ def test_a_non_mapping_and_missing_ids_are_rejected():
     assert info.value.reason_code == "bad_id"
 
 
+def test_a_ts_in_epoch_milliseconds_is_refused_with_a_hint_saying_so():
+    for ts in (TS * 1000, str(int(TS * 1000))):
+        with pytest.raises(SampleRejected) as info:
+            parse({"ts": ts, "hr": 70})
+        assert info.value.reason_code == "bad_ts" and "milliseconds" in info.value.detail
+    with pytest.raises(SampleRejected) as info:
+        parse({"ts": 1e6, "hr": 70})
+    assert "milliseconds" not in info.value.detail
+
+
 def test_ts_more_than_five_minutes_after_receipt_is_in_the_future():
     assert parse({"ts": TS + 299, "hr": 70}, received_at=TS).ts == TS + 299
     assert reason({"ts": TS + 301, "hr": 70}, received_at=TS) == "ts_in_future"
