@@ -48,10 +48,12 @@ async function readProblem(resp) {
 
 async function refresh() {
   if (!session || !session.refresh_token) return false;
-  const resp = await fetch(`${BASE}/auth/refresh`, {
+  // The OAuth 2.0 refresh grant of the one token endpoint (RFC 6749 section 6).
+  const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: session.refresh_token });
+  const resp = await fetch(`${BASE}/auth/token`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh_token }),
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: form,
   });
   if (!resp.ok) return false;
   const body = await resp.json();
