@@ -3,7 +3,7 @@
 Pure: no web framework, database or Kafka import, so the mapping is testable on its own and
 reusable by any exporter. Vitals become ``Observation`` resources conforming to the HL7 FHIR
 vital-signs profiles (LOINC codes, UCUM units); alerts become ``Flag`` resources; results are
-wrapped in ``searchset`` Bundles.
+wrapped in ``searchset`` Bundles; errors become ``OperationOutcome`` resources.
 
 Vitals read from rollups are averages over an interval; they carry an ``effectivePeriod``
 covering it (the profile allows a period) rather than pretending to be a point measurement.
@@ -335,6 +335,39 @@ def searchset(
                 "search": {"mode": "match"},
             }
             for r in resources
+        ],
+    }
+
+
+#: HTTP status -> OperationOutcome issue type (FHIR R4 IssueType value set).
+_ISSUE_TYPES: Final = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    412: "conflict",
+    422: "invalid",
+    503: "transient",
+}
+
+
+def operation_outcome(status: int, diagnostics: str, details: Iterable[str] = ()) -> JSON:
+    """An ``OperationOutcome`` for an error response: one issue, plus one per ``details``.
+
+    Examples
+    --------
+    >>> oo = operation_outcome(404, "patient not found")
+    >>> oo["resourceType"], oo["issue"][0]["code"], oo["issue"][0]["diagnostics"]
+    ('OperationOutcome', 'not-found', 'patient not found')
+    """
+    code = _ISSUE_TYPES.get(status, "exception")
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": code, "diagnostics": text}
+            for text in (diagnostics, *details)
         ],
     }
 

@@ -51,7 +51,7 @@ from api.exceptions import ApiError, BadRequest, Conflict, ServiceUnavailable
 from api.live import AlertBus, AlertHub
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.openapi import tidy_openapi
-from api.problems import install_problem_handlers
+from api.problems import for_fhir_clients, install_problem_handlers
 from api.readiness import Probe, influx_probe, kafka_probe, sql_probe
 from api.routes import admin, alerts, auth, devices, fhir, health, patients, thresholds, vitals
 from api.schemas.alerts import AlertOut
@@ -81,7 +81,8 @@ needs a token except `/healthz`, `/readyz` and `/metrics`.
 teams), `patient` (only their own data), `app` (its granted scopes and patients or teams).
 Another patient's data answers 404, whether or not it exists.
 
-**Errors** are RFC 9457 `application/problem+json`.
+**Errors** are RFC 9457 `application/problem+json`; under `/fhir/r4`, a client asking for
+`application/fhir+json` gets a FHIR `OperationOutcome`.
 """
 
 TAGS = [
@@ -240,7 +241,7 @@ def create_app(
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     app.state.services = services
-    install_problem_handlers(app)
+    install_problem_handlers(app, fhir_prefix=FHIR_PREFIX)
     _install_domain_errors(app)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     for router in (auth, patients, devices, vitals, alerts, thresholds, admin):
@@ -284,7 +285,7 @@ def _install_domain_errors(app: FastAPI) -> None:
         )
 
     for exc_type in (StoreUnavailable, BadCursor, InvalidTransition):
-        app.add_exception_handler(exc_type, handler)
+        app.add_exception_handler(exc_type, for_fhir_clients(handler, FHIR_PREFIX))
 
 
 def _live_record(services: Services, alert: Alert) -> AlertRecord:

@@ -5,26 +5,34 @@ The handlers installed by :func:`install_problem_handlers` cover the API's own e
 unexpected, which is logged with its traceback server-side and answered with a bare 500 that
 reveals nothing.
 
+A FHIR client (one that asks for ``application/fhir+json``, by ``Accept`` or ``_format``)
+gets the FHIR routes' errors as an ``OperationOutcome`` instead, with the same status and
+headers: FHIR clients parse error bodies as that resource.
+
 References
 ----------
-RFC 9457, Problem Details for HTTP APIs (2023).
+RFC 9457, Problem Details for HTTP APIs (2023); FHIR R4 RESTful API, errors,
+https://hl7.org/fhir/R4/http.html.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.exceptions import ApiError
+from api.fhir import operation_outcome
+from api.schemas.fhir import FhirJSONResponse
 
 logger = logging.getLogger(__name__)
 
@@ -172,12 +180,58 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, detail="internal error", instance=request.url.path)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Route every error of ``app`` through problem+json."""
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _wants_fhir(request: Request, fhir_prefix: str) -> bool:
+    path = request.url.path
+    if path != fhir_prefix and not path.startswith(fhir_prefix + "/"):
+        return False
+    fmt = request.query_params.get("_format", "").lower()
+    # FHIR's _format=json means FHIR JSON (R4 http.html, "Content Types and encodings").
+    return "fhir" in request.headers.get("accept", "").lower() or "fhir" in fmt or fmt == "json"
+
+
+def for_fhir_clients(handler: Handler, fhir_prefix: str) -> Handler:
+    """``handler``, answering a FHIR client's request under ``fhir_prefix`` with an
+    ``OperationOutcome`` (``application/fhir+json``) carrying the problem's status and text.
+    """
+
+    async def negotiated(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        if not _wants_fhir(request, fhir_prefix) or not isinstance(response, JSONResponse):
+            return response
+        problem = json.loads(bytes(response.body))
+        fields = [
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in problem.get("errors") or ()
+        ]
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-length", "content-type")
+        }
+        outcome = operation_outcome(
+            response.status_code, str(problem.get("detail") or problem.get("title")), fields
+        )
+        return FhirJSONResponse(outcome, status_code=response.status_code, headers=headers)
+
+    return negotiated
+
+
+def install_problem_handlers(app: FastAPI, *, fhir_prefix: str | None = None) -> None:
+    """Route every error of ``app`` through problem+json (FHIR clients under ``fhir_prefix``:
+    OperationOutcome)."""
+    handlers: list[tuple[type[Exception], Handler]] = [
+        (ApiError, _api_error),
+        (RequestValidationError, _validation_error),
+        (StarletteHTTPException, _http_error),
+        (Exception, _unexpected_error),
+    ]
+    for exc_type, handler in handlers:
+        if fhir_prefix is not None:
+            handler = for_fhir_clients(handler, fhir_prefix)
+        app.add_exception_handler(exc_type, handler)
 
 
 #: OpenAPI ``responses`` entries for the errors any authenticated route can return.

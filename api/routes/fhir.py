@@ -64,6 +64,11 @@ def _base(request: Request) -> str:
 _BP: frozenset[str] = frozenset({"sbp", "dbp"})
 
 
+def _minute_ceil(t: datetime) -> datetime:
+    floor = t.replace(second=0, microsecond=0)
+    return floor if floor == t else floor + timedelta(minutes=1)
+
+
 def _resolution(window: timedelta) -> Literal["1m", "5m", "1h"]:
     if window <= timedelta(hours=6):
         return "1m"
@@ -132,9 +137,13 @@ def search_observations(
         for p in points:
             by_ts.setdefault(p.ts, {})[p.vital] = p.mean
         period = timedelta(seconds=RESOLUTIONS[resolution])
+        first, last = _minute_ceil(start), _minute_ceil(stop)
         for ts in sorted(by_ts, reverse=True):
+            # A bucket cut by the window holds only the minutes inside the window (the
+            # store's contract): its period says so, and so stays within ge/gt/le/lt bounds.
+            lo, hi = max(ts, first), min(ts + period, last)
             batch = fhir.vital_observations(
-                patient_id, ts, by_ts[ts], period=period, channels=channels
+                patient_id, lo, by_ts[ts], period=hi - lo, channels=channels
             )
             if resources and len(resources) + len(batch) > count:
                 more = True

@@ -14,10 +14,13 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from alerts.exceptions import StoreUnavailable
 from api import fhir
 from tests.api.conftest import TestClient
-from tests.api.world import World
+from tests.api.test_api_problems_ops import ExplodingStore
+from tests.api.world import World, seed_vitals
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -261,3 +264,55 @@ def test_paging_keeps_the_first_pages_averaging_period(world: World, client: Tes
     )
     ids = all_pages(client, world, first)
     assert len(ids) > 5 and ids == [e["resource"]["id"] for e in whole["entry"]]
+
+
+def test_date_bounds_inside_a_bucket_give_periods_within_the_bounds(
+    world: World, client: TestClient
+) -> None:
+    # a 7-hour window is averaged over 5 minutes; bounds 2 minutes into a bucket cut the
+    # buckets at both ends, which hold only the minutes inside the bounds
+    seed_vitals(world.store, "P1", hours=10)
+    aligned = datetime.fromtimestamp(datetime.now(UTC).timestamp() // 300 * 300, UTC)
+    ge = aligned - timedelta(hours=8) + timedelta(minutes=2)
+    lt = aligned - timedelta(hours=1) + timedelta(minutes=2)
+    bundle = search(
+        client,
+        world,
+        "Observation",
+        patient="P1",
+        code="8867-4",
+        date=[f"ge{fhir.fhir_instant(ge)}", f"lt{fhir.fhir_instant(lt)}"],
+        _count=1000,
+    )
+    periods = [e["resource"]["effectivePeriod"] for e in bundle["entry"]]
+    assert len(periods) > 80
+    assert min(p["start"] for p in periods) == fhir.fhir_instant(ge)
+    assert max(p["end"] for p in periods) == fhir.fhir_instant(lt)
+
+
+def test_a_fhir_client_gets_errors_as_an_operation_outcome(
+    world: World, client: TestClient
+) -> None:
+    fhir_json = {"Accept": "application/fhir+json"}
+    nurse = {**world.auth("nurse"), **fhir_json}
+    cases = [
+        ("Observation", {"patient": "P1", "date": "yesterday"}, nurse, 400, "invalid"),
+        ("Observation", {"patient": "P1"}, fhir_json, 401, "login"),
+        ("Flag", {"patient": "P3"}, nurse, 404, "not-found"),
+        ("Flag", {"patient": "P3", "_format": "json"}, world.auth("nurse"), 404, "not-found"),
+        ("Observation", {"patient": "P1", "_count": "0"}, nurse, 422, "invalid"),
+    ]
+    for resource, params, headers, status, code in cases:
+        r = client.get(f"/fhir/r4/{resource}", params=params, headers=headers)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"] == "application/fhir+json"
+        OperationOutcome.model_validate(r.json())
+        assert r.json()["issue"][0]["code"] == code and r.json()["issue"][0]["diagnostics"]
+        if status == 401:
+            assert r.headers["www-authenticate"].startswith("Bearer")
+    world.services.alert_store = ExplodingStore(StoreUnavailable("down"))  # type: ignore[assignment]
+    r = client.get("/fhir/r4/Flag", params={"patient": "P1"}, headers=nurse)
+    assert r.status_code == 503 and r.json()["resourceType"] == "OperationOutcome"
+    # the REST API's clients keep their problem+json
+    r = client.get("/api/v1/alerts", headers=fhir_json)
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
