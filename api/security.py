@@ -134,10 +134,18 @@ def decode_token(
             keys.secret,
             algorithms=[ALGORITHM],
             issuer=keys.issuer,
-            options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False},
+            # Times are checked below against ``now`` (the app's clock), not PyJWT's own.
+            options={
+                "require": ["exp", "iat", "sub", "iss"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise NotAuthenticated("invalid token") from exc
+    iat = payload.get("iat")
+    if not isinstance(iat, int | float) or iat > now:
+        raise NotAuthenticated("invalid token")
     exp = payload.get("exp")
     if not isinstance(exp, int | float) or exp <= now:
         raise NotAuthenticated("token expired")

@@ -44,9 +44,13 @@ def _invalid_client() -> NotAuthenticated:
     return NotAuthenticated("invalid client credentials", oauth_error="invalid_client")
 
 
-def _user_tokens(services: Services, username: str, role: str) -> TokenOut:
+def _user_tokens(
+    services: Services, username: str, role: str, *, session_ends: float | None = None
+) -> TokenOut:
+    """An access and a refresh token; a refreshed pair keeps the login's ``session_ends``."""
     s, now = services.settings, services.clock()
     access_ttl = s.access_token_minutes * 60
+    refresh_ttl = s.refresh_token_hours * 3600 if session_ends is None else session_ends - now
     return TokenOut(
         access_token=issue_token(
             services.keys,
@@ -62,7 +66,7 @@ def _user_tokens(services: Services, username: str, role: str) -> TokenOut:
             subject=username,
             kind="user",
             token_type="refresh",  # noqa: S106 - a token kind
-            ttl_s=s.refresh_token_hours * 3600,
+            ttl_s=refresh_ttl,
             now=now,
         ),
         scope=" ".join(sorted(ROLE_SCOPES[role])),
@@ -126,7 +130,8 @@ def token(
         fresh = services.accounts.get_user(claims.subject) if claims.kind == "user" else None
         if fresh is None or not fresh.active:
             raise _invalid_grant("invalid or expired refresh token")
-        return _user_tokens(services, fresh.username, fresh.role)
+        # Rotation must not extend the session: it ends refresh_token_hours after the login.
+        return _user_tokens(services, fresh.username, fresh.role, session_ends=claims.expires_at)
     basic = _basic_credentials(authorization)
     cid, secret = basic if basic else (client_id, client_secret)
     if not cid or secret is None:

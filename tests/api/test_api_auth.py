@@ -139,3 +139,18 @@ def test_passwords_and_client_secrets_are_stored_as_argon2id_hashes(world: World
         hashes += list(session.scalars(select(AppClientRow.secret_hash)))
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
     assert not any(PASSWORD in h or world.app_secret in h for h in hashes)
+
+
+def test_refreshing_does_not_extend_the_session_past_its_login_lifetime(
+    world: World, client: TestClient
+) -> None:
+    refresh = login(client, "nurse")["refresh_token"]
+    hours = world.services.settings.refresh_token_hours
+    for _ in range(3):  # a client that refreshes every few hours, as the dashboard does
+        world.now[0] += hours * 3600 / 3 - 60
+        r = client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": refresh})
+        assert r.status_code == 200, r.text
+        refresh = r.json()["refresh_token"]
+    world.now[0] += 181  # now past the login's refresh_token_hours
+    r = client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": refresh})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
