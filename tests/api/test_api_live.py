@@ -154,8 +154,11 @@ def test_a_last_event_id_with_other_digits_gets_a_reset_event(
     world: World, http: httpx.Client
 ) -> None:
     headers = world.auth("nurse")
-    epoch = first_event(world, http, headers).id.rpartition("-")[0]
-    superscript_two = {**headers, "Last-Event-ID": f"{epoch}-".encode() + b"\xb2"}  # latin-1
+    first_id = first_event(world, http, headers).id
+    assert first_id is not None
+    epoch = first_id.rpartition("-")[0]
+    superscript_two = [(k.encode(), v.encode()) for k, v in headers.items()]
+    superscript_two.append((b"Last-Event-ID", f"{epoch}-".encode() + b"\xb2"))  # latin-1
     with http.stream("GET", "/api/v1/alerts/stream", headers=superscript_two) as r:
         assert next(ev for ev in events(r)).event == "reset"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import pytest
@@ -68,13 +68,13 @@ def test_an_if_match_that_is_not_one_of_our_etags_is_a_400(world: World) -> None
             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
             "server": ("testserver", 80),
         }  # fmt: skip
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
         received = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive() -> dict[str, Any]:
             return received.pop(0) if received else {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         await world.app(scope, receive, send)
