@@ -226,15 +226,18 @@ class PatientMonitor:
         findings: list[Finding] = []
         best = 0.0
         top: str | None = None
-        values = (
+        values: tuple[tuple[str, float | None], ...] = (
             ("hr", sample.hr),
             ("spo2", sample.spo2),
             ("rr", sample.rr),
             ("temp", sample.temp),
-            ("dbp", sample.dbp),  # before sbp, whose alert message shows both
-            ("sbp", sample.sbp),
-            ("glucose", sample.glucose),
         )
+        if sample.sbp is not None or sample.dbp is not None or sample.glucose is not None:
+            values += (
+                ("dbp", sample.dbp),  # before sbp, whose alert message shows both
+                ("sbp", sample.sbp),
+                ("glucose", sample.glucose),
+            )  # (a cuff or a meter reading: most samples have none)
         evaluate = reliable and not late
         # a cuff reading taken while the wearable reports poor quality or a motion burst is
         # as good as the cuff says; only exertion (real physiology) keeps it out
