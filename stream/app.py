@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -253,8 +254,11 @@ class WorkerRuntime:
     def _restore(self, partitions: set[int]) -> None:
         items = ((bytes(k), bytes(v)) for k, v in self.table.items())
         self.processor.restore(partitions, items)
+        now = time.time()
         for p in partitions:
             self.saved_offset[p] = self.processor.next_offset(p)
+            # A partition none of whose records come (Faust dropped them) is idle from here.
+            self.progress_at[p] = now
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -375,11 +379,10 @@ class WorkerRuntime:
             self.committed.update({tp.partition: offset for tp, offset in offsets.items()})
 
     async def checkpoint_all(self) -> None:
-        """Checkpoint every partition with unsaved state, then commit."""
-        owned = self.processor.owned()
-        self._checkpoint(
-            [p for p in sorted(owned) if not self.processor.is_clean(p) and p in self.last_event]
-        )
+        """Checkpoint every partition with unsaved state or offsets, then commit."""
+        # Due at any time: patients unsaved, or records (dead letters too) past the checkpoint.
+        unsaved = self.processor.due(now=math.inf)
+        self._checkpoint([p for p in sorted(unsaved) if p in self.last_event])
         await self._checkpoints_stored()
         await self._commit_saved(now=True)
 

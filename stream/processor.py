@@ -279,6 +279,8 @@ class VitalsProcessor:
         if offset > part.next_offset:
             logger.warning("gap in partition %d: %d..%d", partition, part.next_offset, offset - 1)
         part.next_offset = offset + 1
+        if part.unsaved_since is None:  # the offset moved: due for a checkpoint, if only of it
+            part.unsaved_since = now
         if part.skip_below:  # patients restored past their partition rejoin at their offset
             skip = part.skip_below
             for pid in [pid for pid, below in skip.items() if below <= offset]:

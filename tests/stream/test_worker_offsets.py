@@ -180,3 +180,50 @@ async def test_a_partition_whose_last_records_were_dropped_is_sought_back_when_i
     rt.progress_at[0] -= rt.settings.idle_check_s
     await rt._mend_idle()
     assert h.seeks == [{0: 100}]
+
+
+async def test_a_restored_partition_whose_records_were_all_dropped_is_sought_back_when_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Partitions 0 and 1 assigned; Faust dropped every record it fetched of partition 1 (a
+    # backlog that was all it had), so only partition 0's records reach the worker.
+    records = _records()
+    h = _Harness(tmp_path / "slot")
+    rt = h.runtime
+    rt.assigned = {0, 1}
+
+    class _Table:
+        data: dict[bytes, bytes] = {}
+
+        def items(self) -> list[tuple[bytes, bytes]]:
+            return []
+
+    class _Consumer:
+        async def position(self, tp: Any) -> int:
+            return {0: 10, 1: 25}[tp.partition]
+
+    rt.table = _Table()  # type: ignore[assignment]
+    rt.app.consumer = _Consumer()  # type: ignore[assignment]
+    clock = [1_000.0]
+    monkeypatch.setattr("stream.app.time.time", lambda: clock[0])
+    await h.batch(records, range(0, 10))  # restores partition 1 too, which gets nothing
+    assert rt.processor.next_offset(1) == 0
+    clock[0] += rt.settings.idle_check_s
+    await rt._mend_idle()
+    assert h.seeks == [{1: 0}]  # its 25 fetched records are fetched again
+
+
+async def test_revocation_checkpoints_a_partition_whose_last_records_were_dead_letters(
+    tmp_path: Path,
+) -> None:
+    records = _records()
+    h = _Harness(tmp_path / "slot")
+    rt = h.runtime
+    await h.batch(records, range(0, 5))
+    rt.processor.checkpoint(0)  # (stored, say: the partition is clean)
+    garbage = [*records[:5], (b"p1", b"\x93garbage")]
+    await h.batch(garbage, [5])  # dead-lettered: the offset moved past it all the same
+    checkpointed: list[list[int]] = []
+    rt._checkpoint = checkpointed.append  # type: ignore[method-assign]
+    await rt._on_revoked(None, set())
+    assert checkpointed == [[0]]

@@ -388,6 +388,22 @@ def test_undecodable_and_misattributed_records_go_to_the_dlq_and_processing_goes
     assert outs and proc.stats.dead == 3 and proc.stats.samples == 3
 
 
+def test_dead_letters_after_a_checkpoint_are_checkpointed_past_not_dead_lettered_again() -> None:
+    # Left behind the committed offset, a partition's last records would be dead-lettered
+    # again at every restart and show as consumer lag for ever.
+    proc = VitalsProcessor(TOPICS, checkpoint_every_samples=10, checkpoint_every_s=5.0)
+    proc.restore({0}, [])
+    value = encode_vitals([Sample("p1", "d1", 1.7e9, hr=70.0)], received_at=1.7e9)
+    proc.handle(0, 0, b"p1", value, now=100.0)
+    proc.checkpoint(0)
+    proc.handle(0, 1, b"p1", b"\x93garbage", now=200.0)
+    proc.handle(0, 2, b"p2", value, now=200.0)
+    assert proc.due(now=204.0) == [] and proc.due(now=205.0) == [0]
+    [(key, value)] = proc.checkpoint(0)  # no patient changed: the partition's offset only
+    assert key == partition_key(0) and decode(value).offset == 3
+    assert proc.due(now=1e12) == []
+
+
 def test_a_record_of_no_samples_and_no_notices_changes_nothing() -> None:
     # another producer's empty record must not leave a patient the checkpoint cannot save
     import msgspec
