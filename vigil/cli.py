@@ -85,16 +85,54 @@ def unreachable(exc: BaseException) -> str | None:
     return None
 
 
+def misconfigured(exc: BaseException) -> str | None:
+    """One line naming the ``VIGIL_*`` settings at fault if ``exc`` refused them, else ``None``.
+
+    >>> from vigil.settings import Settings
+    >>> try:
+    ...     Settings(_env_file=None, vitals_partitions=0)
+    ... except Exception as exc:
+    ...     print(misconfigured(exc))
+    invalid settings: VIGIL_VITALS_PARTITIONS: Input should be greater than or equal to 1
+    >>> misconfigured(ValueError("a bug")) is None
+    True
+    """
+    from pydantic import ValidationError
+
+    from vigil.exceptions import ConfigurationError
+    from vigil.settings import Settings
+
+    if isinstance(exc, ConfigurationError):
+        return f"invalid settings: {exc}"
+    if not isinstance(exc, ValidationError):
+        return None
+    classes: list[type[Settings]] = [Settings]
+    for cls in classes:
+        classes.extend(cls.__subclasses__())
+    if exc.title not in {cls.__name__ for cls in classes}:
+        return None  # another model refused its input: a bug, shown with its traceback
+    problems = "; ".join(
+        f"VIGIL_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
+    return f"invalid settings: {problems}"
+
+
 def main() -> None:
-    """The ``vigil`` script: a service that cannot be reached is one line, not a traceback."""
+    """The ``vigil`` script: an unreachable service or bad settings is one line, no traceback.
+
+    Exit status 1 for an unreachable service, 2 for settings that were refused.
+    """
     try:
         app(prog_name="vigil")
     except Exception as exc:
-        message = unreachable(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(1)
+        if (message := unreachable(exc)) is not None:
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
+        if (message := misconfigured(exc)) is not None:
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.exceptions import ConfigurationError
@@ -47,11 +47,11 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     #: Prepended to every Kafka topic name (tests and benches isolate runs with a unique one).
     topic_prefix: str = ""
-    vitals_partitions: int = 12
+    vitals_partitions: int = Field(default=12, ge=1)
 
     # MQTT
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str = "vigil-gateway"
     mqtt_password: SecretStr = SecretStr(DEV_SECRET)
 

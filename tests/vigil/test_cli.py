@@ -31,3 +31,51 @@ def test_other_errors_are_not_disguised(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(vigil.cli, "app", app)
     with pytest.raises(ZeroDivisionError):
         vigil.cli.main()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VIGIL_VITALS_PARTITIONS": "0"}, "VIGIL_VITALS_PARTITIONS: Input should be greater"),
+        ({"VIGIL_VITALS_PARTITIONS": "twelve"}, "VIGIL_VITALS_PARTITIONS: Input should be a valid"),
+        ({"VIGIL_CHECKPOINT_EVERY_S": "-1"}, "VIGIL_CHECKPOINT_EVERY_S: Input should be greater"),
+        ({"VIGIL_ENVIRONMENT": "production"}, "VIGIL_MQTT_PASSWORD must be set in production"),
+    ],
+)
+def test_refused_settings_are_one_line_naming_the_variable_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    from stream.worker_settings import WorkerSettings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def app(prog_name: str) -> None:
+        WorkerSettings(_env_file=None)
+
+    monkeypatch.setattr(vigil.cli, "app", app)
+    with pytest.raises(SystemExit) as exit_:
+        vigil.cli.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid settings: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_model_that_is_not_settings_refusing_its_input_is_not_disguised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import BaseModel, ValidationError
+
+    class Point(BaseModel):
+        x: int
+
+    def app(prog_name: str) -> None:
+        Point(x="a")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vigil.cli, "app", app)
+    with pytest.raises(ValidationError):
+        vigil.cli.main()
