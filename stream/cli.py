@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -31,7 +31,8 @@ __all__ = ["eval_cohort", "register", "replay", "simulate"]
 
 def simulate(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory for samples.jsonl and labels.json.")
+        Path | None,
+        typer.Option("--out", file_okay=False, help="Directory for samples.jsonl and labels.json."),
     ] = None,
     patients: Annotated[int, typer.Option("--patients", min=1, help="Number of patients.")] = 150,
     days: Annotated[float, typer.Option("--days", min=0.01, help="Days per patient.")] = 5.0,
@@ -70,10 +71,12 @@ def simulate(
     if rate is not None or duration is not None:  # (ingest) --rate/--duration of issue 4
         from ingest.mqtt_fleet import parse_duration
 
+        try:
+            span_days = spec.days if duration is None else parse_duration(duration) / 86400.0
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--duration") from None
         spec = dataclasses.replace(
-            spec,
-            days=spec.days if duration is None else parse_duration(duration) / 86400.0,
-            period_s=spec.period_s if rate is None else 1.0 / rate,
+            spec, days=span_days, period_s=spec.period_s if rate is None else 1.0 / rate
         )
     if mqtt is not None:
         from ingest.mqtt_fleet import run_fleet
@@ -206,10 +209,10 @@ def replay(
     reader.on_progress = on_progress
     counts: Counter[tuple[str, str]] = Counter()
     with contextlib.ExitStack() as stack:
-        alerts_out = stack.enter_context(alerts.open("wb"))
+        alerts_out = stack.enter_context(_open_output(alerts, "--alerts", text=False))
         on_score = None
         if scores is not None:
-            scores_out = stack.enter_context(scores.open("w", encoding="utf-8", newline=""))
+            scores_out = stack.enter_context(_open_output(scores, "--scores", text=True))
             writer = csv.writer(scores_out, lineterminator="\n")
             writer.writerow(("patient_id", "ts", "score"))
             row = writer.writerow
@@ -246,6 +249,47 @@ def replay(
     )
     if scores is not None:
         typer.echo(f"scores {result.accepted} rows -> {scores}")
+    if not result.samples:  # "0 alerts" must not read as "nothing alarming" for an unread file
+        what = f"{reader.malformed} unreadable lines" if reader.malformed else "it is empty"
+        typer.echo(f"error: no samples in {input_path} ({what}): is it JSONL or CSV?", err=True)
+        raise typer.Exit(1)
+
+
+def _open_output(path: Path, option: str, *, text: bool) -> IO[Any]:
+    """``path`` opened for writing, or a usage error naming ``option`` (no traceback)."""
+    try:
+        return path.open("w", encoding="utf-8", newline="") if text else path.open("wb")
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write {path}: {exc.strerror}", param_hint=option
+        ) from None
+
+
+def _check_cohort(cohort: Path) -> None:
+    """A usage error unless ``cohort`` holds a cohort as ``vigil simulate --out`` writes one."""
+    import json
+
+    from ingest.simulator import LABELS_FILE, SAMPLES_FILE
+
+    for name in (SAMPLES_FILE, LABELS_FILE):
+        if not (cohort / name).is_file():
+            raise typer.BadParameter(
+                f"{cohort} has no {name}: give a directory written by `vigil simulate --out`",
+                param_hint="DIR",
+            )
+    try:
+        labels = json.loads((cohort / LABELS_FILE).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # json.JSONDecodeError and UnicodeError: ValueErrors
+        raise typer.BadParameter(f"{cohort / LABELS_FILE}: {exc}", param_hint="DIR") from None
+    if not (
+        isinstance(labels, dict)
+        and isinstance(labels.get("patients"), list)
+        and isinstance(labels.get("events"), list)
+    ):
+        raise typer.BadParameter(
+            f"{cohort / LABELS_FILE} is not the labels of a cohort (no patients and events lists)",
+            param_hint="DIR",
+        )
 
 
 def _read_configs(path: Path) -> dict[str, Any]:
@@ -275,6 +319,7 @@ def eval_cohort(
     from stream.cohort_eval import evaluate_cohort
     from stream.evaluation import format_table
 
+    _check_cohort(cohort)
     bar, on_progress = _progress(cohort / SAMPLES_FILE, "eval")
     with bar:
         ev = evaluate_cohort(cohort, on_progress=on_progress)

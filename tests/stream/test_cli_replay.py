@@ -251,3 +251,66 @@ def test_eval_prints_vigil_beside_the_baselines(app, cohort):
     for name in ("vigil", "static", "static 5 min", "news2", "news2 5 min", "recall"):
         assert name in out
     assert "false alerts / patient-day" in out
+
+
+def test_simulate_refuses_a_duration_it_cannot_read_as_a_usage_error(app, tmp_path):
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--duration", "abc"])
+    assert result.exit_code == 2, result.output
+    assert "--duration" in result.output and "not a duration" in result.output
+
+
+def test_simulate_refuses_an_output_that_is_a_file_as_a_usage_error(app, tmp_path):
+    out = tmp_path / "taken"
+    out.write_text("")
+    result = runner.invoke(app, ["simulate", "--out", str(out), "--patients", "1"])
+    assert result.exit_code == 2, result.output
+    assert "is a file" in " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "has no samples.jsonl"),
+        ({"samples.jsonl": ""}, "has no labels.json"),
+        ({"samples.jsonl": "", "labels.json": "garbage"}, "Expecting value"),
+        ({"samples.jsonl": "", "labels.json": "{}"}, "not the labels of a cohort"),
+    ],
+)
+def test_eval_of_a_directory_that_is_not_a_cohort_is_a_usage_error(app, tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = runner.invoke(app, ["eval", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("option", ["--alerts", "--scores"])
+def test_replay_to_an_output_it_cannot_write_is_a_usage_error(app, tmp_path, option):
+    samples = tmp_path / "in.jsonl"
+    samples.write_text('{"patient_id":"p1","device_id":"d1","ts":1709280000,"hr":70}\n')
+    paths = {"--alerts": tmp_path / "a.jsonl", "--scores": tmp_path / "s.csv"}
+    paths[option] = tmp_path / "missing" / "out"
+    args = ["replay", str(samples), "--partitions", "1"]
+    args += [a for o, p in paths.items() for a in (o, str(p))]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert option in said and "cannot write" in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "s.jsonl (it is empty)"),
+        (b"\x00\xff\xfe garbage\n{not json\n", "s.jsonl (2 unreadable lines)"),
+        (b'[{"patient_id": "p1",\n "ts": 1709280000, "hr": 70}]\n', "(2 unreadable lines)"),
+    ],
+)
+def test_replay_of_a_file_without_a_single_sample_fails_rather_than_report_no_alerts(
+    app, tmp_path, content, message
+):
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(content)
+    result = runner.invoke(app, ["replay", str(src), "--alerts", str(tmp_path / "a.jsonl")])
+    assert result.exit_code == 1, result.output
+    assert "error: no samples in " in result.output and message in result.output
