@@ -42,7 +42,9 @@ _NOISY = (
 
 
 def demo(
-    port: Annotated[int, typer.Option("--port", help="HTTP port of the API and dashboard.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="HTTP port of the API and dashboard.")
+    ] = 8000,
     host: Annotated[str, typer.Option("--host", help="Interface for HTTP and MQTT.")] = "127.0.0.1",
     patients: Annotated[
         int, typer.Option("--patients", min=1, max=500, help="Simulated patients.")
@@ -52,7 +54,7 @@ def demo(
         typer.Option("--speed", min=1.0, max=600.0, help="Simulated seconds per real second."),
     ] = 60.0,
     mqtt_port: Annotated[
-        int, typer.Option("--mqtt-port", help="Port of the embedded MQTT broker.")
+        int, typer.Option("--mqtt-port", min=1, max=65535, help="Port of the embedded MQTT broker.")
     ] = 1883,
     seed: Annotated[
         int, typer.Option("--seed", help="Cohort seed (same seed, same patients).")
@@ -63,7 +65,9 @@ def demo(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data-dir", help="Keep the SQLite files here (default: a temp dir, deleted)."
+            "--data-dir",
+            file_okay=False,
+            help="Keep the SQLite files here (default: a temp dir, deleted).",
         ),
     ] = None,
 ) -> None:

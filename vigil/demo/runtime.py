@@ -74,6 +74,9 @@ class DemoOptions:
 
 def _require_free(host: str, port: int, option: str, what: str) -> None:
     with socket.socket() as sock:
+        # As uvicorn and the broker bind: a port whose last connections linger in TIME_WAIT
+        # (a demo just stopped with a dashboard open) is free to them, so it is free here.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
