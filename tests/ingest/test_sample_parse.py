@@ -199,6 +199,14 @@ def test_cached_minute_parsing_matches_the_iso_parser(epoch, ms):
     assert parse_ts(text) == parse_ts(text) == expected
 
 
+def test_a_refused_timestamp_is_refused_every_time_it_is_seen() -> None:
+    # Parsed timestamps are cached whole; a refusal must not be (nor its text be taken later).
+    for _ in range(3):
+        with pytest.raises(SampleRejected):
+            parse_ts("2025-01-06T10:00:61Z")
+    assert parse_ts("2025-01-06T10:00:01Z") == parse_ts("2025-01-06T10:00:01Z") == 1736157601.0
+
+
 @pytest.mark.parametrize(
     "text", ["2025-01-06T24:00:00Z", "2025-01-06T23:59:60.5Z", "2025-13-06T10:00:00Z",
              "2025-01-06T10-00:00Z", "2025-01-06T10:00:0xZ", "2025-01-06T10:60:00Z",
