@@ -123,11 +123,11 @@ class RecordReader:
                 if done - mark >= _PROGRESS_EVERY and self.on_progress is not None:
                     self.on_progress(done)
                     mark = done
-                if not line.strip():
-                    continue
                 try:
                     obj = loads(line)
                 except orjson.JSONDecodeError:
+                    if not line.strip():
+                        continue  # a blank line (checked only here: most lines are JSON)
                     try:  # NaN, Infinity, 1e400: read as the gateway reads them (not_finite)
                         obj = loads_lenient(line)
                     except ValueError:
