@@ -150,6 +150,9 @@ export function mountQueue(root, { compact = false, patientId = null } = {}) {
       toast(`${humanKind(a.kind)} for ${a.patient_id}: ${action === "ack" ? "acknowledged" : action === "note" ? "note added" : `${action}d`}.`);
     } catch (err) {
       toast(`Could not ${action}: ${err.message}`, true);
+      // 409: someone else acknowledged or resolved it first; 404: no longer ours. Either way
+      // the card is out of date: show what is true now instead of the same stale buttons.
+      if (err.status === 409 || err.status === 404) store.refreshAlert(a.alert_id).catch(() => {});
     }
   }
 

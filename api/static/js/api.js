@@ -5,9 +5,21 @@
 const BASE = "/api/v1";
 const TOKEN_KEY = "vigil.session";
 
+/**
+ * What to tell the user about a problem+json body (RFC 9457): a validation problem's detail is
+ * only "the request did not validate"; the reasons are its `errors`.
+ */
+export function problemMessage(status, problem) {
+  const reasons = problem && Array.isArray(problem.errors)
+    ? problem.errors.map((e) => e && typeof e.msg === "string" && e.msg.replace(/^Value error, /, "")).filter(Boolean)
+    : [];
+  if (reasons.length) return reasons.join("; ");
+  return (problem && (problem.detail || problem.title)) || `HTTP ${status}`;
+}
+
 export class ApiError extends Error {
   constructor(status, problem) {
-    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    super(problemMessage(status, problem));
     this.status = status;
     this.problem = problem;
   }
@@ -46,7 +58,15 @@ async function readProblem(resp) {
   }
 }
 
-async function refresh() {
+let refreshing = null;
+
+/** Exchange the refresh token for a new pair; concurrent callers share one exchange. */
+function refresh() {
+  if (!refreshing) refreshing = exchangeRefreshToken().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function exchangeRefreshToken() {
   if (!session || !session.refresh_token) return false;
   // The OAuth 2.0 refresh grant of the one token endpoint (RFC 6749 section 6).
   const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: session.refresh_token });
@@ -73,13 +93,25 @@ export async function request(method, path, body, { retry = true, extraHeaders =
   if (resp.status === 401 && retry && (await refresh())) {
     return request(method, path, body, { retry: false, extraHeaders, withEtag });
   }
-  if (resp.status === 401) {
-    saveSession(null);
-    onUnauthorized();
-  }
+  if (resp.status === 401) endSession();
   if (!resp.ok) throw new ApiError(resp.status, await readProblem(resp));
   const data = resp.status === 204 ? null : await resp.json();
   return withEtag ? { body: data, etag: resp.headers.get("ETag") } : data;
+}
+
+function endSession() {
+  saveSession(null);
+  onUnauthorized();
+}
+
+/**
+ * After a 401 outside `request` (the live stream): refresh the token, or end the session and
+ * send the user to sign in. True when the caller may retry with `currentSession()`.
+ */
+export async function renewSession() {
+  if (await refresh()) return true;
+  if (session) endSession();
+  return false;
 }
 
 const get = (path) => request("GET", path);
@@ -198,9 +230,11 @@ export async function listAlerts(params = {}) {
     cursor = body && !Array.isArray(body) ? body.next_cursor || null : null;
     pages += 1;
   } while (cursor && pages < 10);
+  out.truncated = !!cursor; // more matched than the pages read
   return out;
 }
 
+export const getAlert = (id) => get(`/alerts/${encodeURIComponent(id)}`);
 
 /**
  * Lifecycle actions: ack | resolve | snooze ({minutes}) | note | assign ({assignee}).

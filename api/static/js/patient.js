@@ -39,6 +39,15 @@ export function mountPatient(root, patientId) {
     h("div", { class: "patient-body" }, h("div", { class: "patient-main" }, charts, timeline),
       h("div", { class: "patient-side" }, queue, editor))));
   cleanups.push(mountQueue(queue, { compact: true, patientId }));
+  // The timeline follows the alerts' lifecycle (acknowledged here, or by a colleague).
+  let history = null;
+  cleanups.push(store.subscribe((change) => {
+    if (!history || change.type !== "alert" || change.alert.patient_id !== patientId) return;
+    const i = history.findIndex((a) => a.alert_id === change.alert.alert_id);
+    if (i >= 0) history[i] = change.alert;
+    else history.push(change.alert);
+    renderTimeline(timeline, history);
+  }));
 
   (async () => {
     const [patient, vitals, news] = await Promise.all([
@@ -48,7 +57,7 @@ export function mountPatient(root, patientId) {
     ]);
     if (vitals) store.seeTime(vitals.ts);
     renderHead(head, patient, vitals, news);
-    const history = await api.listAlerts({ patient_id: patientId });
+    history = await api.listAlerts({ patient_id: patientId });
     renderTimeline(timeline, history);
     const to = vitals && vitals.ts ? api.toEpoch(vitals.ts) : store.now();
     let chartCleanups = [];
@@ -121,7 +130,7 @@ function renderCharts(root, rows, alerts, window) {
 function renderTimeline(root, alerts) {
   const rows = [...alerts].sort((a, b) => String(b.detected_at).localeCompare(String(a.detected_at)));
   root.replaceChildren(h("h2", {}, "Alert timeline"),
-    rows.length ? h("ol", { class: "tl" }, rows.map((a) => h("li", { class: `sev-${a.severity} status-${alertStatus(a)}` },
+    rows.length ? h("ol", { class: "tl" }, rows.map((a) => h("li", { class: `sev-${a.severity} status-${alertStatus(a)}`, dataset: { alertId: a.alert_id } },
       h("div", { class: "tl-head" }, h("span", { class: "sev-pill" }, a.severity),
         h("b", {}, humanKind(a.kind)), h("span", { class: "muted" }, ` ${fmtDateTime(a.detected_at)} · ${alertStatus(a)}`)),
       h("p", {}, a.message || ""), explanation(a)))) : h("p", { class: "empty" }, "No alerts for this patient."));
@@ -167,7 +176,9 @@ async function renderEditor(root, patientId) {
     h("div", { class: "alert-actions" }, h("button", { type: "submit", class: "btn btn-ack" }, "Save"), version));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const thresholds = {};
+    // The PUT replaces them all: limits of vitals this form does not show (glucose) stay.
+    const thresholds = Object.fromEntries(
+      Object.entries(config.thresholds || {}).filter(([k]) => !(k in inputs)));
     for (const [k, { low, high }] of Object.entries(inputs)) {
       const lo = low.value === "" ? null : Number(low.value);
       const hi = high.value === "" ? null : Number(high.value);

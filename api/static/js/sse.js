@@ -2,7 +2,7 @@
 // Parses the text/event-stream format (WHATWG HTML §9.2), resumes with Last-Event-ID after a
 // drop, and backs off between reconnects.
 
-import { currentSession } from "./api.js";
+import { currentSession, renewSession } from "./api.js";
 
 export class LiveStream {
   /**
@@ -45,13 +45,22 @@ export class LiveStream {
     }
   }
 
-  async connect() {
+  async connect(renewed = false) {
     const session = currentSession();
     if (!session) throw new Error("not signed in");
     this.controller = new AbortController();
     const headers = { Accept: "text/event-stream", Authorization: `Bearer ${session.token}` };
     if (this.lastEventId) headers["Last-Event-ID"] = this.lastEventId;
     const resp = await fetch(this.url, { headers, signal: this.controller.signal, cache: "no-store" });
+    if (resp.status === 401) {
+      // The access token expired (it lives 15 min; the stream outlives it): refresh and
+      // reconnect at once, or, if the session is over, stop and let the user sign in again.
+      if (this.stopped) return;
+      if (renewed) throw new Error("stream HTTP 401 after a token refresh");
+      if (await renewSession()) return this.connect(true);
+      this.stop();
+      return;
+    }
     if (!resp.ok || !resp.body) throw new Error(`stream HTTP ${resp.status}`);
     this.onState("live");
     this.retryMs = 1000;

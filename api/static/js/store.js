@@ -45,17 +45,37 @@ export function upsertAlert(alert, { live = false } = {}) {
   emit({ type: "alert", alert: merged, isNew: !known, live });
 }
 
+/** Re-read one alert (after a refused action: a colleague got there first, or it is gone). */
+export async function refreshAlert(id) {
+  try {
+    upsertAlert(await api.getAlert(id));
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    state.alerts.delete(id);
+    emit({ type: "reload" });
+  }
+}
+
 export async function loadAlerts() {
   // Unresolved alerts (open or acknowledged) for the queue; the patient page asks for history.
   // The stream runs meanwhile: what it delivered after this request began is newer than the
   // list, so merge instead of replacing.
   const began = Date.now();
   const rows = await api.listAlerts([["status", "open"], ["status", "acknowledged"]]);
+  const listed = new Set();
   for (const a of rows) {
+    listed.add(a.alert_id);
     const mine = state.alerts.get(a.alert_id);
     if (mine && mine._seenAt >= began) continue;
     state.alerts.set(a.alert_id, { ...a, _seenAt: began });
     seeTime(a.detected_at);
+  }
+  if (!rows.truncated) {
+    // Known but no longer listed: resolved (or moved off our care team) while we were not
+    // listening, e.g. before a `reset`. Keeping them would show them open for ever.
+    for (const [id, mine] of state.alerts) {
+      if (!listed.has(id) && mine._seenAt < began) state.alerts.delete(id);
+    }
   }
   emit({ type: "reload" });
 }
@@ -89,14 +109,21 @@ function onStreamEvent(evt) {
 
 export function startLive() {
   if (stream) return;
-  stream = new LiveStream(
+  let dropped = false;
+  const live = new LiveStream(
     api.streamUrl(),
     onStreamEvent,
     (s) => {
+      // Back after a drop with no event id to resume from: the server cannot replay what
+      // changed meanwhile, so refetch (as for `reset`).
+      if (s === "live" && dropped && !live.lastEventId) loadAlerts().catch(() => {});
+      if (s === "offline") dropped = true;
+      if (s === "live") dropped = false;
       state.live = s;
       emit({ type: "live", state: s });
     },
   );
+  stream = live;
   stream.start();
 }
 

@@ -123,7 +123,11 @@ export function mountWall(root) {
   (async () => {
     await loadPatients();
     paintAll();
-    await Promise.all([pollVitals().then(paintAll), pollSparks()]);
+    // Vitals first: they set the data clock the sparklines' window ends at (in the demo,
+    // event time runs ahead of the wall clock; before any data is seen, now() is the latter).
+    await pollVitals();
+    paintAll();
+    await pollSparks();
     if (stopped) return;
     timers.push(setInterval(() => pollVitals().then(paintAll), POLL_MS));
     timers.push(setInterval(pollSparks, SPARK_MS));
