@@ -177,7 +177,16 @@ class EpisodeTracker:
                 ep.score = f.score
             if not ep.announced:
                 primary = self._primary(ep) if policy.fold_related else None
-                if primary is not None and f.firing:
+                if (
+                    primary is not None
+                    and f.firing
+                    and not (
+                        # a snoozed condition is not announced through another alert either
+                        config is not None
+                        and f.severity != "critical"
+                        and config.snoozed(f.kind, ts)
+                    )
+                ):
                     # a related condition while the patient already has an open clinical
                     # alert: one alert, updated, rather than a second interruption
                     ep.announced = True
@@ -250,7 +259,11 @@ class EpisodeTracker:
         new_vitals = tuple(v for v in f.vitals if v not in primary.vitals)
         if new_vitals:
             primary.vitals = (*primary.vitals, *new_vitals)
-        if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[primary.severity]:
+        if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[primary.severity] and not (
+            new_vitals and f.severity == "critical"
+        ):
+            # (a critical condition in a vital the alert did not name is news even when the
+            # alert is critical already: it is recorded, or the care team never sees it)
             return []
         if ts - primary.last_record < self.policy.escalate_every and f.severity != "critical":
             return []
