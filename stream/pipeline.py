@@ -174,9 +174,24 @@ class Pipeline:
         return alerts
 
     def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None:
-        """NEWS2 ``(total, sub-scores)`` of a patient at ``ts`` (``None``: patient unknown)."""
+        """NEWS2 ``(total, sub-scores)`` of a patient at ``ts`` (``None``: patient unknown).
+
+        The sub-scores add up to the total: beside the fresh vitals' they have
+        ``air_or_oxygen`` and ``consciousness`` (the clinician's settings), unless nothing
+        is scored at all.
+        """
         st = self._patients.get(patient_id)
-        return None if st is None else st.monitor.news2_now(ts)
+        if st is None:
+            return None
+        total, sub = st.monitor.news2_now(ts)
+        if sub or total:
+            config = st.monitor.config
+            sub = {
+                **sub,
+                "air_or_oxygen": 2 if config.on_oxygen else 0,
+                "consciousness": 0 if config.consciousness.upper() == "A" else 3,
+            }
+        return total, sub
 
     def advance(
         self, ts: float, *, skip: Collection[str] = (), changed: set[str] | None = None

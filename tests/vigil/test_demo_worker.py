@@ -103,7 +103,8 @@ async def test_closed_minutes_are_rolled_up_with_news2(running: Running) -> None
     assert latest["hr"].ts == datetime.fromtimestamp(T0 + 3 * 60, UTC)  # minute 4 is still open
     news = store.latest_news2("P1")
     assert news is not None and news.score == 0 and news.risk == "low"
-    assert set(news.subscores) == {"hr", "spo2", "rr", "temp"}
+    assert set(news.subscores) == {"hr", "spo2", "rr", "temp", "air_or_oxygen", "consciousness"}
+    assert sum(news.subscores.values()) == news.score
 
 
 async def test_clinician_settings_from_the_config_topic_reach_detection_and_news2(
