@@ -72,7 +72,14 @@ from stream.detect.rules import (
     scale2_rule,
 )
 from stream.detect.technical import DataQuality
-from stream.detect.vitals import FRESH_S, MAX_STEP, OWN_DEVICE, VITAL_MODEL_PARAMS, VITALS
+from stream.detect.vitals import (
+    EVIDENCE_FRESH_S,
+    FRESH_S,
+    MAX_STEP,
+    OWN_DEVICE,
+    VITAL_MODEL_PARAMS,
+    VITALS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +354,10 @@ class PatientMonitor:
                 kind
                 for kind, state in self.rule_state.items()
                 if kind in RULES
-                and (len(state) < 3 or last - state[2] <= FRESH_S.get(RULES[kind].vital, 900.0))
+                and (
+                    len(state) < 3
+                    or last - state[2] <= EVIDENCE_FRESH_S.get(RULES[kind].vital, 900.0)
+                )
             )
             if active:
                 conditions = " and ".join(k.replace("_", " ") for k in active)
@@ -391,7 +401,7 @@ class PatientMonitor:
             rule = RULES.get(kind)
             if rule is None or kind in seen or len(state) < 3:
                 continue
-            if ts - state[2] <= FRESH_S.get(rule.vital, 900.0):
+            if ts - state[2] <= EVIDENCE_FRESH_S.get(rule.vital, 900.0):
                 findings.append(
                     Finding(kind, "clinical", "low", (rule.vital,), state[1], False, 0.0)
                 )
@@ -456,7 +466,9 @@ class PatientMonitor:
         points = self.news2_points(rule.vital, xs)
         severity = _SEVERITY_BY_POINTS[points]
         if rule.kind == "hypertension":
-            severity = "high" if xs >= 220.0 else "medium"
+            severity = "high" if points >= 3 else "medium"  # NEWS2 3 from 219.5 (shown 220)
+        elif rule.vital == "dbp":  # a clinician's diastolic limit (NEWS2 does not score it)
+            severity = "medium"
         elif rule.vital == "glucose":  # NEWS2 does not score it: its own levels
             severity = _glucose_severity(xs)
         minutes = int((ts - state[1]) // 60.0)
@@ -477,8 +489,12 @@ class PatientMonitor:
         total, sub = self.news2_now(ts)
         if total >= 7:
             severity = "critical"
-        elif total >= 5 and severity == "low":
-            severity = "medium"  # NEWS2 5-6: an urgent response, whatever this vital scores
+        elif severity == "low" and (
+            total >= 5 or 3 in sub.values() or self.config.consciousness.upper() != "A"
+        ):
+            # NEWS2 5-6 (urgent), or a single 3 (new confusion included: low-medium, an urgent
+            # ward review), whatever this vital scores
+            severity = "medium"
         # worded only if the alert policy reads it
         explain = partial(
             explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,

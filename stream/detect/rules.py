@@ -16,7 +16,8 @@ A relevant departure of at least ``dev_early`` that the personal model's trend d
 CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR 101 for a
 patient whose usual is 80 ± 6 matters although no single minute is surprising.
 
-In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90) a departure of
+In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
+rounds: HR 130.6 is 131) a departure of
 twice ``dev`` is evidence whatever the personal scale says: in the first hours the scale is
 still wide, and a heart rate fallen from 63 to 38 bpm needs no further proof.
 
@@ -57,7 +58,7 @@ import math
 from typing import Any, Final, NamedTuple
 
 from stream.detect.contexts import CONTEXTS
-from stream.detect.vitals import LABEL, NEWS2_NAME, UNIT, fmt
+from stream.detect.vitals import LABEL, NEWS2_NAME, UNIT, beyond_shown, fmt
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ class VitalRule(NamedTuple):
         Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
         active, only the ``hard`` bound fires.
     red
-        The edge of the vital's NEWS2 3-point band (HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90):
-        a value there at least ``2 * dev`` from this patient's expected value fires whatever
+        The edge of the vital's NEWS2 3-point band as the chart places a value, halves rounded
+        up (:mod:`stream.detect.news2`): HR below 40.5 or from 130.5, SpO2 below 91.5, SBP
+        below 90.5 (the edge itself belongs to the band above it on the low side). A value
+        there at least ``2 * dev`` from this patient's expected value fires whatever
         its ``z``. A baseline still learning in the first hours has a wide scale, and an
         adult whose heart rate falls from 63 to 38 bpm must not wait for it to narrow.
     """
@@ -160,9 +163,8 @@ class VitalRule(NamedTuple):
         """
         s = self.sign
         if limit is not None:
-            if s * (xs - limit) > 0.0:
-                return FIRING
-            return NONE
+            # beyond the limit as the message shows the value (HR 44.6 is "45", not below 45)
+            return FIRING if beyond_shown(self.vital, xs, limit, s) else NONE
         if sd != sd:  # no baseline at all yet: population rule only
             return FIRING if s * (xs - self.hard) >= 0.0 else NONE
         d = s * (xs - expected)
@@ -170,7 +172,7 @@ class VitalRule(NamedTuple):
             return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
         if young and s * (xs - self.hard) >= 0.0:
             return FIRING
-        if s * (xs - self.red) >= 0.0 and d >= 2.0 * self.dev:
+        if (xs >= self.red if s > 0 else xs < self.red) and d >= 2.0 * self.dev:
             return FIRING  # NEWS2 3-point territory, far from what this patient has shown
         if sustained and settled and d >= self.dev_early and s * (xs - self.rel) >= 0.0:
             return FIRING
@@ -190,25 +192,29 @@ class VitalRule(NamedTuple):
         return NONE
 
 
+_INF: Final = math.inf
 # kind, vital, sign, rel, rel_hold, dev, z_on, hard, persist, z_early, dev_early, rel_early,
 # exertion, red
 RULES: Final[dict[str, VitalRule]] = {
     r.kind: r
     for r in (
         VitalRule("tachycardia", "hr", +1, 100.0, 95.0, 20.0, 4.0, 140.0, 2, 4.5, 15.0, 90.0, True,
-                  red=131.0),
+                  red=130.5),
         VitalRule("bradycardia", "hr", -1, 45.0, 48.0, 10.0, 3.5, 35.0, 2, 3.5, 8.0, 55.0,
-                  red=40.0),
+                  red=40.5),
         VitalRule("desaturation", "spo2", -1, 93.0, 94.0, 3.0, 3.5, 88.0, 2, 3.5, 2.5, 95.0, True,
-                  red=91.0),
+                  red=91.5),
         VitalRule("tachypnea", "rr", +1, 22.0, 21.0, 6.0, 4.0, 25.0, 2, 3.5, 4.0, 19.0, True),
         VitalRule("bradypnea", "rr", -1, 9.0, 10.0, 4.0, 3.5, 8.0, 3),
         VitalRule("fever", "temp", +1, 37.9, 37.7, 0.8, 4.0, 38.6, 2, 4.5, 0.6, 37.5),
         VitalRule("hypothermia", "temp", -1, 35.5, 35.8, 1.0, 4.0, 35.0, 3),
         VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 18.0, 3.0, 88.0, 1, 3.5, 20.0, 95.0,
-                  red=90.0),
+                  red=90.5),
         VitalRule("hypertension", "sbp", +1, 180.0, 170.0, 15.0, 2.0, 180.0, 1, 4.0, 30.0, 170.0,
                   True),
+        # a diastolic limit is the clinician's alone: no population rule (NEWS2 has none)
+        VitalRule("diastolic_hypertension", "dbp", +1, _INF, _INF, _INF, _INF, _INF, 1),
+        VitalRule("diastolic_hypotension", "dbp", -1, -_INF, -_INF, _INF, _INF, -_INF, 1),
         VitalRule("hypoglycemia", "glucose", -1, 70.0, 80.0, 20.0, 3.0, 54.0, 2),
         VitalRule("hyperglycemia", "glucose", +1, 250.0, 230.0, 60.0, 3.0, 400.0, 2),
     )

@@ -8,19 +8,22 @@ value stays current. :class:`~stream.detect.monitor.PatientMonitor` and the mult
 Examples
 --------
 >>> f"{LABEL['temp']} {fmt('temp', 38.25)}{UNIT['temp']}", f"{LABEL['hr']} {fmt('hr', 92.4)}"
-('Temp 38.2 °C', 'HR 92')
+('Temp 38.3 °C', 'HR 92')
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "clock",
+    "EVIDENCE_FRESH_S",
     "FRESH_S",
     "LABEL",
     "MAX_STEP",
@@ -29,6 +32,7 @@ __all__ = [
     "UNIT",
     "VITALS",
     "VITAL_MODEL_PARAMS",
+    "beyond_shown",
     "fmt",
 ]
 
@@ -51,6 +55,9 @@ NEWS2_NAME: Final = {"hr": "pulse", "rr": "resp rate", "spo2": "SpO2", "temp": "
                      "sbp": "systolic BP"}  # fmt: skip
 #: How long a smoothed value stays current for NEWS2 (cuff readings are intermittent).
 FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp": 5400.0}
+#: How long a rule's last evidence on a vital holds its alert open without a new reading
+#: (the cuff's diastolic as its systolic; others: 900 s).
+EVIDENCE_FRESH_S: Final = {**FRESH_S, "dbp": FRESH_S["sbp"]}
 #: The most an optically sensed vital (photoplethysmography, the channels motion corrupts) can
 #: move between readings a minute apart, with room for sensor noise
 #: (:mod:`stream.detect.plausibility`). Other vitals are not gated.
@@ -61,11 +68,39 @@ MAX_STEP: Final = {"hr": 25.0, "spo2": 5.0}
 OWN_DEVICE: Final = frozenset({"sbp", "dbp", "glucose"})
 
 
+_TENTH: Final = Decimal("0.1")
+_UNIT: Final = Decimal("1")
+
+
 def fmt(vital: str, x: float) -> str:
-    """``x`` as a message shows it: temperature to 0.1 °C, every other vital to a unit."""
-    if vital == "temp":
-        return f"{x:.1f}"
-    return f"{x:.0f}"
+    """``x`` as a message shows it: temperature to 0.1 °C, every other vital to a unit.
+
+    Halves round up, as the NEWS2 chart places a value (:mod:`stream.detect.news2`): the
+    number shown scores the points the message states.
+
+    >>> fmt("hr", 40.5), fmt("temp", 38.05), fmt("spo2", 91.49), fmt("hr", -0.4)
+    ('41', '38.1', '91', '0')
+    """
+    if not -1e15 < x < 1e15:  # (vitals are far inside; nan and inf as Python writes them)
+        return f"{x:.1f}" if vital == "temp" else f"{x:.0f}"
+    step = _TENTH if vital == "temp" else _UNIT
+    shown = Decimal(repr(x)).quantize(step, rounding=ROUND_HALF_UP)
+    return f"{shown + 0:f}"  # (+ 0: no "-0")
+
+
+def beyond_shown(vital: str, x: float, limit: float, sign: int) -> bool:
+    """Whether ``x``, shown as :func:`fmt` shows it, is above (``sign`` +1) or below (-1)
+    ``limit``: a clinician's limit compares what the message will say.
+
+    >>> beyond_shown("hr", 44.6, 45.0, -1), beyond_shown("hr", 44.4, 45.0, -1)
+    (False, True)
+    >>> beyond_shown("temp", 37.55, 37.5, +1), beyond_shown("temp", 37.54, 37.5, +1)
+    (True, False)
+    """
+    per = 10.0 if vital == "temp" else 1.0  # shown steps per unit
+    if sign > 0:  # shown > limit: from half a step above the limit's last step
+        return x >= (math.floor(limit * per + 1e-9) + 0.5) / per
+    return x < (math.ceil(limit * per - 1e-9) - 0.5) / per
 
 
 def clock(ts: float) -> str:

@@ -1,0 +1,233 @@
+"""Clinical correctness of detection and alert policy against the NEWS2 chart (RCP 2017).
+
+Found by a clinical review: the number a message shows must score the points it states,
+3-point territory follows the chart's float bands, a single 3 (new confusion too) is at least
+medium, per-minute NEWS2 sub-scores add up to the score, a diastolic limit alerts, a snoozed
+condition is not announced through another alert, and a new critical condition is never silent.
+
+Ground truth: RCP NEWS2 (2017), chart 1 and chart 2. Vitals reach the detector as smoothed
+floats, and the chart's integer (or 0.1 C) bands place them by rounding half up: 90.5 bpm is
+charted as 91, 38.05 C as 38.1 (this is what :mod:`stream.detect.news2` does).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from alerts.episodes import EpisodeTracker
+from alerts.model import SEVERITY_RANK
+from alerts.policy import AlertPolicy
+from ingest.sample import Sample
+from stream.detect.config import PatientConfig
+from stream.detect.findings import Finding
+from stream.detect.monitor import PatientMonitor
+from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
+from stream.detect.rules import FIRING, RULES, explain_rule
+from stream.detect.vitals import fmt
+from stream.minutes import PatientMinutes
+from stream.pipeline import Pipeline
+
+T0 = 1_700_000_040.0  # on a minute boundary
+BASELINE = {"hr": (70.0, 5.0), "rr": (14.0, 1.5), "sbp": (125.0, 9.0), "temp": (36.8, 0.2)}
+SCORE = {"hr": score_hr, "rr": score_rr, "sbp": score_sbp, "spo2": score_spo2, "temp": score_temp}
+
+
+def _run(config: PatientConfig | None, samples: list[Sample]) -> list[list[Finding]]:
+    mon = PatientMonitor("p1", config)
+    return [mon.observe(s)[1] for s in samples]
+
+
+def _firing(found: list[Finding], kind: str) -> Finding:
+    hits = [f for f in found if f.kind == kind and f.firing]
+    assert hits, f"no firing {kind} finding in {[(f.kind, f.firing) for f in found]}"
+    return hits[0]
+
+
+def _vitals(i: int, **over: float) -> Sample:
+    values = {"hr": 72.0, "spo2": 97.0, "rr": 14.0, "temp": 36.8, "motion": 0.1} | over
+    return Sample("p1", "d1", T0 + 60.0 * i, **values)  # type: ignore[arg-type]
+
+
+def _clinical(kind: str, severity: str, since: float, vitals: tuple[str, ...]) -> Finding:
+    return Finding(kind, "clinical", severity, vitals, since, True, 0.9, f"{kind} now", {})
+
+
+# -- 1. the number in the message vs the NEWS2 points beside it --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vital", "value"),
+    [("hr", 40.5), ("hr", 90.5), ("rr", 8.5), ("rr", 20.5), ("sbp", 90.5), ("temp", 35.05),
+     ("temp", 38.05)],
+)  # fmt: skip
+def test_displayed_value_scores_the_news2_points_the_message_states(vital, value):
+    points = SCORE[vital](value)
+    expected, sd = BASELINE[vital]
+    msg, _ = explain_rule(vital, value, expected, sd, (value - expected) / sd, True, 1, 5, None,
+                          points, points, {vital: points})  # fmt: skip
+    shown = float(fmt(vital, value))
+    assert f" {fmt(vital, value)}" in msg
+    # "HR 40 bpm ...; NEWS2 pulse 1": a nurse knows HR 40 is a 3 on the chart
+    assert SCORE[vital](shown) == points, msg
+
+
+def test_bradycardia_message_at_40_5_bpm_is_consistent():
+    found = _run(PatientConfig(thresholds={"hr": (45.0, None)}),
+                 [_vitals(i, hr=40.5) for i in range(4)])  # fmt: skip
+    f = _firing(found[-1], "bradycardia")
+    assert "HR 40 bpm" not in f.message or "NEWS2 pulse 3" in f.message, f.message
+
+
+def test_fever_message_at_38_05_is_consistent():
+    found = _run(PatientConfig(thresholds={"temp": (None, 37.5)}),
+                 [_vitals(i, temp=38.05) for i in range(4)])  # fmt: skip
+    f = _firing(found[-1], "fever")
+    assert "Temp 38.0 °C" not in f.message, f.message
+
+
+def test_clinician_limit_alert_never_shows_the_value_equal_to_the_limit():
+    found = _run(PatientConfig(thresholds={"hr": (45.0, None)}),
+                 [_vitals(i, hr=44.6) for i in range(4)])  # fmt: skip
+    fired = [f for f in found[-1] if f.kind == "bradycardia" and f.firing]
+    for f in fired:
+        assert "HR 45 bpm" not in f.message, f.message
+
+
+# -- 2. NEWS2 3-point ('red') territory in the rules ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "edge", "inside", "expected", "sd"),
+    [("desaturation", 91.0, 91.4, 97.5, 2.0), ("tachycardia", 131.0, 130.6, 88.0, 12.0),
+     ("bradycardia", 40.0, 40.4, 62.0, 7.0), ("hypotension", 90.0, 90.4, 128.0, 14.0)],
+)  # fmt: skip
+def test_red_territory_follows_the_news2_float_bands(kind, edge, inside, expected, sd):
+    rule = RULES[kind]
+    assert SCORE[rule.vital](inside) == 3  # NEWS2 3-point territory
+    assert rule.evidence(edge, expected, sd, settled=True) == FIRING
+    assert rule.evidence(inside, expected, sd, settled=True) == FIRING
+
+
+# -- 3. severity mapping -----------------------------------------------------------------------
+
+
+def test_hypertension_scoring_news2_3_is_high():
+    found = _run(None, [Sample("p1", "cuff", T0 + 600.0 * i, hr=75.0, sbp=219.6, dbp=100.0)
+                        for i in range(2)])  # fmt: skip
+    f = _firing(found[0], "hypertension")
+    assert "NEWS2 systolic BP 3" in f.message
+    assert f.severity in ("high", "critical"), (f.severity, f.message)
+
+
+def test_new_confusion_lifts_severity_to_at_least_medium():
+    found = _run(PatientConfig(consciousness="V", thresholds={"hr": (None, 100.0)}),
+                 [_vitals(i, hr=105.0) for i in range(4)])  # fmt: skip
+    f = _firing(found[-1], "tachycardia")
+    assert "(total 4)" in f.message  # pulse 1 + consciousness 3: low-medium response
+    assert SEVERITY_RANK[f.severity] >= SEVERITY_RANK["medium"], f.severity
+
+
+def test_same_picture_on_an_alert_patient_is_low():
+    """Control for the test above: the severity difference is the consciousness alone."""
+    found = _run(PatientConfig(thresholds={"hr": (None, 100.0)}),
+                 [_vitals(i, hr=105.0) for i in range(4)])  # fmt: skip
+    assert _firing(found[-1], "tachycardia").severity == "low"
+
+
+# -- 4. per-minute NEWS2 records ------------------------------------------------------------------
+
+
+def test_news2_record_subscores_account_for_the_total():
+    pipe = Pipeline({"p1": PatientConfig(consciousness="V", on_oxygen=True)})
+    minutes = PatientMinutes("p1")
+    records = []
+    for i in range(3):
+        s = Sample("p1", "d1", T0 + 40.0 * i, hr=72.0, spo2=97.0, rr=14.0, temp=36.8)
+        pipe.process(s)
+        records += [r for r in minutes.add(s, pipe.news2_now("p1", s.ts)) if hasattr(r, "score")]
+    (rec,) = records
+    assert (rec.score, rec.risk) == (5, "medium")
+    assert sum(rec.subscores.values()) == rec.score, rec.subscores
+    assert rec.subscores.get("consciousness") == 3
+    assert rec.subscores.get("air_or_oxygen") == 2
+
+
+# -- 5. clinician limits -------------------------------------------------------------------------
+
+
+def test_a_diastolic_limit_alerts_and_holds_between_cuff_readings():
+    # The API and the dashboard offer DBP limits: they must be read. Without one, nothing.
+    cuff = [Sample("p1", "cuff", T0 + 1800.0 * i, sbp=150.0, dbp=80.0 if i < 4 else 125.0)
+            for i in range(6)]  # fmt: skip
+    assert not any(f.firing for found in _run(None, cuff) for f in found)
+    found = _run(PatientConfig(thresholds={"dbp": (None, 100.0)}), cuff)
+    f = _firing(found[4], "diastolic_hypertension")
+    assert (f.severity, f.vitals) == ("medium", ("dbp",))
+    assert f.message.startswith("DBP 125 mmHg (single cuff reading)")
+    assert "clinician limit 100" in f.message
+    readings = [Sample("p1", "cuff", T0 + 1800.0 * i, sbp=95.0, dbp=50.0) for i in range(2)]
+    low = _run(PatientConfig(thresholds={"dbp": (60.0, None)}), readings)
+    assert _firing(low[0], "diastolic_hypotension").severity == "medium"
+    # between hourly readings the alert is held open, as a systolic one is
+    mon = PatientMonitor("p1", PatientConfig(thresholds={"dbp": (None, 100.0)}))
+    mon.observe(Sample("p1", "cuff", T0, sbp=150.0, dbp=125.0))
+    _, between = mon.observe(Sample("p1", "watch", T0 + 1800.0, hr=72.0))
+    assert [f.kind for f in between if f.category == "clinical"] == ["diastolic_hypertension"]
+
+
+def test_limit_tighter_than_population_fires_and_removal_restores_population():
+    mon = PatientMonitor("p1", PatientConfig(thresholds={"hr": (None, 90.0)}))
+    found = [mon.observe(_vitals(i, hr=95.0))[1] for i in range(3)]
+    assert _firing(found[-1], "tachycardia").severity == "low"
+    mon.set_config(PatientConfig(thresholds={"hr": (None, None)}))
+    found = mon.observe(_vitals(3, hr=95.0))[1]
+    assert not any(f.firing and f.kind == "tachycardia" for f in found)
+
+
+# -- 6. episodes: snooze, fold, rate limit ---------------------------------------------------------
+
+
+def test_snoozed_kind_is_not_announced_through_a_fold():
+    tr = EpisodeTracker("p1")
+    cfg = PatientConfig(snooze_until=10_000.0, snooze_kinds=("fever",))
+    (opened,), _ = tr.update(60.0, [_clinical("tachycardia", "medium", 0.0, ("hr",))], cfg)
+    assert opened.status == "open"
+    out, _ = tr.update(1000.0, [_clinical("tachycardia", "medium", 0.0, ("hr",)),
+                                _clinical("fever", "high", 900.0, ("temp",))], cfg)  # fmt: skip
+    assert not any("fever" in a.message or "temp" in a.vitals for a in out), out
+
+
+def test_new_critical_condition_is_never_silent():
+    tr = EpisodeTracker("p1")
+    tr.update(60.0, [_clinical("tachycardia", "critical", 0.0, ("hr",))])
+    out, _ = tr.update(
+        120.0,
+        [
+            _clinical("tachycardia", "critical", 0.0, ("hr",)),
+            _clinical("desaturation", "critical", 100.0, ("spo2",)),
+        ],
+    )
+    assert any("spo2" in a.vitals for a in out), out
+
+
+def test_snooze_expires_in_event_time_and_critical_is_never_snoozed():
+    tr = EpisodeTracker("p1")
+    cfg = PatientConfig(snooze_until=T0 + 600.0)
+    f = _clinical("tachycardia", "high", T0, ("hr",))
+    assert tr.update(T0 + 60.0, [f], cfg)[0] == []
+    (a,), _ = tr.update(T0 + 600.0, [f], cfg)  # snooze over at its event time
+    assert a.status == "open"
+    tr2 = EpisodeTracker("p2")
+    (c,), _ = tr2.update(T0 + 60.0, [_clinical("desaturation", "critical", T0, ("spo2",))], cfg)
+    assert c.severity == "critical"
+
+
+def test_rate_limit_never_holds_back_a_critical():
+    tr = EpisodeTracker("p1", AlertPolicy(fold_related=False))
+    for i, kind in enumerate(("tachycardia", "fever", "tachypnea")):
+        t = T0 + 60.0 * (i + 1)
+        assert tr.update(t, [_clinical(kind, "low", t, ("x",))])[0]
+    held, _ = tr.update(T0 + 300.0, [_clinical("hypotension", "high", T0 + 300.0, ("sbp",))])
+    assert held == []  # the fourth new alert within the hour is held back ...
+    crit, _ = tr.update(T0 + 360.0, [_clinical("desaturation", "critical", T0 + 360.0, ("spo2",))])
+    assert [a.severity for a in crit] == ["critical"]  # ... a critical one never
