@@ -1,5 +1,9 @@
 # Vigil developer entry points. Two commands set up a fresh machine: `make demo` and `make test`.
 SHELL := /bin/bash
+# Every recipe line fails on the first failing command, including inside a pipe.
+.SHELLFLAGS := -eo pipefail -c
+# A recipe that fails half-way must not leave its target looking up to date.
+.DELETE_ON_ERROR:
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
