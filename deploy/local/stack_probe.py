@@ -8,7 +8,10 @@ correctly and non-zero (with a one-line reason on stderr) otherwise.
   kafka HOST PORT                 Kafka Metadata request (v4) answered
   mqtt HOST PORT USER PASSWORD    MQTT 3.1.1 CONNECT -> CONNACK accepted
   influx-health URL               GET /health -> status "pass"; prints version
-  influx-setup URL USER PASS ORG BUCKET TOKEN   onboard if not yet done
+  influx-setup URL USER PASS ORG BUCKET TOKEN   onboard if not yet done; if already
+                                  onboarded, check TOKEN still reads BUCKET
+  verify-jars DIR [--full] [JAR...]  every DIR/*.jar opens as a zip (--full: CRCs too)
+                                  and each named JAR exists; names the bad ones
   secret hex|kafka-cluster-id     print a fresh random secret
 """
 
@@ -17,14 +20,19 @@ correctly and non-zero (with a one-line reason on stderr) otherwise.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import secrets
 import socket
 import struct
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
 
 TIMEOUT = 5.0
 
@@ -129,11 +137,15 @@ def mqtt_probe(host: str, port: int, user: str, password: str) -> None:
 
 
 # --------------------------------------------------------------- InfluxDB --
-def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+def _http(
+    method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Token {token}")
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
             return r.status, json.loads(r.read() or b"{}")
@@ -157,6 +169,23 @@ def influx_setup(url: str, user: str, pw: str, org: str, bucket: str, token: str
     if status != 200:
         fail(f"influxdb: GET /api/v2/setup returned {status} {doc}")
     if not doc.get("allowed"):
+        # Onboarded earlier: by us with this token, unless secrets.env was regenerated (or
+        # someone else onboarded it) since. Then every client would get 401 while `up` and
+        # `status` said healthy, so say so here.
+        query = urllib.parse.urlencode({"org": org, "name": bucket})
+        status, doc = _http("GET", f"{base}/api/v2/buckets?{query}", token=token)
+        if status == 401:
+            fail(
+                "influxdb: already onboarded, but the token in secrets.env is refused (401):"
+                " the InfluxDB data was set up with other secrets. Restore the old"
+                " secrets.env, or delete the influxdb state dir to re-onboard (loses its data)"
+            )
+        if status != 200 or not doc.get("buckets"):
+            fail(
+                f"influxdb: already onboarded, but bucket {bucket!r} of org {org!r} is not"
+                f" readable with the token in secrets.env: GET /api/v2/buckets returned"
+                f" {status} {doc}"
+            )
         print("already-onboarded")
         return
     status, doc = _http(
@@ -167,6 +196,39 @@ def influx_setup(url: str, user: str, pw: str, org: str, bucket: str, token: str
     if status != 201:
         fail(f"influxdb: POST /api/v2/setup returned {status} {doc}")
     print("onboarded")
+
+
+# ------------------------------------------------------------ Kafka jars --
+def verify_jars(directory: str, rest: list[str]) -> None:
+    """Fail naming every jar in DIRECTORY that is not a readable zip, or a required one missing.
+
+    A download cut short (disk full, Ctrl-C, a killed CI job) leaves a jar without its
+    central directory, which the JVM only reports as a ClassNotFoundException at start.
+    Opening each jar checks that in ~0.3 s for Kafka's ~50 jars; --full also checks every
+    entry's CRC (~2 s), done once right after an install. Prints each bad jar's file name
+    on stdout as "bad NAME" (for the caller to fetch again) and the reasons on stderr.
+    """
+    full = "--full" in rest
+    required = [a for a in rest if a != "--full"]
+    root = Path(directory)
+    jars = sorted(root.glob("*.jar"))
+    bad = {name: "missing" for name in required if not (root / name).is_file()}
+    for jar in jars:
+        try:
+            with zipfile.ZipFile(jar) as z:
+                broken = z.testzip() if full else None
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+            bad[jar.name] = f"{type(e).__name__}: {e}"
+            continue
+        if broken is not None:
+            bad[jar.name] = f"bad CRC in {broken}"
+    if not jars:
+        fail(f"no jars in {directory}")
+    if bad:
+        for name in bad:
+            print(f"bad {name}")
+        fail("bad jars: " + "; ".join(f"{name} ({why})" for name, why in bad.items()))
+    print(f"{len(jars)} jars ok")
 
 
 def main(argv: list[str]) -> None:
@@ -182,6 +244,8 @@ def main(argv: list[str]) -> None:
             influx_health(args[0])
         elif cmd == "influx-setup":
             influx_setup(*args[:6])
+        elif cmd == "verify-jars":
+            verify_jars(args[0], args[1:])
         elif cmd == "secret":
             if args and args[0] == "kafka-cluster-id":
                 # Kafka wants a base64url (no padding) encoded 16-byte UUID.
@@ -190,7 +254,7 @@ def main(argv: list[str]) -> None:
                 print(secrets.token_hex(24))
         else:
             fail(f"unknown probe {cmd!r}")
-    except (OSError, struct.error, ValueError) as e:
+    except (OSError, struct.error, ValueError, http.client.HTTPException) as e:
         fail(f"{cmd}: {type(e).__name__}: {e}")
 
 
