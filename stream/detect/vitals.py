@@ -39,10 +39,10 @@ __all__ = [
 VITALS: Final = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "glucose")
 #: Population priors for the personal models of vitals (scale before data, sensor resolution).
 VITAL_MODEL_PARAMS: Final[dict[str, dict[str, Any]]] = {
-    "hr": {"prior_scale": 5.0, "min_scale": 1.0},
-    "spo2": {"prior_scale": 1.0, "min_scale": 0.5},
-    "rr": {"prior_scale": 1.5, "min_scale": 0.7},
-    "temp": {"prior_scale": 0.2, "min_scale": 0.07},
+    "hr": {"prior_scale": 5.0, "min_scale": 1.0, "learn_every": 300.0},
+    "spo2": {"prior_scale": 1.0, "min_scale": 0.5, "learn_every": 300.0},
+    "rr": {"prior_scale": 1.5, "min_scale": 0.7, "learn_every": 300.0},
+    "temp": {"prior_scale": 0.2, "min_scale": 0.07, "learn_every": 300.0},
     "sbp": {"prior_scale": 10.0, "min_scale": 3.0, "warmup": 8},
     "dbp": {"prior_scale": 7.0, "min_scale": 2.0, "warmup": 8},
     "glucose": {"prior_scale": 15.0, "min_scale": 2.0, "warmup": 8},
