@@ -48,8 +48,12 @@ def test_refused_settings_are_one_line_naming_the_variable_and_exit_2(
     env: dict[str, str],
     message: str,
 ) -> None:
+    import os
+
     from stream.worker_settings import WorkerSettings
 
+    for name in [n for n in os.environ if n.startswith("VIGIL_")]:  # (make test sets secrets)
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
