@@ -15,7 +15,9 @@ Per sample:
    (:mod:`stream.detect.news2`) on the smoothed values; a multi-vital ``deterioration`` rule
    (NEWS2 well above the patient's own usual NEWS2, with several vitals drifting the wrong way)
    catches slow, sepsis-like decline that no single vital shows yet, preceded by an early
-   low-severity warning (:mod:`stream.detect.deterioration`);
+   low-severity warning (:mod:`stream.detect.deterioration`); and, for a patient on oxygen
+   or not alert, NEWS2 7 or more at rest for 10 minutes is an emergency whatever the
+   baselines have learned (:mod:`stream.detect.aggregate`);
 4. technical conditions (:mod:`stream.detect.technical`).
 
 Late and out-of-order samples: a sample up to ``reorder_window`` seconds older than the newest
@@ -56,6 +58,9 @@ from typing import Any, Final
 from ingest.sample import Sample
 
 from stream.detect.activity import Activity
+from stream.detect.aggregate import CHECK_EVERY_S
+from stream.detect.aggregate import KEY as NEWS2_KEY
+from stream.detect.aggregate import check as aggregate_check
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
 from stream.detect.deterioration import assess, deterioration_pending
@@ -159,6 +164,7 @@ class PatientMonitor:
         "top_channel",
         "watermark",
         "gate",  # added after the first release: see __setstate__
+        "news2_next",  # (likewise)
     )
 
     def __init__(
@@ -180,6 +186,8 @@ class PatientMonitor:
         self.deterioration = [0.0, 0.0]
         self.top_channel: str | None = None
         self.gate = StepGate()
+        #: event time of the next check of the NEWS2 aggregate (:mod:`stream.detect.aggregate`)
+        self.news2_next = -math.inf
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -192,8 +200,11 @@ class PatientMonitor:
         return tuple(cfg if k == "config" else getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if len(state) == len(self.__slots__) - 1:  # saved before the step gate existed
+        missing = len(self.__slots__) - len(state)
+        if missing == 2:  # saved before the step gate existed
             state = (*state, StepGate())
+        if missing >= 1:  # saved before the NEWS2 safety net: check at the next sample
+            state = (*state, -math.inf)
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, _DEFAULT_CONFIG if k == "config" and v is None else v)
 
@@ -332,6 +343,14 @@ class PatientMonitor:
             if f is not None:
                 findings.append(f)
         if not late:
+            due = ts >= self.news2_next
+            if due:
+                self.news2_next = ts + CHECK_EVERY_S
+            if due or NEWS2_KEY in rule_state:
+                # NEWS2 is a score of a patient at rest: exercise is no emergency
+                f = aggregate_check(self, ts, due, at_rest and not self.activity.exerting)
+                if f is not None:
+                    findings.append(f)
             findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=sample))
         return best, findings
 

@@ -12,6 +12,8 @@ charted as 91, 38.05 C as 38.1 (this is what :mod:`stream.detect.news2` does).
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from alerts.episodes import EpisodeTracker
@@ -19,6 +21,7 @@ from alerts.model import SEVERITY_RANK
 from alerts.policy import AlertPolicy
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
+from stream.detect.contexts import ACTIVE
 from stream.detect.findings import Finding
 from stream.detect.monitor import PatientMonitor
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
@@ -231,3 +234,58 @@ def test_rate_limit_never_holds_back_a_critical():
     assert held == []  # the fourth new alert within the hour is held back ...
     crit, _ = tr.update(T0 + 360.0, [_clinical("desaturation", "critical", T0 + 360.0, ("spo2",))])
     assert [a.severity for a in crit] == ["critical"]  # ... a critical one never
+
+
+# -- 7. the NEWS2 emergency safety net --------------------------------------------------------
+
+
+def test_an_emergency_news2_learned_as_normal_is_alerted_when_the_clinician_assessed_it():
+    # V and on oxygen with RR 21, HR 97, SpO2 95, 38.2 C: NEWS2 10 from the first minute, each
+    # vital as it has always been for this monitor; the safety net fires within 15 minutes.
+    mon = PatientMonitor("p1", PatientConfig(consciousness="V", on_oxygen=True))
+    fired = []
+    for i in range(240):
+        s = _vitals(i, hr=97.0, spo2=95.0, rr=21.0, temp=38.2)
+        fired += [(i, f) for f in mon.observe(s)[1] if f.firing and f.category == "clinical"]
+    assert mon.news2_now(s.ts)[0] == 10
+    first, f = fired[0]
+    assert first <= 15 and (f.kind, f.severity) == ("news2", "critical")
+    assert f.message.startswith("NEWS2 10 for 10 min (emergency response): ")
+    assert f.message.endswith("on oxygen 2, consciousness V 3")
+    assert fired[-1][0] == 239  # it holds while the score does
+
+
+def test_a_sleeping_athletes_news2_of_7_on_air_is_not_an_emergency():
+    # HR 38 (3), RR 11 (1), 35.9 C (1), SBP 98 (2): their normal night, learned as such
+    mon = PatientMonitor("p1")
+    fired = set()
+    for i in range(240):
+        s = _vitals(i, hr=38.0, spo2=97.0, rr=11.0, temp=35.9, sbp=98.0 if i % 30 == 0 else None)
+        fired |= {f.kind for f in mon.observe(s)[1] if f.firing}
+    assert mon.news2_now(s.ts)[0] >= 7
+    assert "news2" not in fired
+
+
+def test_walking_on_oxygen_is_no_emergency():
+    # NEWS2 scores a patient at rest: HR 125 and RR 24 while walking (motion 0.35-0.55 g,
+    # readings reliable) make 9 with oxygen and C, and no check counts them.
+    mon = PatientMonitor("p1", PatientConfig(on_oxygen=True, consciousness="C"))
+    fired = set()
+    for i in range(100):  # half an hour sitting, then 70 minutes walking
+        walk = i >= 30
+        s = _vitals(i, hr=125.0 if walk else 80.0, rr=24.0 if walk else 16.0,
+                    motion=(0.35 + (i % 3) * 0.1) if walk else 0.05)  # fmt: skip
+        fired |= {f.kind for f in mon.observe(s)[1] if f.firing}
+    assert mon.news2_now(s.ts)[0] == 9 and mon.activity.context == ACTIVE
+    assert "news2" not in fired and "news2" not in mon.rule_state
+
+
+def test_a_monitor_saved_before_the_safety_net_restores_and_checks_at_once():
+    mon = PatientMonitor("p1", PatientConfig(consciousness="V", on_oxygen=True))
+    mon.observe(_vitals(0))
+    for missing in (1, 2):  # before the NEWS2 safety net; before the step gate too
+        old = PatientMonitor.__new__(PatientMonitor)
+        old.__setstate__(mon.__getstate__()[:-missing])
+        assert old.news2_next == -math.inf and old.gate is not None
+        old.observe(_vitals(1))
+        assert old.news2_next == T0 + 60.0 + 300.0
