@@ -133,6 +133,9 @@ def _patient_ref(patient_id: str) -> JSON:
     return {"reference": f"Patient/{resource_id(patient_id)}", "display": patient_id}
 
 
+_MINUTE: Final = timedelta(minutes=1)
+
+
 def _effective(ts: datetime, period: timedelta | None) -> JSON:
     if period is None:
         return {"effectiveDateTime": fhir_instant(ts)}
@@ -143,10 +146,17 @@ def _quantity(value: float, unit: str, ucum: str) -> JSON:
     return {"value": round(float(value), 2), "unit": unit, "system": UCUM, "code": ucum}
 
 
-def _base(patient_id: str, channel: str, ts: datetime, profile: str) -> JSON:
+def _base(
+    patient_id: str, channel: str, ts: datetime, profile: str, period: timedelta | None
+) -> JSON:
+    parts = [patient_id, channel, str(int(ts.timestamp()))]
+    if period is not None and period > _MINUTE:
+        # a 5-minute or hourly average starting on the same instant as a 1-minute one is
+        # another Observation, with another value: another id
+        parts.append(f"{int(period.total_seconds())}s")
     return {
         "resourceType": "Observation",
-        "id": resource_id(patient_id, channel, str(int(ts.timestamp()))),
+        "id": resource_id(*parts),
         "meta": {"profile": [PROFILE + "vitalsigns", PROFILE + profile]},
         "status": "final",
         "category": [
@@ -202,7 +212,7 @@ def vital_observations(
         value = values.get(channel)
         if channel not in wanted or value is None:
             continue
-        obs = _base(patient_id, channel, ts, vc.profile)
+        obs = _base(patient_id, channel, ts, vc.profile, period)
         obs["code"] = {
             "coding": [{"system": LOINC, "code": c, "display": d} for c, d in vc.codings],
             "text": vc.codings[0][1],
@@ -219,7 +229,7 @@ def vital_observations(
 def _bp_observation(
     patient_id: str, ts: datetime, values: Mapping[str, float | None], period: timedelta | None
 ) -> JSON:
-    obs = _base(patient_id, "bp", ts, "bp")
+    obs = _base(patient_id, "bp", ts, "bp", period)
     obs["code"] = {
         "coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}],
         "text": "Blood pressure",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from alerts.exceptions import BadCursor
 from alerts.store import AlertQuery
@@ -216,3 +216,27 @@ def search_flags(
         next_url = f"{_base(request)}/Flag?{urlencode([*params, ('_cursor', page.next_cursor)])}"
     bundle = fhir.searchset(flags, base_url=_base(request), self_url=self_url, next_url=next_url)
     return FhirJSONResponse(bundle)
+
+
+@router.get(
+    "/Flag/{flag_id}",
+    summary="Read one alert Flag",
+    responses=problem_responses(401, 403, 404, 422, 503),
+    response_class=FhirJSONResponse,
+)
+def read_flag(
+    flag_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")],
+    principal: AlertsReader,
+    store: AlertStore,
+) -> FhirJSONResponse:
+    """The Flag a search entry's ``fullUrl`` names (its id is the alert's id).
+
+    Another patient's, or a patient's outside the caller's care, is not found (404), as in
+    the alerts API.
+    """
+    record = store.get_alert(flag_id)
+    if record is None or not principal.can_see(record.alert.patient_id):
+        raise NotFound("Flag not found")
+    view = record.alert.to_json_dict()
+    view.update(status=record.state.status, resolved_at=record.state.resolved_at)
+    return FhirJSONResponse(fhir.alert_flag(view))

@@ -316,3 +316,30 @@ def test_a_fhir_client_gets_errors_as_an_operation_outcome(
     # the REST API's clients keep their problem+json
     r = client.get("/api/v1/alerts", headers=fhir_json)
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_flags_full_url_reads_it_back_for_those_who_may_see_it(
+    world: World, client: TestClient
+) -> None:
+    bundle = search(client, world, "Flag", patient="P1")
+    entry = bundle["entry"][0]
+    path = entry["fullUrl"].split("://", 1)[1].split("/", 1)[1]
+    r = client.get("/" + path, headers={**world.auth("nurse"), "Accept": "application/fhir+json"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    assert r.json() == entry["resource"]
+    r = client.get("/fhir/r4/Flag/0123456789abcdef01234567", headers=world.auth("nurse"))
+    assert r.status_code == 404
+    r = client.get("/" + path, headers=world.auth("nurse-b"))  # P1 is not in ward-b's care
+    assert r.status_code == 404
+
+
+def test_observations_of_different_averaging_windows_have_different_ids() -> None:
+    t = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    ids = {
+        width: fhir.vital_observations("P1", t, {"hr": 70.0}, period=timedelta(minutes=width))[0][
+            "id"
+        ]
+        for width in (1, 5, 60)
+    }
+    assert ids[1] == f"P1-hr-{int(t.timestamp())}"  # 1-minute ids as they always were
+    assert len(set(ids.values())) == 3
