@@ -21,11 +21,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 STACK_UP_TIMEOUT_S = 3600
 
 
-def run_stack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run deploy/local/stack with ARGS; never raises on a non-zero exit."""
+def run_stack(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run deploy/local/stack with ARGS (in ``env``, else this process's); never raises on a
+    non-zero exit."""
     return subprocess.run(
         [str(STACK), *args],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -124,6 +124,8 @@ _RULESETS: Final = {
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
 _NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
+#: :func:`explain_rule`'s positional arguments before the NEWS2 aggregate (``total``, ``sub``).
+_RuleArgs = tuple[str, float, float, float, float, bool, int, int, float | None, int]
 
 
 def _glucose_severity(mg_dl: float) -> str:
@@ -494,16 +496,18 @@ class PatientMonitor:
         spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
         dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
         early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
+        # explain_rule's arguments, but for the NEWS2 aggregate (after ``points``)
+        args: _RuleArgs = (
+            rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes, limit, points,
+        )  # fmt: skip
+        kwargs: dict[str, Any] = {"spot_readings": spot, "dbp": dbp, "early": early}
         if not firing:
             # Holding evidence only keeps an open episode open: the alert policy reads neither
             # its severity (the vital's own, without the NEWS2 aggregate) nor its wording
             # (with the aggregate as of when it is read).
             return Finding(
                 rule.kind, "clinical", severity, (rule.vital,), state[1], False, p,
-                explain=partial(
-                    self._explain_later, ts, rule.vital, xs, ch.expected, ch.sd, ch.z,
-                    ch.settled, ctx, minutes, limit, points, spot, dbp, early,
-                ),
+                explain=partial(self._explain_later, ts, args, kwargs),
             )  # fmt: skip
         total, sub = self.news2_now(ts)
         if total >= 7:
@@ -515,37 +519,19 @@ class PatientMonitor:
             # ward review), whatever this vital scores
             severity = "medium"
         # worded only if the alert policy reads it
-        explain = partial(
-            explain_rule, rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes,
-            limit, points, total, sub, spot_readings=spot, dbp=dbp, early=early,
-        )  # fmt: skip
+        explain = partial(explain_rule, *args, total, sub, **kwargs)
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
 
     def _explain_later(
-        self,
-        ts: float,
-        vital: str,
-        xs: float,
-        expected: float,
-        sd: float,
-        z: float,
-        settled: bool,
-        ctx: int,
-        minutes: int,
-        limit: float | None,
-        points: int,
-        spot: int,
-        dbp: float | None,
-        early: bool,
+        self, ts: float, args: _RuleArgs, kwargs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        """:func:`explain_rule` of holding evidence, with the NEWS2 aggregate when read."""
-        total, sub = self.news2_now(ts)
-        return explain_rule(
-            vital, xs, expected, sd, z, settled, ctx, minutes, limit, points, total, sub,
-            spot_readings=spot, dbp=dbp, early=early,
-        )  # fmt: skip
+        """:func:`explain_rule` of holding evidence, with the NEWS2 aggregate when read.
+
+        ``args`` are its arguments before the aggregate, ``kwargs`` its keywords.
+        """
+        return explain_rule(*args, *self.news2_now(ts), **kwargs)
 
     def _channel_finding(self, name: str, ch: ChannelModel, ts: float, p: float) -> Finding | None:
         """Opt-in alerts on a custom channel: its personal score alone decides.

@@ -8,13 +8,19 @@ from tests.api.conftest import LiveServer
 from tests.api.dashboard_node import run_dashboard
 from tests.api.world import World
 
-SAVE = """
+#: Signs in as the nurse and opens P1's thresholds editor (``form``).
+OPEN_EDITOR = """
 signIn({ token: ARGS[0], refresh_token: null, username: "nurse", role: "clinician" });
 const { mountPatient } = await js("patient.js");
 const root = mountPoint();
 mountPatient(root, "P1");
 await until(() => byTestId(root, "thresholds-editor").length === 1);
 const form = byTestId(root, "thresholds-editor")[0];
+"""
+
+SAVE = (
+    OPEN_EDITOR
+    + """
 const high = findAll(form, (n) => n.getAttribute("aria-label") === "HR high")[0];
 high.value = "130";
 form.dispatch("submit");
@@ -23,6 +29,7 @@ await until(() => /saved|Not saved|Someone/.test(toast.textContent));
 const puts = calls.filter((c) => c.method === "PUT");
 done({ toast: toast.textContent, put: puts.map((c) => c.headers), body: puts.map((c) => c.body) });
 """
+)
 
 
 def test_saving_the_thresholds_editor_keeps_limits_of_vitals_it_does_not_show(
@@ -42,19 +49,16 @@ def test_saving_the_thresholds_editor_keeps_limits_of_vitals_it_does_not_show(
     assert saved["thresholds"]["glucose"] == glucose
 
 
-OUT_OF_RANGE = """
-signIn({ token: ARGS[0], refresh_token: null, username: "nurse", role: "clinician" });
-const { mountPatient } = await js("patient.js");
-const root = mountPoint();
-mountPatient(root, "P1");
-await until(() => byTestId(root, "thresholds-editor").length === 1);
-const form = byTestId(root, "thresholds-editor")[0];
+OUT_OF_RANGE = (
+    OPEN_EDITOR
+    + """
 findAll(form, (n) => n.getAttribute("aria-label") === "HR high")[0].value = "400";
 form.dispatch("submit");
 const toast = document.getElementById("toast");
 await until(() => toast.textContent !== "");
 done({ toast: toast.textContent, error: toast.classList.contains("error") });
 """
+)
 
 
 def test_a_refused_save_tells_the_nurse_why_not_just_that_it_did_not_validate(

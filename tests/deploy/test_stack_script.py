@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_stack
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK = REPO_ROOT / "deploy" / "local" / "stack"
 PROBE = REPO_ROOT / "deploy" / "local" / "stack_probe.py"
@@ -65,15 +67,7 @@ def free_port() -> int:
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STACK), *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_stack(*args, timeout=timeout, env=env)
 
 
 @pytest.fixture

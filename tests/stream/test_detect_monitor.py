@@ -10,6 +10,7 @@ import pytest
 from alerts.model import Alert
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
+from stream.detect.findings import Finding
 from stream.detect.monitor import PatientMonitor
 from stream.pipeline import Pipeline
 from tests.stream.detect_synth import T0, Mod, Person, artifacts, exercise, ramp, samples
@@ -305,27 +306,9 @@ def test_an_alert_stays_open_between_cuff_readings_and_resolves_on_a_normal_one(
     assert records[1][0] > 500  # after the first normal reading (minute 500), not before
 
 
-def test_a_news2_of_five_makes_a_single_vital_alert_at_least_medium() -> None:
-    # HR 48 scores NEWS2 1 (low), but with RR 22, SpO2 94 and 38.2 C the total is 5: an
-    # urgent response (RCP 2017), whatever the one vital scores.
-    mon = PatientMonitor("p1")
-    rng = random.Random(3)
-    for i in range(8 * 60):
-        mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=72.0 + rng.gauss(0, 2), spo2=97.0,
-                           rr=14.0 + rng.gauss(0, 0.5), temp=36.8, motion=0.02))  # fmt: skip
-    found = []
-    for i in range(8 * 60, 8 * 60 + 10):
-        _, f = mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=48.0, spo2=94.0, rr=22.0,
-                                  temp=38.2, motion=0.02))  # fmt: skip
-        found += [x for x in f if x.kind == "bradycardia" and x.firing]
-    assert found and {f.severity for f in found} == {"medium"}
-    assert "(total 5)" in found[0].message
-
-
-def test_holding_evidence_is_rated_by_its_vital_alone_and_worded_when_read() -> None:
-    # The alert policy reads neither the severity nor the words of holding evidence (it only
-    # keeps an open episode open): the NEWS2 aggregate is left out of its severity (HR 48:
-    # NEWS2 1, low, though the total is 5), and its message, worded on demand, still has it.
+def _bradycardia_at_news2_of_five() -> list[Finding]:
+    """The bradycardia findings of 10 min of HR 48 (NEWS2 1) with RR 22, SpO2 94 and 38.2 C
+    (total 5), after 8 h at HR 72."""
     mon = PatientMonitor("p1")
     rng = random.Random(3)
     for i in range(8 * 60):
@@ -336,6 +319,22 @@ def test_holding_evidence_is_rated_by_its_vital_alone_and_worded_when_read() -> 
         _, f = mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=48.0, spo2=94.0, rr=22.0,
                                   temp=38.2, motion=0.02))  # fmt: skip
         found += [x for x in f if x.kind == "bradycardia"]
+    return found
+
+
+def test_a_news2_of_five_makes_a_single_vital_alert_at_least_medium() -> None:
+    # HR 48 scores NEWS2 1 (low), but with RR 22, SpO2 94 and 38.2 C the total is 5: an
+    # urgent response (RCP 2017), whatever the one vital scores.
+    found = [f for f in _bradycardia_at_news2_of_five() if f.firing]
+    assert found and {f.severity for f in found} == {"medium"}
+    assert "(total 5)" in found[0].message
+
+
+def test_holding_evidence_is_rated_by_its_vital_alone_and_worded_when_read() -> None:
+    # The alert policy reads neither the severity nor the words of holding evidence (it only
+    # keeps an open episode open): the NEWS2 aggregate is left out of its severity (HR 48:
+    # NEWS2 1, low, though the total is 5), and its message, worded on demand, still has it.
+    found = _bradycardia_at_news2_of_five()
     holding = [f for f in found if not f.firing]
     assert holding and found[-1].firing
     assert {f.severity for f in holding} == {"low"}
