@@ -25,6 +25,7 @@ import binascii
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -254,6 +255,27 @@ class AlertStore(ABC):
         ValueError
             If the action lacks what it needs (``until`` for snooze, ``assignee``, note text).
         """
+        with self._action_lock():
+            return self._record_action(alert_id, action, actor, at, note, until, assignee)
+
+    def _action_lock(self) -> AbstractContextManager[object]:
+        """Held while an action is checked and recorded (none by default).
+
+        A store that can serialise writers returns its lock: two clinicians acknowledging at
+        once must not both pass the check (the second is refused, 409).
+        """
+        return nullcontext()
+
+    def _record_action(
+        self,
+        alert_id: str,
+        action: Action,
+        actor: str,
+        at: datetime | None,
+        note: str,
+        until: datetime | None,
+        assignee: str | None,
+    ) -> tuple[AlertRecord, AlertEvent] | None:
         record = self.get_alert(alert_id)
         if record is None:
             return None

@@ -36,7 +36,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -45,7 +45,7 @@ from typing import Any
 import msgspec
 
 from alerts.exceptions import StoreError, StoreUnavailable
-from alerts.lifecycle import Action, AlertEvent, AlertState, fold
+from alerts.lifecycle import AlertEvent, AlertState, fold
 from alerts.model import Alert
 from alerts.store import sqlite_vitals
 from alerts.store.base import (
@@ -274,23 +274,10 @@ class SqliteStore(Store):
                 ),
             )
 
-    def record_action(
-        self,
-        alert_id: str,
-        action: Action,
-        *,
-        actor: str,
-        at: datetime | None = None,
-        note: str = "",
-        until: datetime | None = None,
-        assignee: str | None = None,
-    ) -> tuple[AlertRecord, AlertEvent] | None:
+    def _action_lock(self) -> AbstractContextManager[object]:
         # Check and record under the writer lock: two clinicians acknowledging (or resolving)
         # at once must not both pass the check; the second one is refused (409).
-        with self._lock:
-            return super().record_action(
-                alert_id, action, actor=actor, at=at, note=note, until=until, assignee=assignee
-            )
+        return self._lock
 
     # -- alert reads ----------------------------------------------------------------------
 
