@@ -168,6 +168,69 @@ def search_observations(
     return FhirJSONResponse(bundle)
 
 
+def _observation_key(obs_id: str) -> tuple[str, str, datetime, timedelta] | None:
+    """``(patient, channel, start, period)`` of an Observation id a search gave, else ``None``.
+
+    Ids are ``{patient}-{channel}-{epoch}`` with ``-{seconds}s`` for averages over more than
+    a minute (:func:`api.fhir.vital_observations`); a patient id that is no legal FHIR id
+    was hashed and cannot be read back.
+    """
+    parts = obs_id.split("-")
+    period = timedelta(minutes=1)
+    if len(parts) >= 4 and parts[-1].endswith("s") and parts[-1][:-1].isdigit():
+        period = timedelta(seconds=int(parts.pop()[:-1]))
+    if len(parts) < 3 or not parts[-1].isdigit() or len(parts[-1]) > 11:
+        return None
+    start = datetime.fromtimestamp(int(parts.pop()), UTC)
+    channel = parts.pop()
+    if channel not in fhir.VITALS and channel != "bp":
+        return None
+    return "-".join(parts), channel, start, period
+
+
+@router.get(
+    "/Observation/{observation_id}",
+    summary="Read one vital-signs Observation",
+    responses=problem_responses(401, 403, 404, 422, 503),
+    response_class=FhirJSONResponse,
+)
+def read_observation(
+    observation_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")],
+    principal: VitalsReader,
+    store: VitalsStore,
+) -> FhirJSONResponse:
+    """The Observation a search entry's ``fullUrl`` names: the same average, recomputed.
+
+    Another patient's, or a patient's outside the caller's care, is not found (404).
+    """
+    key = _observation_key(observation_id)
+    if key is None:
+        raise NotFound("Observation not found")
+    patient_id, channel, start, period = key
+    require_patient(principal, patient_id)
+    vitals = sorted(_BP) if channel == "bp" else [channel]
+    seconds = int(period.total_seconds())
+    t0 = int(start.timestamp())
+    # the finest rollup one of whose buckets holds the whole period (cut to it, as searched)
+    resolutions: tuple[Literal["1m", "5m", "1h"], ...] = ("1m", "5m", "1h")
+    resolution = next(
+        (r for r in resolutions if t0 // RESOLUTIONS[r] == (t0 + seconds - 1) // RESOLUTIONS[r]),
+        None,
+    )
+    if resolution is None:
+        raise NotFound("Observation not found")
+    points = store.vitals_history(
+        patient_id, start=start, stop=start + period, resolution=resolution, vitals=vitals
+    )
+    values: dict[str, float | None] = {p.vital: p.mean for p in points}
+    for obs in fhir.vital_observations(
+        patient_id, start, values, period=period, channels=frozenset(vitals)
+    ):
+        if obs["id"] == observation_id:
+            return FhirJSONResponse(obs)
+    raise NotFound("Observation not found")
+
+
 @router.get(
     "/Flag",
     response_model=Bundle,

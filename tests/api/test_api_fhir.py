@@ -343,3 +343,32 @@ def test_observations_of_different_averaging_windows_have_different_ids() -> Non
     }
     assert ids[1] == f"P1-hr-{int(t.timestamp())}"  # 1-minute ids as they always were
     assert len(set(ids.values())) == 3
+
+
+@pytest.mark.parametrize("window", ["default", "1m", "1h", "cut"])
+def test_an_observations_full_url_reads_it_back_for_those_who_may_see_it(
+    world: World, client: TestClient, window: str
+) -> None:
+    seed_vitals(world.store, "P1", hours=10)
+    params: dict[str, Any] = {"_resolution": window} if window in ("1m", "1h") else {}
+    if window == "cut":  # bounds 2 minutes into 5-minute buckets: both end buckets are cut
+        aligned = datetime.fromtimestamp(datetime.now(UTC).timestamp() // 300 * 300, UTC)
+        ge = aligned - timedelta(hours=8) + timedelta(minutes=2)
+        lt = aligned - timedelta(hours=1) + timedelta(minutes=2)
+        params = {"date": [f"ge{fhir.fhir_instant(ge)}", f"lt{fhir.fhir_instant(lt)}"]}
+    bundle = search(client, world, "Observation", patient="P1", _count=1000, **params)
+    entries = bundle["entry"]
+    assert entries, bundle
+    if window == "cut":
+        assert any(e["resource"]["id"].endswith("-180s") for e in entries)
+    for entry in entries[:20] + entries[-20:]:
+        path = "/" + entry["fullUrl"].split("://", 1)[1].split("/", 1)[1]
+        r = client.get(path, headers=world.auth("nurse"))
+        assert r.status_code == 200, (path, r.text)
+        assert r.json() == entry["resource"]
+    assert client.get(path, headers=world.auth("nurse-b")).status_code == 404  # not ward-b's
+    for bad in ("P1-hr-x", "P1-pulse-1709276400", "nonsense", "P1-hr-1709276400-7200s"):
+        assert (
+            client.get(f"/fhir/r4/Observation/{bad}", headers=world.auth("nurse")).status_code
+            == 404
+        )
