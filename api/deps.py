@@ -93,14 +93,18 @@ def get_principal(
     dependencies ask for it.
     """
     cached = getattr(request.state, "principal", None)
-    principal = cached if isinstance(cached, Principal) else _authenticate(services, authorization)
+    if isinstance(cached, Principal):
+        principal = cached
+    else:
+        principal, request.state.token_expires_at = _authenticate(services, authorization)
     request.state.principal = principal
     for scope in security_scopes.scopes:
         require_scope(principal, scope)
     return principal
 
 
-def _authenticate(services: Services, authorization: str | None) -> Principal:
+def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, float]:
+    """The caller, and when its token expires (epoch seconds)."""
     if not authorization:
         raise NotAuthenticated("authentication required")
     scheme, _, token = authorization.partition(" ")
@@ -112,7 +116,7 @@ def _authenticate(services: Services, authorization: str | None) -> Principal:
     principal = services.accounts.principal(claims.kind, claims.subject, claims.scopes)
     if principal is None:
         raise NotAuthenticated("account unknown or disabled")
-    return principal
+    return principal, claims.expires_at
 
 
 def _scoped(*scopes: str) -> object:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from alerts.exceptions import BadCursor, InvalidTransition
@@ -150,6 +150,7 @@ def _stream_patient(
     },
 )
 async def stream_alerts(
+    request: Request,
     principal: AlertsReader,
     services: ServicesDep,
     patient_id: Annotated[str | None, Depends(_stream_patient)],
@@ -161,8 +162,10 @@ async def stream_alerts(
     """New and changed alerts the caller may see, as they happen; resumable.
 
     FastAPI interleaves a keep-alive comment every 15 s of silence, so proxies keep the
-    connection open.
+    connection open. The stream ends when the caller's access token expires (a stolen token
+    must not listen for ever): reconnect with a fresh one and ``Last-Event-ID``.
     """
+    expires_at: float | None = getattr(request.state, "token_expires_at", None)
     sub = services.hub.subscribe(last_event_id)
     services.metrics.sse_clients.inc()
     visible = principal
@@ -173,6 +176,8 @@ async def stream_alerts(
             yield ServerSentEvent(event="reset", data={"reason": "cannot resume; refetch"})
         pending = list(sub.replay)
         while True:
+            if expires_at is not None and services.clock() >= expires_at:
+                return  # the token expired: nothing more on it (the client reconnects)
             while pending:
                 ev = pending.pop(0)
                 if visible.can_see(ev.patient_id) and patient_id in (None, ev.patient_id):
@@ -181,8 +186,11 @@ async def stream_alerts(
             if now - refreshed >= VISIBILITY_REFRESH_S:
                 visible = await _refresh(services, principal)
                 refreshed = now
+            timeout = VISIBILITY_REFRESH_S
+            if expires_at is not None:
+                timeout = max(0.0, min(timeout, expires_at - services.clock()))
             try:
-                got = await sub.get(timeout=VISIBILITY_REFRESH_S)
+                got = await sub.get(timeout=timeout)
             except StopAsyncIteration:
                 return
             if got is not None:

@@ -173,3 +173,17 @@ def test_the_stream_can_be_narrowed_to_one_visible_patient(
         world.bus.publish(make_alert("P1", "not-this-one", 1))
         world.bus.publish(make_alert("P2", "this-one", 1))
         assert next_alert(stream).json()["kind"] == "this-one"
+
+
+def test_the_stream_ends_when_its_token_expires(world: World, http: httpx.Client) -> None:
+    # A stolen access token lives 15 minutes, and so does a stream opened with it: what is
+    # published after it expired is not sent, the stream ends, and the client reconnects.
+    nurse = world.auth("nurse")
+    with http.stream("GET", "/api/v1/alerts/stream", headers=nurse) as r:
+        stream = events(r)
+        world.bus.publish(make_alert("P1", "before", 1))
+        assert next_alert(stream).json()["kind"] == "before"
+        world.now[0] += 16 * 60  # past the access token's 15 minutes
+        world.bus.publish(make_alert("P1", "after", 1))
+        assert [ev.event for ev in stream if ev.event == "alert"] == []
+    assert http.get("/api/v1/alerts/stream", headers=nurse).status_code == 401  # same token
