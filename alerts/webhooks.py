@@ -186,9 +186,10 @@ class HttpxTransport:
     def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
         try:
             response = self._client.post(url, content=body, headers=dict(headers), timeout=timeout)
-        except (self._httpx.HTTPError, self._httpx.InvalidURL) as exc:
-            # InvalidURL is no HTTPError: uncaught, one mistyped target URL stopped the
-            # notifier loop at that record for ever, every other team's pages behind it
+        except (self._httpx.HTTPError, self._httpx.InvalidURL, UnicodeError) as exc:
+            # InvalidURL is no HTTPError, nor is the UnicodeError (IDNAError) of a host name
+            # such as xn--: uncaught, one mistyped target URL stopped the notifier loop at
+            # that record for ever, every other team's pages behind it
             raise TransportFailed(f"{type(exc).__name__}: {exc}") from None
         return response.status_code
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from alerts.ledger import MemoryLedger, SqliteLedger
 from alerts.lifecycle import AlertEvent, fold
@@ -349,12 +350,15 @@ def test_a_webhook_dead_letter_that_kafka_refused_is_not_taken_as_sent() -> None
     raise AssertionError("a refused dead letter passed for sent")
 
 
-def test_a_target_with_a_malformed_url_is_dead_lettered_not_a_stuck_loop() -> None:
+@pytest.mark.parametrize(
+    "url", ["http://[::1/hook", "http://xn--/hook", "http://" + "a" * 64 + ".example/hook"]
+)
+def test_a_target_with_a_malformed_url_is_dead_lettered_not_a_stuck_loop(url: str) -> None:
     # httpx raises InvalidURL (not an HTTPError) before any connection: it must count as a
     # failed delivery, or the notifier loop re-reads that record for ever and pages nobody.
     transport = HttpxTransport()
     dead: list[tuple[Notification, str]] = []
-    bad = WebhookTarget(team="ward-a", url="http://[::1/hook", secret=SECRET, patients=["*"])
+    bad = WebhookTarget(team="ward-a", url=url, secret=SECRET, patients=["*"])
     n = Notifier(
         StaticTargets([bad]),
         transport,
@@ -369,4 +373,4 @@ def test_a_target_with_a_malformed_url_is_dead_lettered_not_a_stuck_loop() -> No
     finally:
         transport.close()
     assert (result.outcome, result.attempts) == ("dead", 2)
-    assert result.reason.startswith("InvalidURL") and len(dead) == 1
+    assert len(dead) == 1
