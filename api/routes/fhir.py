@@ -142,6 +142,8 @@ def search_observations(
             # A bucket cut by the window holds only the minutes inside the window (the
             # store's contract): its period says so, and so stays within ge/gt/le/lt bounds.
             lo, hi = max(ts, first), min(ts + period, last)
+            if hi <= lo:  # (a bound inside a minute: that minute is not in the window)
+                continue
             batch = fhir.vital_observations(
                 patient_id, lo, by_ts[ts], period=hi - lo, channels=channels
             )

@@ -372,3 +372,19 @@ def test_an_observations_full_url_reads_it_back_for_those_who_may_see_it(
             client.get(f"/fhir/r4/Observation/{bad}", headers=world.auth("nurse")).status_code
             == 404
         )
+
+
+def test_a_bound_inside_a_minute_leaves_that_minute_out(world: World, client: TestClient) -> None:
+    seed_vitals(world.store, "P1", hours=2)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    ge = minute + timedelta(milliseconds=500)
+    lt = minute + timedelta(minutes=3)
+    bundle = search(
+        client, world, "Observation", patient="P1", code="8867-4",
+        date=[f"ge{ge.isoformat().replace('+00:00', 'Z')}", f"lt{fhir.fhir_instant(lt)}"],
+    )  # fmt: skip
+    periods = [e["resource"]["effectivePeriod"] for e in bundle["entry"]]
+    assert [p["start"] for p in periods] == [
+        fhir.fhir_instant(minute + timedelta(minutes=m)) for m in (2, 1)
+    ]
+    assert all(p["start"] < p["end"] for p in periods)
