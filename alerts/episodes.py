@@ -192,7 +192,7 @@ class EpisodeTracker:
                     ep.announced = True
                     ep.folded_into = primary.kind
                     ep.severity = f.severity
-                    out.extend(self._update_primary(primary, f, ts))
+                    out.extend(self._update_primary(primary, f, ts, f.severity == "critical"))
                     continue
                 if f.firing and self._may_announce(ts, f, config):
                     ep.announced = True
@@ -206,8 +206,9 @@ class EpisodeTracker:
             if ep.folded_into is not None:
                 primary = self.open.get(ep.folded_into)
                 if primary is not None and f.firing:
+                    newly_critical = f.severity == "critical" != ep.severity
                     ep.severity = max(ep.severity, f.severity, key=SEVERITY_RANK.__getitem__)
-                    out.extend(self._update_primary(primary, f, ts))
+                    out.extend(self._update_primary(primary, f, ts, newly_critical))
                 continue
             if (
                 SEVERITY_RANK[f.severity] > SEVERITY_RANK[ep.severity]
@@ -252,18 +253,20 @@ class EpisodeTracker:
                 return other
         return None
 
-    def _update_primary(self, primary: Episode, f: Finding, ts: float) -> list[Alert]:
-        """Escalate ``primary`` with a folded condition's finding if it is more severe."""
+    def _update_primary(
+        self, primary: Episode, f: Finding, ts: float, newly_critical: bool = False
+    ) -> list[Alert]:
+        """Escalate ``primary`` with a folded condition's finding if it is more severe.
+
+        A condition that has just become critical is news even when the alert is critical
+        already: it is recorded, or the care team never sees it.
+        """
         if ts > primary.last_evidence:  # (a late sample's evidence is not the latest)
             primary.last_evidence = ts
         new_vitals = tuple(v for v in f.vitals if v not in primary.vitals)
         if new_vitals:
             primary.vitals = (*primary.vitals, *new_vitals)
-        if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[primary.severity] and not (
-            new_vitals and f.severity == "critical"
-        ):
-            # (a critical condition in a vital the alert did not name is news even when the
-            # alert is critical already: it is recorded, or the care team never sees it)
+        if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[primary.severity] and not newly_critical:
             return []
         if ts - primary.last_record < self.policy.escalate_every and f.severity != "critical":
             return []

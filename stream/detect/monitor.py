@@ -60,6 +60,7 @@ from ingest.sample import Sample
 from stream.detect.activity import Activity
 from stream.detect.aggregate import CHECK_EVERY_S
 from stream.detect.aggregate import KEY as NEWS2_KEY
+from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
 from stream.detect.aggregate import check as aggregate_check
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
@@ -374,14 +375,19 @@ class PatientMonitor:
             active = sorted(
                 kind
                 for kind, state in self.rule_state.items()
-                if kind in RULES
-                and (
-                    len(state) < 3
-                    or last - state[2] <= EVIDENCE_FRESH_S.get(RULES[kind].vital, 900.0)
+                if (
+                    kind in RULES
+                    and (
+                        len(state) < 3
+                        or last - state[2] <= EVIDENCE_FRESH_S.get(RULES[kind].vital, 900.0)
+                    )
                 )
+                or (kind == NEWS2_KEY and state[0] >= NEWS2_SUSTAIN)  # an emergency NEWS2
             )
             if active:
-                conditions = " and ".join(k.replace("_", " ") for k in active)
+                conditions = " and ".join(
+                    "an emergency NEWS2" if k == NEWS2_KEY else k.replace("_", " ") for k in active
+                )
                 found = [
                     f._replace(
                         severity="medium",
@@ -414,8 +420,9 @@ class PatientMonitor:
         A rule whose vital was not read reliably in this sample (the next cuff reading is up
         to an hour away; exertion and its recovery gate the wearable) has no new evidence
         either way. Until a reading says otherwise, its last evidence stands while it is
-        fresh (:data:`~stream.detect.vitals.FRESH_S`): an alert must not resolve between two
-        cuff readings of 188/124, nor while a tachycardic patient catches their breath.
+        fresh (:data:`~stream.detect.vitals.EVIDENCE_FRESH_S`): an alert must not resolve
+        between two cuff readings of 188/124, nor while a tachycardic patient catches their
+        breath.
         """
         seen = {f.kind for f in findings}
         for kind, state in self.rule_state.items():

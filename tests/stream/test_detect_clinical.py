@@ -89,11 +89,13 @@ def test_fever_message_at_38_05_is_consistent():
 
 
 def test_clinician_limit_alert_never_shows_the_value_equal_to_the_limit():
-    found = _run(PatientConfig(thresholds={"hr": (45.0, None)}),
-                 [_vitals(i, hr=44.6) for i in range(4)])  # fmt: skip
-    fired = [f for f in found[-1] if f.kind == "bradycardia" and f.firing]
-    for f in fired:
-        assert "HR 45 bpm" not in f.message, f.message
+    # HR 44.6 reads "45", not below a low limit of 45: no alert; HR 44.4 reads "44": alert
+    limit = PatientConfig(thresholds={"hr": (45.0, None)})
+    found = _run(limit, [_vitals(i, hr=44.6) for i in range(4)])
+    assert not any(f.kind == "bradycardia" and f.firing for f in found[-1])
+    found = _run(limit, [_vitals(i, hr=44.4) for i in range(4)])
+    f = _firing(found[-1], "bradycardia")
+    assert f.message.startswith("HR 44 bpm") and "clinician limit 45" in f.message
 
 
 # -- 2. NEWS2 3-point ('red') territory in the rules ---------------------------------------------
@@ -200,6 +202,16 @@ def test_snoozed_kind_is_not_announced_through_a_fold():
     assert not any("fever" in a.message or "temp" in a.vitals for a in out), out
 
 
+def test_a_condition_folded_in_below_the_alert_is_recorded_once_it_turns_critical():
+    tr = EpisodeTracker("p1")
+    tr.update(60.0, [_clinical("desaturation", "critical", 0.0, ("spo2",))])
+    desat = _clinical("desaturation", "critical", 0.0, ("spo2",))
+    quiet, _ = tr.update(120.0, [desat, _clinical("tachycardia", "high", 100.0, ("hr",))])
+    assert quiet == []  # below the alert's severity: nothing to say yet ...
+    out, _ = tr.update(180.0, [desat, _clinical("tachycardia", "critical", 100.0, ("hr",))])
+    assert [list(a.vitals) for a in out] == [["spo2", "hr"]]  # ... until it is critical too
+
+
 def test_new_critical_condition_is_never_silent():
     tr = EpisodeTracker("p1")
     tr.update(60.0, [_clinical("tachycardia", "critical", 0.0, ("hr",))])
@@ -289,3 +301,15 @@ def test_a_monitor_saved_before_the_safety_net_restores_and_checks_at_once():
         assert old.news2_next == -math.inf and old.gate is not None
         old.observe(_vitals(1))
         assert old.news2_next == T0 + 60.0 + 300.0
+
+
+def test_silence_during_an_emergency_news2_is_a_data_gap_that_says_check_on_the_patient():
+    mon = PatientMonitor("p1", PatientConfig(consciousness="V", on_oxygen=True))
+    for i in range(20):
+        mon.observe(_vitals(i, hr=97.0, spo2=95.0, rr=21.0, temp=38.2))
+    assert mon.rule_state["news2"][0] >= 3  # the emergency is in evidence
+    (gap,) = [f for f in mon.tick(T0 + 60.0 * 55) if f.kind == "data_gap"]  # 36 min silent
+    assert (
+        gap.severity == "medium"
+        and "an emergency NEWS2 in evidence: check on the patient" in gap.message
+    )
