@@ -210,6 +210,10 @@ class PatientMonitor:
             state = (*state, -math.inf)
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, _DEFAULT_CONFIG if k == "config" and v is None else v)
+        for name, ch in self.channels.items():  # a cost setting: as this release learns
+            every = VITAL_MODEL_PARAMS.get(name, {}).get("learn_every")
+            if every is not None:
+                ch.learn_every = every
 
     def latest(self, vital: str, ts: float) -> float | None:
         """The current smoothed value of ``vital``, or ``None`` when stale at ``ts``."""

@@ -384,3 +384,18 @@ def test_hypoglycaemia_is_as_severe_as_its_level(low: float, severity: str) -> N
                                   motion=0.1))  # fmt: skip
         found += [x for x in f if x.kind == "hypoglycemia" and x.firing]
     assert found and {x.severity for x in found} == {severity}
+
+
+def test_a_restored_monitors_vitals_learn_at_this_releases_rate() -> None:
+    # learn_every is a cost setting: a state saved by a release that learned one reading in
+    # 150 s is restored learning as this release does
+    mon = PatientMonitor("p1")
+    mon.observe(Sample("p1", "d1", T0, hr=72.0, spo2=97.0, rr=14.0, temp=36.8))
+    mon.channels["hr"].learn_every = 150.0
+    again = pickle.loads(pickle.dumps(mon))  # noqa: S301 - our own bytes
+    assert {n: ch.learn_every for n, ch in again.channels.items()} == {
+        "hr": 300.0,
+        "spo2": 300.0,
+        "rr": 300.0,
+        "temp": 300.0,
+    }
