@@ -6,7 +6,9 @@ Usage::
 
 1. **Throughput**: a 150-patient x 5-day cohort (~1.05M samples, generated once into
    ``$VIGIL_CACHE_DIR/bench`` or ``~/.cache/vigil/bench``) is replayed end to end from its JSONL
-   file (read, JSON decode, validate, detect, alert policy) in a fresh process per run;
+   file (read, JSON decode, validate, detect, alert policy, every alert record written out as
+   JSON, a clock per partition of ``vigil.vitals``: what ``vigil replay`` runs) in a fresh
+   process per run;
    samples/s (wall clock, and per CPU-second of the process, which is steadier on a shared
    machine) and peak RSS are reported as the median of ``--runs`` runs.
 2. **State size**: the last run snapshots every patient's state after 5 days (mature
@@ -69,20 +71,40 @@ def _cohort(patients: int, days: float) -> Path:
 
 
 def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
-    """Replay the cohort file once; optionally save every patient's snapshot."""
+    """Replay the cohort file once as ``vigil replay`` does; optionally save every snapshot.
+
+    As the command runs it: a clock per partition of ``vigil.vitals`` (the worker's ticks),
+    resolutions emitted, every alert record written out as JSON (here to ``/dev/null``).
+    """
+    import orjson
+
+    from alerts.model import Alert
     from ingest.simulator import read_labels
     from stream.cohort_eval import configs_from_labels
-    from stream.pipeline import Pipeline
     from stream.records import RecordReader
     from stream.replay import replay
+    from vigil.settings import get_settings
 
     configs = configs_from_labels(read_labels(cohort))
-    pipe = Pipeline(configs)
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = replay(RecordReader(cohort / "samples.jsonl"), pipeline=pipe, keep_scores=False)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    partitions = get_settings().vitals_partitions
+    with open(os.devnull, "wb") as out:
+        write, dumps = out.write, orjson.dumps
+
+        def on_alert(a: Alert) -> None:
+            write(dumps(a.to_json_dict()) + b"\n")
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = replay(
+            RecordReader(cohort / "samples.jsonl"),
+            configs=configs,
+            partitions=partitions,
+            keep_scores=False,
+            on_alert=on_alert,
+            emit_resolved=True,
+        )
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if states_out is not None:
-        states = {pid: pipe.snapshot(pid) for pid in pipe.patients()}
+        states = {pid: p.snapshot(pid) for p in result.pipelines for pid in p.patients()}
         states_out.write_bytes(pickle.dumps(states))
     return {
         "samples": result.samples,

@@ -58,6 +58,8 @@ class ReplayResult:
         Input records seen and accepted.
     rejected
         Rejected records by reason code.
+    pipelines
+        The pipelines holding every patient's state afterwards (one per partition clock).
     """
 
     alerts: list[Alert] = field(default_factory=list)
@@ -66,6 +68,7 @@ class ReplayResult:
     samples: int = 0
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    pipelines: list[Pipeline] = field(default_factory=list)
 
 
 def replay(
@@ -128,6 +131,7 @@ def replay(
     process = pipe.process
     resolved = result.resolved
     partitioned = partitions > 1
+    partition_of: dict[str, int] = {}
     next_tick = math.inf
     watermark = -math.inf
     samples = accepted = 0
@@ -135,7 +139,10 @@ def replay(
         samples += 1
         pid = raw.get("patient_id")
         if partitioned and isinstance(pid, str) and pid:
-            part = clocks[partition_for(pid, partitions)]
+            p = partition_of.get(pid)
+            if p is None:  # (a hash per patient, not per sample)
+                p = partition_of[pid] = partition_for(pid, partitions)
+            part = clocks[p]
             pipe, process = part.pipeline, part.pipeline.process
             watermark, next_tick = part.watermark, part.next_tick
         did = raw.get("device_id")
@@ -188,4 +195,5 @@ def replay(
                         on_alert(a)
     result.samples = samples
     result.accepted = accepted
+    result.pipelines = [c.pipeline for c in clocks] if partitioned else [pipe]
     return result
