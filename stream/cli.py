@@ -217,8 +217,15 @@ def replay(
             writer.writerow(("patient_id", "ts", "score"))
             row = writer.writerow
 
+            shown: dict[float, str] = {}  # a fleet's samples share their seconds
+
             def on_score(pid: str, ts: float, score: float) -> None:
-                row((pid, format_ts(ts), f"{score:.4f}"))
+                text = shown.get(ts)
+                if text is None:
+                    if len(shown) >= 8192:
+                        shown.clear()
+                    text = shown[ts] = format_ts(ts)
+                row((pid, text, f"{score:.4f}"))
 
         def on_alert(a: Any) -> None:
             alerts_out.write(orjson.dumps(a.to_json_dict()) + b"\n")
