@@ -60,6 +60,9 @@ SUSTAIN_S: Final[float] = 5 * 60.0
 MAX_GAP_S: Final[float] = 5 * 60.0
 #: A cuff SBP reading stands for this long (the cuff measures every 15-60 min).
 BP_CARRY_S: Final[float] = 60 * 60.0
+#: A wearable vital missing from a sample stands for this long (a monitor shows the last
+#: value): one dropped SpO2 reading does not end an alarm run.
+WEAR_CARRY_S: Final[float] = MAX_GAP_S
 
 AlarmRule = Callable[..., bool]
 
@@ -177,25 +180,25 @@ class VitalSeries:
         self.sbp.append(_NAN if sbp is None else sbp)
 
     def states(self, rule: AlarmRule, *, spo2_scale: int = 1) -> tuple[list[float], list[bool]]:
-        """``(ts, alarm state)`` in ``ts`` order, SBP carried forward up to BP_CARRY_S."""
+        """``(ts, alarm state)`` in ``ts`` order, SBP carried forward up to BP_CARRY_S and the
+        wearable's vitals up to WEAR_CARRY_S."""
         order = sorted(range(len(self.ts)), key=self.ts.__getitem__)
         ts_out: list[float] = []
         out: list[bool] = []
-        last_sbp: float | None = None
-        last_sbp_ts = -float("inf")
+        columns = (self.hr, self.spo2, self.rr, self.temp, self.sbp)
+        carry = (WEAR_CARRY_S,) * 4 + (BP_CARRY_S,)
+        last: list[float | None] = [None] * 5
+        last_ts = [-float("inf")] * 5
         for i in order:
             t = self.ts[i]
-            cuff = _opt(self.sbp[i])
-            if cuff is not None:
-                last_sbp, last_sbp_ts = cuff, t
-            sbp = last_sbp if t - last_sbp_ts <= BP_CARRY_S else None
+            values: list[float | None] = []
+            for k, column in enumerate(columns):
+                x = _opt(column[i])
+                if x is not None:
+                    last[k], last_ts[k] = x, t
+                values.append(last[k] if t - last_ts[k] <= carry[k] else None)
             ts_out.append(t)
-            hr, spo2, rr, temp = (
-                _opt(self.hr[i]),
-                _opt(self.spo2[i]),
-                _opt(self.rr[i]),
-                _opt(self.temp[i]),
-            )
+            hr, spo2, rr, temp, sbp = values
             out.append(rule(hr, spo2, rr, temp, sbp, spo2_scale))
         return ts_out, out
 

@@ -131,7 +131,11 @@ def _collect(
     """Pass records through unchanged, keeping the accepted ones' vitals for the baselines."""
     for raw in records:
         try:
-            s = parse_sample(raw, patient_id=raw.get("patient_id"), device_id=raw.get("device_id"))  # type: ignore[arg-type]
+            pid = raw.get("patient_id")
+            did = raw.get("device_id")
+            if did is None:  # a recorded stream without devices: one per patient (as replay)
+                did = pid
+            s = parse_sample(raw, patient_id=pid, device_id=did)  # type: ignore[arg-type]
         except SampleRejected:
             pass
         else:

@@ -8,9 +8,9 @@ Definitions (issue 3; ``vigil eval`` uses exactly these):
 - An **event is detected** when a clinical alert of that patient has ``detected_at`` in
   ``[onset, end + 30 min]``; its **delay** is the first such ``detected_at`` - ``onset``.
 - A **false alert** is a clinical alert outside every event window of its patient widened to
-  ``[onset - 10 min, end + 2 h]``. Every other clinical alert is a *true* alert, and
-  **alerts per detected event** = true alerts / detected events (the alert burden per real
-  event; 1.0 is ideal).
+  ``[onset - 10 min, end + 2 h]``. **Alerts per detected event** = the alerts inside the
+  widened windows of detected events / detected events (the alert burden per real event; 1.0
+  is ideal; an alert near an undetected event is neither false nor charged to a detected one).
 - **Recall** = detected / events, overall, per event type and over cold-start events (onset
   < 6 h after the patient's first sample). **Delays** are reported in minutes, median and
   90th percentile (linear interpolation) over detected events. **False alerts per
@@ -189,12 +189,16 @@ def score_alerts(
     delays: list[float] = []
     hits: dict[str, list[bool]] = defaultdict(list)
     cold: list[bool] = []
+    detected_windows: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for ev in events:
         times = by_patient.get(ev.patient_id, [])
         first = next((t for t in times if ev.onset <= t <= ev.end + DETECT_AFTER_END_S), None)
         hit = first is not None
         if first is not None:
             delays.append((first - ev.onset) / 60.0)
+            detected_windows[ev.patient_id].append(
+                (ev.onset - WINDOW_BEFORE_ONSET_S, ev.end + WINDOW_AFTER_END_S)
+            )
         hits[ev.type].append(hit)
         if ev.cold_start:
             cold.append(hit)
@@ -211,6 +215,12 @@ def score_alerts(
         if not any(lo <= t <= hi for lo, hi in windows.get(pid, ()))
     )
     detected = len(delays)
+    charged = sum(
+        1
+        for pid, times in by_patient.items()
+        for t in times
+        if any(lo <= t <= hi for lo, hi in detected_windows.get(pid, ()))
+    )
     return Metrics(
         events=len(events),
         detected=detected,
@@ -223,7 +233,7 @@ def score_alerts(
         alerts=n_alerts,
         false_alerts=false,
         false_per_patient_day=false / patient_days if patient_days > 0 else math.nan,
-        alerts_per_detected_event=_ratio(n_alerts - false, detected),
+        alerts_per_detected_event=_ratio(charged, detected),
         delays_min=delays,
     )
 

@@ -1,6 +1,6 @@
 """Labelled clinical events: what they are, when they happen, and how they change the vitals.
 
-Every event ramps in from its ``onset`` (the label: the first minute the vitals start to move)
+Every event ramps in from its ``onset`` (the label: the ramp's first minute, its value still 0)
 over ``ramp`` minutes (10-60; 2-5 h for sepsis-like deterioration), holds a clinically meaningful
 plateau until ``end`` (the label), then recovers over 10-30 min (30-60 min for sepsis). Plateau
 levels are chosen so that a clinician would act:
@@ -16,8 +16,9 @@ hypotension          SBP 74-87, DBP 42-55, HR +10-25
 tachypnea            RR 24.5-30
 hypertensive_crisis  SBP 180-215, DBP 110-130
 sepsis               over hours: HR +25-40 (100-125), RR 21-23.5 (>= +3), temp 37.9-38.3,
-                     SBP -20-35 (92-105), SpO2 -1-3: NEWS2 5-9 while no single
-                     vital crosses a static threshold
+                     SBP -20-35 (92-105), SpO2 -1-3: NEWS2 5-9 with every plateau level
+                     inside the static thresholds (noise takes about a third of them
+                     across one: static thresholds catch some sepsis late)
 ==================== =============================================================
 
 Key vitals are driven to an absolute *level* (so a night-time trough cannot hide a fever);
@@ -85,7 +86,8 @@ class Event:
     type
         Event type.
     onset
-        First minute of the ramp (the labelled onset).
+        First minute of the ramp (the labelled onset): the ramp is 0 there, and the vitals
+        move from the minute after.
     ramp
         Minutes from onset to the plateau.
     end

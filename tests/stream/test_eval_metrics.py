@@ -10,6 +10,7 @@ import pytest
 from stream.baselines import (
     BP_CARRY_S,
     SUSTAIN_S,
+    WEAR_CARRY_S,
     VitalSeries,
     alarm_onsets,
     baseline_alerts,
@@ -210,3 +211,36 @@ def test_baseline_orders_late_samples_and_carries_cuff_bp_forward():
     assert ts == [0.0, 60.0, 120.0, BP_CARRY_S + 1.0]
     assert state == [True, True, True, False]
     assert baseline_alerts({"p": s}, static_alarm) == [AlertTime("p", 0.0)]
+
+
+def test_a_dropped_wearable_reading_does_not_end_a_baseline_alarm_run():
+    # SpO2 86 for 10 min with one reading missing: one run, one alert, sustained at 5 min
+    s = VitalSeries()
+    for i in range(10):
+        s.append(60.0 * i, 80, None if i == 3 else 86, 14, 36.8, None)
+    assert baseline_alerts({"p": s}, static_alarm) == [AlertTime("p", 0.0)]
+    assert baseline_alerts({"p": s}, static_alarm, sustain_s=SUSTAIN_S) == [AlertTime("p", 300.0)]
+    s.append(60.0 * 10 + WEAR_CARRY_S + 1.0, 80, None, 14, 36.8, None)  # too long ago
+    assert s.states(static_alarm)[1][-1] is False
+
+
+def test_alerts_near_an_undetected_event_are_not_charged_to_a_detected_one():
+    missed = LabelledEvent("p1", "fever", onset=EVENT.end + 10 * H, end=EVENT.end + 11 * H)
+    stray = missed.end + DETECT_AFTER_END_S + 60.0  # not false (widened window), not a detection
+    m = score_alerts(
+        [EVENT, missed],
+        [AlertTime("p1", EVENT.onset + 60.0), AlertTime("p1", stray)],
+        patient_days=1.0,
+    )
+    assert (m.detected, m.false_alerts, m.alerts_per_detected_event) == (1, 0, 1.0)
+
+
+def test_the_baselines_read_samples_without_a_device_as_replay_does():
+    from collections import defaultdict
+
+    from stream.cohort_eval import _collect
+
+    series: defaultdict[str, VitalSeries] = defaultdict(VitalSeries)
+    raw = [{"patient_id": "p1", "ts": 60.0 * i + 1.7e9, "hr": 150} for i in range(3)]
+    assert list(_collect(raw, series)) == raw
+    assert len(series["p1"].ts) == 3
