@@ -23,7 +23,7 @@ open takes it in (:mod:`alerts.episodes` folds related conditions), so a patient
 desaturation gets one record more, not a second alert.
 
 The evidence run lives in the monitor's ``rule_state`` under :data:`KEY` as
-``[checks, since, total]``, so it pickles with the monitor.
+``[checks, since, last check]``, so it pickles with the monitor.
 
 Examples
 --------
@@ -90,10 +90,11 @@ def check(mon: AggregateView, ts: float, evaluate: bool, at_rest: bool) -> Findi
             if state is not None:
                 del mon.rule_state[KEY]
             return None
-        if state is None:
-            state = mon.rule_state[KEY] = [0.0, ts, 0.0]
+        if state is None or ts - state[2] > 2.0 * CHECK_EVERY_S:
+            # a new run; also after a silence (checks either side of it are not in a row)
+            state = mon.rule_state[KEY] = [0.0, ts, ts]
         state[0] += 1.0
-        state[2] = float(total)
+        state[2] = ts
     if state is None:
         return None
     firing = state[0] >= SUSTAIN_CHECKS

@@ -74,7 +74,7 @@ class PatientConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     def snoozed(self, kind: str, ts: float) -> bool:
         """Return whether alerts of ``kind`` are snoozed at event time ``ts``."""
-        if self.snooze_until is None or ts >= self.snooze_until:
+        if self.snooze_until is None or not ts < self.snooze_until:  # (NaN: not snoozed)
             return False
         return not self.snooze_kinds or kind in self.snooze_kinds
 

@@ -487,7 +487,11 @@ class PatientMonitor:
             if state is not None:
                 del self.rule_state[rule.kind]
             return None
-        if state is None:
+        if state is None or (
+            len(state) > 2 and ts - state[2] > EVIDENCE_FRESH_S.get(rule.vital, 900.0)
+        ):
+            # a new run of evidence; also after a silence longer than evidence stays fresh
+            # (one reading after a 6-hour dropout is one reading, not "for 453 min")
             state = [0.0, ts, ts]
             self.rule_state[rule.kind] = state
         elif len(state) > 2:

@@ -142,16 +142,17 @@ class DataQuality:
             x = get(vital) if get is not None else getattr(values, vital, None)
             if x is None:
                 continue
-            run = flat.get(vital)
+            run = flat.get(vital)  # [value, readings, since, last reading]
             if run is None:
-                flat[vital] = [x, 1.0, ts]
+                flat[vital] = [x, 1.0, ts, ts]
                 continue
-            if run[0] != x:
-                run[0] = x
-                run[1] = 1.0
-                run[2] = ts
+            # a repeat after a gap in this vital's readings is no stuck sensor (yet)
+            if run[0] != x or (len(run) > 3 and ts - run[3] > self.gap_after):
+                run[:] = [x, 1.0, ts, ts]
                 continue
             run[1] += 1.0
+            if len(run) > 3:
+                run[3] = ts
             if run[1] >= self.flat_after:
                 mins = _minutes(ts - run[2])
                 out.append(

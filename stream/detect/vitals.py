@@ -97,6 +97,8 @@ def beyond_shown(vital: str, x: float, limit: float, sign: int) -> bool:
     >>> beyond_shown("temp", 37.55, 37.5, +1), beyond_shown("temp", 37.54, 37.5, +1)
     (True, False)
     """
+    if not -1e12 < limit < 1e12:  # (a limit no value can reach, or NaN: compared as it is)
+        return x > limit if sign > 0 else x < limit
     per = 10.0 if vital == "temp" else 1.0  # shown steps per unit
     if sign > 0:  # shown > limit: from half a step above the limit's last step
         return x >= (math.floor(limit * per + 1e-9) + 0.5) / per

@@ -313,3 +313,30 @@ def test_silence_during_an_emergency_news2_is_a_data_gap_that_says_check_on_the_
         gap.severity == "medium"
         and "an emergency NEWS2 in evidence: check on the patient" in gap.message
     )
+
+
+@pytest.mark.parametrize("limits", [(math.nan, 100.0), (None, 1e308), (-math.inf, math.inf)])
+def test_a_limit_no_value_can_reach_never_breaks_the_monitor(limits):
+    # the API refuses such limits, but a config feed or a labels file may carry them
+    found = _run(PatientConfig(thresholds={"hr": limits}), [_vitals(i, hr=72.0) for i in range(4)])
+    assert not any(f.kind in ("tachycardia", "bradycardia") and f.firing for f in found[-1])
+
+
+def test_a_nan_snooze_snoozes_nothing():
+    assert not PatientConfig(snooze_until=math.nan).snoozed("tachycardia", T0)
+
+
+def test_one_reading_after_a_long_dropout_is_one_reading_not_a_run():
+    # HR 140 for 10 min, then 6 h with no HR (the other vitals go on), then one HR 140: no
+    # "for 453 min", no tachycardia on a single reading (2 are needed), no stuck sensor
+    mon = PatientMonitor("p1")
+    for i in range(8 * 60):
+        mon.observe(_vitals(i, hr=72.0 + (i % 3)))
+    for i in range(8 * 60, 8 * 60 + 10):
+        mon.observe(_vitals(i, hr=140.0))
+    for i in range(8 * 60 + 10, 14 * 60 + 10):
+        mon.observe(Sample("p1", "d1", T0 + 60.0 * i, spo2=97.0, rr=14.0, temp=36.8, motion=0.1))
+    _, found = mon.observe(_vitals(14 * 60 + 10, hr=140.0))
+    tachy = [f for f in found if f.kind == "tachycardia"]
+    assert tachy and not tachy[0].firing and tachy[0].since == T0 + 60.0 * (14 * 60 + 10)
+    assert not any(f.kind == "flatline" and f.vitals == ("hr",) for f in found)
