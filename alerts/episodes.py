@@ -137,15 +137,17 @@ class EpisodeTracker:
         self.policy = AlertPolicy()
 
     def _may_announce(self, ts: float, f: Finding, config: PatientConfig | None) -> bool:
+        # the rate window's announcements only (also when a critical one skips the limit:
+        # a patient whose alerts are all critical must not grow the list for ever)
+        window = self.policy.rate_window
+        recent = [t for t in self.recent_announcements if ts - t < window]
+        self.recent_announcements = recent
         if f.severity == "critical":
             return True
         if config is not None and config.snoozed(f.kind, ts):
             return False
         if f.category != "clinical":
             return True
-        window = self.policy.rate_window
-        recent = [t for t in self.recent_announcements if ts - t < window]
-        self.recent_announcements = recent
         return len(recent) < self.policy.max_new
 
     def update(

@@ -206,3 +206,13 @@ def test_tracker_state_pickles_without_the_policy():
     run(tr, [(0, [finding()])])
     again = pickle.loads(pickle.dumps(tr))  # noqa: S301 - our own bytes
     assert list(again.open) == ["tachycardia"]
+
+
+def test_a_patient_whose_alerts_are_all_critical_keeps_a_bounded_state() -> None:
+    tr = EpisodeTracker("p1", AlertPolicy(fold_related=False))
+    for i in range(200):  # a critical episode every 2 hours for 400 hours
+        t = 7200.0 * i
+        f = Finding(f"k{i % 5}", "clinical", "critical", ("hr",), t, True, 1.0, "x", {})
+        tr.update(t, [f])
+        tr.update(t + 3600.0, [])  # (it clears)
+    assert len(tr.recent_announcements) <= 2
