@@ -52,7 +52,15 @@ from stream.detect.vitals import NEWS2_NAME
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHECK_EVERY_S", "EMERGENCY", "KEY", "SUSTAIN_CHECKS", "AggregateView", "check"]
+__all__ = [
+    "CHECK_EVERY_S",
+    "EMERGENCY",
+    "KEY",
+    "SILENCE_S",
+    "SUSTAIN_CHECKS",
+    "AggregateView",
+    "check",
+]
 
 #: The finding's kind, and the monitor's ``rule_state`` key of its evidence run.
 KEY: Final = "news2"
@@ -62,6 +70,9 @@ EMERGENCY: Final = 7
 CHECK_EVERY_S: Final = 300.0
 #: Checks in a row at EMERGENCY or more before the finding fires (10 minutes).
 SUSTAIN_CHECKS: Final = 3
+#: A silence this long between two checks (a data gap) ends the run: sparser samples (a
+#: cuff-only patient every 15 min) still count in a row.
+SILENCE_S: Final = 1800.0
 
 
 class AggregateView(Protocol):
@@ -90,8 +101,9 @@ def check(mon: AggregateView, ts: float, evaluate: bool, at_rest: bool) -> Findi
             if state is not None:
                 del mon.rule_state[KEY]
             return None
-        if state is None or ts - state[2] > 2.0 * CHECK_EVERY_S:
-            # a new run; also after a silence (checks either side of it are not in a row)
+        if state is None or (state[2] > 1e6 and ts - state[2] > SILENCE_S):
+            # a new run; also after a data gap (checks either side of it are not in a row;
+            # a state saved before the last check's time was kept holds a total: < 1e6)
             state = mon.rule_state[KEY] = [0.0, ts, ts]
         state[0] += 1.0
         state[2] = ts

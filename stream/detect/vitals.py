@@ -55,9 +55,10 @@ NEWS2_NAME: Final = {"hr": "pulse", "rr": "resp rate", "spo2": "SpO2", "temp": "
                      "sbp": "systolic BP"}  # fmt: skip
 #: How long a smoothed value stays current for NEWS2 (cuff readings are intermittent).
 FRESH_S: Final = {"hr": 900.0, "spo2": 900.0, "rr": 900.0, "temp": 1800.0, "sbp": 5400.0}
-#: How long a rule's last evidence on a vital holds its alert open without a new reading
-#: (the cuff's diastolic as its systolic; others: 900 s).
-EVIDENCE_FRESH_S: Final = {**FRESH_S, "dbp": FRESH_S["sbp"]}
+#: How long a rule's last evidence on a vital holds its alert open without a new reading, and
+#: continues its run of readings (the cuff's diastolic as its systolic; a glucose meter reads
+#: a few times a day; others: 900 s).
+EVIDENCE_FRESH_S: Final = {**FRESH_S, "dbp": FRESH_S["sbp"], "glucose": 8 * 3600.0}
 #: The most an optically sensed vital (photoplethysmography, the channels motion corrupts) can
 #: move between readings a minute apart, with room for sensor noise
 #: (:mod:`stream.detect.plausibility`). Other vitals are not gated.

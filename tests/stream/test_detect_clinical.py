@@ -340,3 +340,35 @@ def test_one_reading_after_a_long_dropout_is_one_reading_not_a_run():
     tachy = [f for f in found if f.kind == "tachycardia"]
     assert tachy and not tachy[0].firing and tachy[0].since == T0 + 60.0 * (14 * 60 + 10)
     assert not any(f.kind == "flatline" and f.vitals == ("hr",) for f in found)
+
+
+def test_a_repeated_value_either_side_of_a_gap_in_that_vital_is_no_stuck_sensor():
+    def flat_hr(gap_min: int) -> bool:
+        mon = PatientMonitor("p1")
+        fired = False
+        for i in range(25):  # 25 equal readings, then (maybe) an hour without HR, then 10
+            mon.observe(_vitals(i, hr=66.0, rr=14.0 + i % 2))
+        for i in range(25, 25 + gap_min):
+            mon.observe(Sample("p1", "d1", T0 + 60.0 * i, spo2=97.0, rr=14.0 + i % 2))
+        for i in range(25 + gap_min, 35 + gap_min):
+            found = mon.observe(_vitals(i, hr=66.0, rr=14.0 + i % 2))[1]
+            fired |= any(f.kind == "flatline" and f.vitals == ("hr",) for f in found)
+        return fired
+
+    assert flat_hr(0) and not flat_hr(60)
+
+
+@pytest.mark.parametrize("every_min", [30, 60, 240])
+def test_glucose_meter_readings_hours_apart_still_make_a_run(every_min):
+    readings = [Sample("p1", "meter", T0 + 60.0 * every_min * i, glucose=45.0) for i in range(3)]
+    found = _run(None, readings)
+    assert _firing(found[1], "hypoglycemia").severity == "high"
+
+
+def test_the_safety_net_counts_checks_in_a_row_when_samples_are_14_minutes_apart():
+    mon = PatientMonitor("p1", PatientConfig(consciousness="V", on_oxygen=True))
+    fired = []
+    for i in range(8):
+        s = Sample("p1", "d1", T0 + 840.0 * i, hr=97.0, spo2=95.0, rr=21.0, temp=38.2)
+        fired += [i for f in mon.observe(s)[1] if f.kind == "news2" and f.firing]
+    assert fired and fired[0] == 2
