@@ -180,7 +180,10 @@ def _observation_key(obs_id: str) -> tuple[str, str, datetime, timedelta] | None
     parts = obs_id.split("-")
     period = timedelta(minutes=1)
     if len(parts) >= 4 and parts[-1].endswith("s") and parts[-1][:-1].isdigit():
-        period = timedelta(seconds=int(parts.pop()[:-1]))
+        seconds = int(parts.pop()[:-1])
+        if seconds > RESOLUTIONS["1h"]:  # no average is longer than an hour
+            return None
+        period = timedelta(seconds=seconds)
     if len(parts) < 3 or not parts[-1].isdigit() or len(parts[-1]) > 11:
         return None
     start = datetime.fromtimestamp(int(parts.pop()), UTC)

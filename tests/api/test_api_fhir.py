@@ -367,7 +367,8 @@ def test_an_observations_full_url_reads_it_back_for_those_who_may_see_it(
         assert r.status_code == 200, (path, r.text)
         assert r.json() == entry["resource"]
     assert client.get(path, headers=world.auth("nurse-b")).status_code == 404  # not ward-b's
-    for bad in ("P1-hr-x", "P1-pulse-1709276400", "nonsense", "P1-hr-1709276400-7200s"):
+    for bad in ("P1-hr-x", "P1-pulse-1709276400", "nonsense", "P1-hr-1709276400-7200s",
+                "P1-hr-1709276400-99999999999999s"):  # fmt: skip
         assert (
             client.get(f"/fhir/r4/Observation/{bad}", headers=world.auth("nurse")).status_code
             == 404
