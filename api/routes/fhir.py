@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from alerts.exceptions import BadCursor
 from alerts.store import AlertQuery
-from alerts.store.base import RESOLUTIONS
+from alerts.store.base import RESOLUTIONS, AlertRecord
 from api import fhir
 from api.access import Principal, require_patient
 from api.deps import (
@@ -62,6 +62,15 @@ def _base(request: Request) -> str:
 
 
 _BP: frozenset[str] = frozenset({"sbp", "dbp"})
+#: A FHIR resource id, as the read routes take it.
+FhirId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
+
+
+def _flag(record: AlertRecord) -> fhir.JSON:
+    """An alert record (with its lifecycle state) as a FHIR Flag."""
+    view = record.alert.to_json_dict()
+    view.update(status=record.state.status, resolved_at=record.state.resolved_at)
+    return fhir.alert_flag(view)
 
 
 def _minute_ceil(t: datetime) -> datetime:
@@ -200,7 +209,7 @@ def _observation_key(obs_id: str) -> tuple[str, str, datetime, timedelta] | None
     response_class=FhirJSONResponse,
 )
 def read_observation(
-    observation_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")],
+    observation_id: FhirId,
     principal: VitalsReader,
     store: VitalsStore,
 ) -> FhirJSONResponse:
@@ -272,11 +281,7 @@ def search_flags(
         )
     except BadCursor as exc:
         raise BadRequest("malformed _cursor") from exc
-    flags = []
-    for record in page.items:
-        view = record.alert.to_json_dict()
-        view.update(status=record.state.status, resolved_at=record.state.resolved_at)
-        flags.append(fhir.alert_flag(view))
+    flags = [_flag(record) for record in page.items]
     self_url = f"{_base(request)}/Flag?{urlencode(request.query_params.multi_items())}"
     next_url = None
     if page.next_cursor is not None:
@@ -293,7 +298,7 @@ def search_flags(
     response_class=FhirJSONResponse,
 )
 def read_flag(
-    flag_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")],
+    flag_id: FhirId,
     principal: AlertsReader,
     store: AlertStore,
 ) -> FhirJSONResponse:
@@ -305,6 +310,4 @@ def read_flag(
     record = store.get_alert(flag_id)
     if record is None or not principal.can_see(record.alert.patient_id):
         raise NotFound("Flag not found")
-    view = record.alert.to_json_dict()
-    view.update(status=record.state.status, resolved_at=record.state.resolved_at)
-    return FhirJSONResponse(fhir.alert_flag(view))
+    return FhirJSONResponse(_flag(record))
