@@ -93,10 +93,11 @@ def check(mon: AggregateView, ts: float, evaluate: bool, at_rest: bool) -> Findi
     it) ends the run (a run's HR 150 and RR 28 are no emergency).
     """
     state = mon.rule_state.get(KEY)
+    sub: dict[str, int] | None = None
     if evaluate:
         cfg = mon.config
         assessed = cfg.on_oxygen or cfg.consciousness.upper() != "A"
-        total, _ = mon.news2_now(ts) if at_rest and assessed else (0, None)
+        total, sub = mon.news2_now(ts) if at_rest and assessed else (0, None)
         if total < EMERGENCY:
             if state is not None:
                 del mon.rule_state[KEY]
@@ -109,17 +110,15 @@ def check(mon: AggregateView, ts: float, evaluate: bool, at_rest: bool) -> Findi
         state[2] = ts
     if state is None:
         return None
+    if sub is None:  # (between checks: the vitals scoring now)
+        _, sub = mon.news2_now(ts)
     firing = state[0] >= SUSTAIN_CHECKS
     minutes = int((ts - state[1]) // 60.0)
+    vitals = tuple(v for v, points in sub.items() if points)
     return Finding(
-        KEY, "clinical", "critical", _vitals(mon, ts), state[1], firing, 1.0 if firing else 0.5,
+        KEY, "clinical", "critical", vitals, state[1], firing, 1.0 if firing else 0.5,
         explain=lambda: _explain(mon, ts, minutes),
     )  # fmt: skip
-
-
-def _vitals(mon: AggregateView, ts: float) -> tuple[str, ...]:
-    _, sub = mon.news2_now(ts)
-    return tuple(v for v, points in sub.items() if points)
 
 
 def _explain(mon: AggregateView, ts: float, minutes: int) -> tuple[str, dict[str, Any]]:
