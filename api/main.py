@@ -44,6 +44,7 @@ from api.accounts import schema as _schema  # noqa: F401 - registers the API's t
 from api.accounts.audit import AuditLog
 from api.accounts.patients import PatientDirectory
 from api.accounts.thresholds import ThresholdRepository
+from api.accounts.token_families import TokenFamilies
 from api.accounts.users import Accounts
 from api.config_publisher import KafkaConfigPublisher, PatientConfigPublisher
 from api.dashboard import mount_dashboard
@@ -209,6 +210,7 @@ def create_app(
         publisher=config_publisher,
         probes=dict(probes),
         keys=TokenKeys(secret=_signing_key(settings), issuer=settings.jwt_issuer),
+        token_families=TokenFamilies(registry.session),
         metrics=ApiMetrics(),
         device_sync=device_sync,
         clock=clock,

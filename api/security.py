@@ -4,6 +4,9 @@ Access tokens are short-lived and carry only who the caller is (``sub``, ``knd``
 client, ``scope`` for apps); what they may see is resolved from the registry on every request,
 so removing a clinician from a care team takes effect at once, not when the token expires.
 Refresh tokens are longer-lived, typed ``refresh`` and accepted only by the token endpoint.
+A person's tokens carry their login's session id (``sid``): the token endpoint rotates refresh
+tokens within that session and revokes it on replay or logout
+(:mod:`api.accounts.token_families`).
 
 References
 ----------
@@ -15,8 +18,8 @@ Examples
 >>> keys = TokenKeys(secret="x" * 32, issuer="vigil")
 >>> token = issue_token(keys, subject="nurse", kind="user", token_type="access", ttl_s=60, now=0.0)
 >>> claims = decode_token(keys, token, expected_type="access", now=30.0)
->>> claims.subject, claims.kind, claims.scopes
-('nurse', 'user', frozenset())
+>>> claims.subject, claims.kind, claims.scopes, claims.session_id
+('nurse', 'user', frozenset(), None)
 >>> decode_token(keys, token, expected_type="access", now=120.0)
 Traceback (most recent call last):
 ...
@@ -79,6 +82,11 @@ def new_client_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_token_id() -> str:
+    """Return a fresh random token or session id (128 bits, hex)."""
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True, slots=True)
 class TokenKeys:
     """The signing secret and issuer used for every token of one deployment."""
@@ -97,6 +105,8 @@ class TokenClaims:
     scopes: frozenset[str]
     expires_at: float
     token_id: str
+    #: The login session (token family) a person's token belongs to; ``None`` for apps.
+    session_id: str | None = None
 
 
 def issue_token(
@@ -108,8 +118,23 @@ def issue_token(
     ttl_s: float,
     now: float,
     scopes: frozenset[str] = frozenset(),
+    token_id: str | None = None,
+    session_id: str | None = None,
 ) -> str:
-    """Sign a token for ``subject`` valid for ``ttl_s`` seconds from ``now`` (epoch seconds)."""
+    """Sign a token for ``subject`` valid for ``ttl_s`` seconds from ``now`` (epoch seconds).
+
+    ``token_id`` becomes the ``jti`` (default: a fresh random one); ``session_id`` the ``sid``
+    of the login the token belongs to.
+
+    Examples
+    --------
+    >>> keys = TokenKeys(secret="x" * 32)
+    >>> token = issue_token(keys, subject="nurse", kind="user", token_type="refresh",
+    ...                     ttl_s=60, now=0.0, token_id="j1", session_id="s1")
+    >>> claims = decode_token(keys, token, expected_type="refresh", now=1.0)
+    >>> claims.token_id, claims.session_id
+    ('j1', 's1')
+    """
     payload: dict[str, object] = {
         "iss": keys.issuer,
         "sub": subject,
@@ -117,8 +142,10 @@ def issue_token(
         "typ": token_type,
         "iat": int(now),
         "exp": int(now + ttl_s),
-        "jti": uuid.uuid4().hex,
+        "jti": token_id or new_token_id(),
     }
+    if session_id is not None:
+        payload["sid"] = session_id
     if scopes:
         payload["scope"] = " ".join(sorted(scopes))
     return jwt.encode(payload, keys.secret, algorithm=ALGORITHM)
@@ -155,6 +182,7 @@ def decode_token(
     if not isinstance(sub, str) or not sub or kind not in ("user", "client"):
         raise NotAuthenticated("invalid token")
     scope = payload.get("scope", "")
+    sid = payload.get("sid")
     return TokenClaims(
         subject=sub,
         kind=kind,
@@ -162,4 +190,5 @@ def decode_token(
         scopes=frozenset(str(scope).split()),
         expires_at=float(exp),
         token_id=str(payload.get("jti", "")),
+        session_id=sid if isinstance(sid, str) and sid else None,
     )

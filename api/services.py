@@ -15,6 +15,7 @@ from alerts.store import AlertStore, VitalsStore
 from api.accounts.audit import AuditLog
 from api.accounts.patients import PatientDirectory
 from api.accounts.thresholds import ThresholdRepository
+from api.accounts.token_families import TokenFamilies
 from api.accounts.users import Accounts
 from api.config_publisher import PatientConfigPublisher
 from api.live import AlertBus, AlertHub
@@ -44,6 +45,8 @@ class Services:
     publisher: PatientConfigPublisher
     probes: Mapping[str, Probe]
     keys: TokenKeys
+    #: Refresh-token families (rotation, replay detection, logout).
+    token_families: TokenFamilies
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     #: Called after devices change, to push credentials to the MQTT broker (None: no broker).
     device_sync: Callable[[], None] | None = None

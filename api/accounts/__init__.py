@@ -5,7 +5,9 @@ database as patients and devices. :class:`~api.accounts.users.Accounts` manages 
 and app clients and resolves a token's :class:`~api.access.Principal`;
 :class:`~api.accounts.patients.PatientDirectory` pages patients and devices;
 :class:`~api.accounts.audit.AuditLog` is the append-only audit trail;
-:class:`~api.accounts.thresholds.ThresholdRepository` keeps per-patient configuration.
+:class:`~api.accounts.thresholds.ThresholdRepository` keeps per-patient configuration;
+:class:`~api.accounts.token_families.TokenFamilies` rotates refresh tokens and revokes a
+login's tokens on replay or logout.
 """
 
 __all__: list[str] = []

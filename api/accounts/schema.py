@@ -2,13 +2,14 @@
 
 Users (people who log in), care teams, which users belong to which team, which patients a
 team looks after, app clients (OAuth2 client credentials) with their scopes and patient or
-team grants, per-patient thresholds, and the audit log. Patients themselves are the
-registry's :class:`~ingest.registry.PatientRow`.
+team grants, per-patient thresholds, the audit log, and the login sessions behind refresh
+tokens (:class:`TokenFamilyRow`). Patients themselves are the registry's
+:class:`~ingest.registry.PatientRow`.
 
 Examples
 --------
 >>> {"users", "care_teams", "team_members", "team_patients", "app_clients",
-...  "audit_log", "patient_thresholds"} <= set(RegistryBase.metadata.tables)
+...  "audit_log", "patient_thresholds", "token_families"} <= set(RegistryBase.metadata.tables)
 True
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "TeamMemberRow",
     "TeamPatientRow",
     "ThresholdsRow",
+    "TokenFamilyRow",
     "UserRow",
 ]
 
@@ -133,3 +135,23 @@ class AuditRow(RegistryBase):
     patient_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
     target: Mapped[str | None] = mapped_column(String(200), default=None)
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class TokenFamilyRow(RegistryBase):
+    """One login's chain of refresh tokens: which one is still unspent, and whether it is revoked.
+
+    Only identifiers are kept, never a token: ``family_id`` is the tokens' ``sid`` claim and
+    ``current_jti`` the ``jti`` of the one refresh token of the chain that may still be used.
+    Any other refresh token of the family is spent, so presenting one is a replay.
+    """
+
+    __tablename__ = "token_families"
+    __table_args__ = (Index("ix_token_families_expires_at", "expires_at"),)
+
+    family_id: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    current_jti: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The session's absolute end (epoch seconds, the refresh tokens' ``exp``): prunable after.
+    expires_at: Mapped[int]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
