@@ -1,10 +1,11 @@
 """Shared route dependencies as ``Annotated`` aliases, so route signatures read plainly.
 
-Authentication: :func:`get_principal` verifies the bearer token and reloads the caller from
-the registry on every request. Authorization has two halves, both here: the scope aliases
-(``AlertsReader``, ``VitalsReader``, ``Admin`` ...) answer 403 when the caller's role or app
-grant lacks the scope, and :data:`PatientId` answers 404 for a patient the caller may not see
-(or that does not exist). Every route that takes a ``patient_id`` path parameter uses
+Authentication: :func:`get_principal` verifies the bearer token, checks that a person's login
+session has not been revoked, and reloads the caller from the registry on every request.
+Authorization has two halves, both here: the scope aliases (``AlertsReader``,
+``VitalsReader``, ``Admin`` ...) answer 403 when the caller's role or app grant lacks the
+scope, and :data:`PatientId` answers 404 for a patient the caller may not see (or that does
+not exist). Every route that takes a ``patient_id`` path parameter uses
 :data:`PatientId`; ``tests/api/test_api_isolation.py`` enumerates the app's routes to hold
 that line.
 """
@@ -113,6 +114,10 @@ def _authenticate(services: Services, authorization: str | None) -> tuple[Princi
     claims = decode_token(
         services.keys, token.strip(), expected_type="access", now=services.clock()
     )
+    # A person's token dies with its login session (logout, refresh-token replay): one
+    # primary-key read in the registry database that the principal lookup below uses anyway.
+    if claims.session_id is not None and not services.token_families.is_active(claims.session_id):
+        raise NotAuthenticated("session ended: sign in again")
     principal = services.accounts.principal(claims.kind, claims.subject, claims.scopes)
     if principal is None:
         raise NotAuthenticated("account unknown or disabled")

@@ -1,9 +1,15 @@
-"""Tokens: ``POST /auth/token`` for every grant, ``GET /auth/me`` for who the caller is.
+"""Tokens: ``POST /auth/token`` for every grant, ``POST /auth/revoke`` to log out,
+``GET /auth/me`` for who the caller is.
 
 One token endpoint serves the three OAuth 2.0 grants Vigil supports (RFC 6749):
 ``password`` for people (an access token plus a refresh token), ``refresh_token`` (rotates
 the pair), and ``client_credentials`` for apps (access token only, with the requested subset
 of the app's granted scopes; the client may authenticate with HTTP Basic or form fields).
+
+Refresh tokens are single-use (RFC 9700 section 4.14.2): a login starts a token family
+(:mod:`api.accounts.token_families`), each refresh spends the token it was given, and
+presenting a spent one again revokes the family, so whoever replayed it and the legitimate
+client both have to log in again. Rotation never extends the login's absolute session end.
 """
 
 from __future__ import annotations
@@ -13,14 +19,14 @@ import binascii
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Response
+from fastapi import APIRouter, Form, Header, Response, status
 
 from api.access import ROLE_SCOPES
 from api.deps import CurrentPrincipal, ServicesDep
 from api.exceptions import BadRequest, NotAuthenticated
 from api.problems import problem_responses
 from api.schemas.auth import MeOut, TokenOut
-from api.security import decode_token, issue_token
+from api.security import TokenClaims, TokenType, decode_token, issue_token, new_token_id
 from api.services import Services
 
 logger = logging.getLogger(__name__)
@@ -44,13 +50,23 @@ def _invalid_client() -> NotAuthenticated:
     return NotAuthenticated("invalid client credentials", oauth_error="invalid_client")
 
 
+def _session_over(detail: str) -> NotAuthenticated:
+    return NotAuthenticated(detail, oauth_error="invalid_grant")
+
+
 def _user_tokens(
-    services: Services, username: str, role: str, *, session_ends: float | None = None
+    services: Services,
+    username: str,
+    role: str,
+    *,
+    session_id: str,
+    refresh_jti: str,
+    session_ends: float,
+    now: float,
 ) -> TokenOut:
-    """An access and a refresh token; a refreshed pair keeps the login's ``session_ends``."""
-    s, now = services.settings, services.clock()
-    access_ttl = s.access_token_minutes * 60
-    refresh_ttl = s.refresh_token_hours * 3600 if session_ends is None else session_ends - now
+    """An access and a refresh token of login ``session_id``; the refresh token, whose id
+    is ``refresh_jti``, expires at the login's ``session_ends``."""
+    access_ttl = services.settings.access_token_minutes * 60
     return TokenOut(
         access_token=issue_token(
             services.keys,
@@ -59,6 +75,7 @@ def _user_tokens(
             token_type="access",  # noqa: S106 - a token kind
             ttl_s=access_ttl,
             now=now,
+            session_id=session_id,
         ),
         expires_in=access_ttl,
         refresh_token=issue_token(
@@ -66,10 +83,62 @@ def _user_tokens(
             subject=username,
             kind="user",
             token_type="refresh",  # noqa: S106 - a token kind
-            ttl_s=refresh_ttl,
+            ttl_s=session_ends - now,
             now=now,
+            token_id=refresh_jti,
+            session_id=session_id,
         ),
         scope=" ".join(sorted(ROLE_SCOPES[role])),
+    )
+
+
+def _login(services: Services, username: str, role: str) -> TokenOut:
+    """A new login: a new token family, its session ending ``refresh_token_hours`` from now."""
+    now = services.clock()
+    session_ends = now + services.settings.refresh_token_hours * 3600
+    jti = new_token_id()
+    sid = services.token_families.start(username, first_jti=jti, expires_at=session_ends, now=now)
+    return _user_tokens(
+        services,
+        username,
+        role,
+        session_id=sid,
+        refresh_jti=jti,
+        session_ends=session_ends,
+        now=now,
+    )
+
+
+def _refresh(services: Services, refresh_token: str) -> TokenOut:
+    """Spend ``refresh_token`` for a new pair of the same login; a replay revokes the login."""
+    now = services.clock()
+    try:
+        claims = decode_token(services.keys, refresh_token, expected_type="refresh", now=now)
+    except NotAuthenticated as exc:
+        raise _invalid_grant("invalid or expired refresh token") from exc
+    fresh = services.accounts.get_user(claims.subject) if claims.kind == "user" else None
+    # No session id: a refresh token from before rotation existed, which cannot be spent once.
+    if fresh is None or not fresh.active or claims.session_id is None or not claims.token_id:
+        raise _invalid_grant("invalid or expired refresh token")
+    next_jti = new_token_id()
+    outcome = services.token_families.rotate(
+        claims.session_id, spent_jti=claims.token_id, next_jti=next_jti, now=now
+    )
+    if outcome == "replayed":
+        raise _session_over(
+            "refresh token already used: the session is revoked for safety; sign in again"
+        )
+    if outcome != "rotated":
+        raise _session_over("session ended: sign in again")
+    # Rotation must not extend the session: it ends refresh_token_hours after the login.
+    return _user_tokens(
+        services,
+        fresh.username,
+        fresh.role,
+        session_id=claims.session_id,
+        refresh_jti=next_jti,
+        session_ends=claims.expires_at,
+        now=now,
     )
 
 
@@ -117,21 +186,11 @@ def token(
         if user is None:
             logger.info("failed login")
             raise NotAuthenticated("incorrect username or password", oauth_error="invalid_grant")
-        return _user_tokens(services, user.username, user.role)
+        return _login(services, user.username, user.role)
     if grant_type == "refresh_token":
         if not refresh_token:
             raise BadRequest("refresh_token is required", oauth_error="invalid_request")
-        try:
-            claims = decode_token(
-                services.keys, refresh_token, expected_type="refresh", now=services.clock()
-            )
-        except NotAuthenticated as exc:
-            raise _invalid_grant("invalid or expired refresh token") from exc
-        fresh = services.accounts.get_user(claims.subject) if claims.kind == "user" else None
-        if fresh is None or not fresh.active:
-            raise _invalid_grant("invalid or expired refresh token")
-        # Rotation must not extend the session: it ends refresh_token_hours after the login.
-        return _user_tokens(services, fresh.username, fresh.role, session_ends=claims.expires_at)
+        return _refresh(services, refresh_token)
     basic = _basic_credentials(authorization)
     cid, secret = basic if basic else (client_id, client_secret)
     if not cid or secret is None:
@@ -156,6 +215,49 @@ def token(
         expires_in=ttl,
         scope=" ".join(sorted(requested)),
     )
+
+
+def _revocable(services: Services, token: str, hint: str | None) -> TokenClaims | None:
+    """The claims of ``token`` if it is a valid refresh or access token, else ``None``."""
+    now = services.clock()
+    hinted_access = hint == "access_token"  # noqa: S105 - a hint name, not a secret
+    kinds: tuple[TokenType, ...] = ("access", "refresh") if hinted_access else ("refresh", "access")
+    for kind in kinds:
+        try:
+            return decode_token(services.keys, token, expected_type=kind, now=now)
+        except NotAuthenticated:
+            continue
+    return None
+
+
+@router.post(
+    "/revoke",
+    status_code=status.HTTP_200_OK,
+    response_class=Response,
+    summary="Log out: revoke a login's tokens",
+    responses={200: {"description": "Revoked, or nothing to revoke."}, **problem_responses(422)},
+)
+def revoke(
+    services: ServicesDep,
+    token: Annotated[
+        str, Form(max_length=4096, description="The refresh token (or an access token).")
+    ],
+    token_type_hint: Annotated[
+        str | None,
+        Form(pattern="^(refresh_token|access_token)$", description="Which kind ``token`` is."),
+    ] = None,
+) -> Response:
+    """Revoke the login ``token`` belongs to (OAuth 2.0 token revocation, RFC 7009): its
+    refresh token can no longer be used and its access tokens stop working at once.
+
+    Holding the token is the credential, so no other authentication is needed. As RFC 7009
+    asks, an invalid, expired or already revoked token also gets 200: there is nothing to do.
+    """
+    claims = _revocable(services, token, token_type_hint)
+    if claims is not None and claims.session_id is not None:
+        if services.token_families.revoke(claims.session_id, now=services.clock()):
+            logger.info("logout: revoked token family %s", claims.session_id)
+    return Response(status_code=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/me", response_model=MeOut, summary="Who am I", responses=problem_responses(401))

@@ -31,6 +31,8 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
+    # Logout (RFC 7009): the token being revoked is the credential.
+    ("POST", "/api/v1/auth/revoke"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
