@@ -2,6 +2,10 @@
 
 No browser: Node runs the module with ``fetch`` and ``sessionStorage`` stubbed, the request it
 makes is recorded, and the test sends that very request to the app.
+
+Refresh tokens are single-use and a replay ends the login, so the client must never spend one
+twice: every caller of a tab that meets a 401 shares one exchange, or retries with the token
+another caller already obtained. Signing out revokes the login on the server.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.api.conftest import TestClient
+import httpx
+
+from tests.api.conftest import LiveServer, TestClient
+from tests.api.dashboard_node import run_dashboard
 from tests.api.world import PASSWORD, World
 
 API_JS = Path(__file__).parents[2] / "api" / "static" / "js" / "api.js"
@@ -68,3 +75,116 @@ def test_the_dashboard_refreshes_an_expired_token_at_the_token_endpoint(
     r = client.request(call["method"], call["url"], headers=call["headers"], content=call["body"])
     assert r.status_code == 200, r.text
     assert r.json()["access_token"] and r.json()["refresh_token"]
+
+
+def _tokens(live_server: LiveServer, username: str = "nurse") -> dict[str, str]:
+    r = httpx.post(
+        f"{live_server.base_url}/api/v1/auth/token",
+        data={"username": username, "password": PASSWORD},
+    )
+    r.raise_for_status()
+    body: dict[str, str] = r.json()
+    return body
+
+
+#: Five callers of one tab (REST requests and the live stream's renewal) hit 401 with the same
+#: expired access token at the same moment: the server holds every 401 until all five are in.
+CONCURRENT_401S = """
+signIn({ token: "expired", refresh_token: ARGS[0], username: "nurse", role: "clinician" });
+const api = await js("api.js");
+let signedOut = 0;
+api.setUnauthorizedHandler(() => { signedOut += 1; });
+const stale = () => calls.filter((c) => c.headers.Authorization === "Bearer expired").length;
+intercept = async (url, init) => {
+  if ((init.headers || {}).Authorization === "Bearer expired") await until(() => stale() >= 4);
+};
+const answers = await Promise.all([
+  api.request("GET", "/auth/me"),
+  api.request("GET", "/auth/me"),
+  api.listAlerts(),
+  api.listPatients(),
+  api.renewSession("expired"),
+]);
+const exchanges = calls.filter((c) => c.url.endsWith("/auth/token")).length;
+// The login survived: its newest refresh token still works, and so does the new access token.
+const renewedAgain = await api.renewSession(api.currentSession().token);
+const me = await api.request("GET", "/auth/me");
+done({
+  exchanges,
+  signedOut,
+  subjects: [answers[0].subject, answers[1].subject, me.subject],
+  alerts: answers[2].length,
+  patients: answers[3].length,
+  renewed: answers[4],
+  renewedAgain,
+});
+"""
+
+
+def test_concurrent_401s_in_one_tab_share_one_refresh_and_keep_the_session(
+    world: World, live_server: LiveServer
+) -> None:
+    out = run_dashboard(
+        CONCURRENT_401S, live_server.base_url, _tokens(live_server)["refresh_token"]
+    )
+    assert out["exchanges"] == 1, "one refresh token, spent once"
+    assert out["signedOut"] == 0
+    assert out["subjects"] == ["nurse", "nurse", "nurse"]
+    assert out["alerts"] > 0 and out["patients"] == 2
+    assert out["renewed"] is True and out["renewedAgain"] is True
+
+
+#: A request sent with the old access token gets its 401 only after another caller of the tab
+#: has finished refreshing: it must retry with the new token, not refresh again.
+LATE_401 = """
+signIn({ token: "expired", refresh_token: ARGS[0], username: "nurse", role: "clinician" });
+const api = await js("api.js");
+let signedOut = 0;
+api.setUnauthorizedHandler(() => { signedOut += 1; });
+intercept = async (url, init) => {
+  const stale = (init.headers || {}).Authorization === "Bearer expired";
+  if (stale && url.includes("/patients")) {
+    await until(() => api.currentSession().token !== "expired");
+  }
+};
+const late = api.listPatients();
+const me = await api.request("GET", "/auth/me");
+const patients = await late;
+done({
+  exchanges: calls.filter((c) => c.url.endsWith("/auth/token")).length,
+  signedOut,
+  me: me.subject,
+  patients: patients.length,
+});
+"""
+
+
+def test_a_401_arriving_after_a_refresh_reuses_the_new_token_instead_of_refreshing_again(
+    world: World, live_server: LiveServer
+) -> None:
+    out = run_dashboard(LATE_401, live_server.base_url, _tokens(live_server)["refresh_token"])
+    assert out == {"exchanges": 1, "signedOut": 0, "me": "nurse", "patients": 2}
+
+
+SIGN_OUT = """
+const api = await js("api.js");
+await api.login("nurse", ARGS[0]);
+const { token, refresh_token } = api.currentSession();
+await api.logout();
+const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token });
+const refreshed = await fetch("/api/v1/auth/token", { method: "POST", body: form });
+const me = await fetch("/api/v1/auth/me", { headers: { Authorization: `Bearer ${token}` } });
+done({
+  session: api.currentSession(),
+  revokes: calls.filter((c) => c.url.endsWith("/auth/revoke")).length,
+  refresh: [refreshed.status, (await refreshed.json()).error],
+  me: me.status,
+});
+"""
+
+
+def test_signing_out_revokes_the_login_on_the_server(world: World, live_server: LiveServer) -> None:
+    out = run_dashboard(SIGN_OUT, live_server.base_url, PASSWORD)
+    assert out["session"] is None and out["revokes"] == 1
+    assert out["refresh"] == [401, "invalid_grant"], "the refresh token is dead"
+    assert out["me"] == 401, "and so is the access token"

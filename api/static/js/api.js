@@ -60,9 +60,18 @@ async function readProblem(resp) {
 
 let refreshing = null;
 
-/** Exchange the refresh token for a new pair; concurrent callers share one exchange. */
-function refresh() {
-  if (!refreshing) refreshing = exchangeRefreshToken().finally(() => { refreshing = null; });
+/**
+ * A usable access token after `stale` (the one a request was sent with) got a 401.
+ *
+ * Refresh tokens are single-use: the server revokes the whole session if one is presented
+ * twice. So the tab never runs two exchanges at once (concurrent callers share the one in
+ * flight, which always sends the newest refresh token), and a 401 that arrives after another
+ * caller already refreshed just retries with the newer token instead of refreshing again.
+ */
+function refresh(stale) {
+  if (refreshing) return refreshing;
+  if (session && session.token && session.token !== stale) return Promise.resolve(true);
+  refreshing = exchangeRefreshToken().finally(() => { refreshing = null; });
   return refreshing;
 }
 
@@ -83,14 +92,15 @@ async function exchangeRefreshToken() {
 
 export async function request(method, path, body, { retry = true, extraHeaders = {}, withEtag = false } = {}) {
   const headers = { Accept: "application/json", ...extraHeaders };
-  if (session) headers.Authorization = `Bearer ${session.token}`;
+  const sent = session ? session.token : null;
+  if (session) headers.Authorization = `Bearer ${sent}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path.startsWith(BASE) ? path : `${BASE}${path}`, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (resp.status === 401 && retry && (await refresh())) {
+  if (resp.status === 401 && retry && (await refresh(sent))) {
     return request(method, path, body, { retry: false, extraHeaders, withEtag });
   }
   if (resp.status === 401) endSession();
@@ -105,11 +115,12 @@ function endSession() {
 }
 
 /**
- * After a 401 outside `request` (the live stream): refresh the token, or end the session and
- * send the user to sign in. True when the caller may retry with `currentSession()`.
+ * After a 401 outside `request` (the live stream) for access token `stale`: refresh the token,
+ * or end the session and send the user to sign in. True when the caller may retry with
+ * `currentSession()`.
  */
-export async function renewSession() {
-  if (await refresh()) return true;
+export async function renewSession(stale) {
+  if (await refresh(stale)) return true;
   if (session) endSession();
   return false;
 }
@@ -142,8 +153,24 @@ export async function login(username, password) {
   return session;
 }
 
-export function logout() {
+/**
+ * Sign out here and on the server: revoking the refresh token ends the whole login (its
+ * access tokens too), so a copy of either token left in this browser is worthless.
+ */
+export async function logout() {
+  const refreshToken = session && session.refresh_token;
   saveSession(null);
+  if (!refreshToken) return;
+  try {
+    // OAuth 2.0 token revocation (RFC 7009); best effort, the local session is gone either way.
+    await fetch(`${BASE}/auth/revoke`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: refreshToken, token_type_hint: "refresh_token" }),
+    });
+  } catch {
+    // Offline: the login still ends when its refresh token expires.
+  }
 }
 
 export const isClinician = () => !!session && ["admin", "clinician"].includes(session.role);

@@ -57,7 +57,7 @@ export class LiveStream {
       // reconnect at once, or, if the session is over, stop and let the user sign in again.
       if (this.stopped) return;
       if (renewed) throw new Error("stream HTTP 401 after a token refresh");
-      if (await renewSession()) return this.connect(true);
+      if (await renewSession(session.token)) return this.connect(true);
       this.stop();
       return;
     }
