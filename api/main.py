@@ -76,7 +76,11 @@ lifecycle and a live stream, per-patient thresholds, and FHIR R4 read access.
 
 **Authentication.** `POST /api/v1/auth/token` with the OAuth 2.0 password grant (people) or
 client-credentials grant (apps), then send `Authorization: Bearer <access_token>`. Every route
-needs a token except `/healthz`, `/readyz` and `/metrics`.
+needs a token except `/healthz`, `/readyz` and `/metrics`. People also get a refresh token:
+the `refresh_token` grant exchanges it for a new pair of the same login, which ends
+`VIGIL_REFRESH_TOKEN_HOURS` after sign-in however often it is refreshed. A refresh token works
+once: presenting a used one again answers 401 and revokes the whole login (RFC 9700 section
+4.14.2). `POST /api/v1/auth/revoke` (RFC 7009) logs out.
 
 **Authorization.** Roles: `admin` (everything), `clinician` (the patients of their care
 teams), `patient` (only their own data), `app` (its granted scopes and patients or teams).
