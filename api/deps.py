@@ -28,7 +28,7 @@ from api.accounts.thresholds import ThresholdRepository
 from api.accounts.users import Accounts
 from api.exceptions import NotAuthenticated, NotFound
 from api.live import AlertHub
-from api.security import decode_token
+from api.security import TokenClaims, decode_token
 from api.services import Services
 
 __all__ = [
@@ -97,15 +97,18 @@ def get_principal(
     if isinstance(cached, Principal):
         principal = cached
     else:
-        principal, request.state.token_expires_at = _authenticate(services, authorization)
+        principal, claims = _authenticate(services, authorization)
+        # For long-lived responses (the alert stream): when the token dies, and its login.
+        request.state.token_expires_at = claims.expires_at
+        request.state.token_session_id = claims.session_id
     request.state.principal = principal
     for scope in security_scopes.scopes:
         require_scope(principal, scope)
     return principal
 
 
-def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, float]:
-    """The caller, and when its token expires (epoch seconds)."""
+def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, TokenClaims]:
+    """The caller, and the claims of its verified token."""
     if not authorization:
         raise NotAuthenticated("authentication required")
     scheme, _, token = authorization.partition(" ")
@@ -121,7 +124,7 @@ def _authenticate(services: Services, authorization: str | None) -> tuple[Princi
     principal = services.accounts.principal(claims.kind, claims.subject, claims.scopes)
     if principal is None:
         raise NotAuthenticated("account unknown or disabled")
-    return principal, claims.expires_at
+    return principal, claims
 
 
 def _scoped(*scopes: str) -> object:

@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-#: Seconds between re-reading a stream client's visible patients (team changes apply live).
+#: Seconds between re-reading a stream client's visible patients and login (team changes
+#: apply live; a revoked login's stream ends).
 VISIBILITY_REFRESH_S = 30.0
 #: Reconnection delay suggested to EventSource clients, milliseconds.
 SSE_RETRY_MS = 2000
@@ -163,9 +164,11 @@ async def stream_alerts(
 
     FastAPI interleaves a keep-alive comment every 15 s of silence, so proxies keep the
     connection open. The stream ends when the caller's access token expires (a stolen token
-    must not listen for ever): reconnect with a fresh one and ``Last-Event-ID``.
+    must not listen for ever), or within 30 s of its login being revoked (logout, a replayed
+    refresh token): reconnect with a fresh token and ``Last-Event-ID``.
     """
     expires_at: float | None = getattr(request.state, "token_expires_at", None)
+    session_id: str | None = getattr(request.state, "token_session_id", None)
     sub = services.hub.subscribe(last_event_id)
     services.metrics.sse_clients.inc()
     visible = principal
@@ -184,6 +187,10 @@ async def stream_alerts(
                     yield ServerSentEvent(event=ev.event, id=ev.id, data=ev.data)
             now = asyncio.get_running_loop().time()
             if now - refreshed >= VISIBILITY_REFRESH_S:
+                if session_id is not None and not await asyncio.to_thread(
+                    services.token_families.is_active, session_id
+                ):
+                    return  # the login was revoked: its tokens are dead, and so is the stream
                 visible = await _refresh(services, principal)
                 refreshed = now
             timeout = VISIBILITY_REFRESH_S

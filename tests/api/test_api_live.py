@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from api.live import AlertHub
+from api.routes import alerts as alerts_routes
 from tests.api.conftest import LiveServer
 from tests.api.sse import Event, events
-from tests.api.world import World, make_alert
+from tests.api.world import PASSWORD, World, make_alert
 
 # -- the hub (pure asyncio) -----------------------------------------------------------------
 
@@ -187,3 +188,22 @@ def test_the_stream_ends_when_its_token_expires(world: World, http: httpx.Client
         world.bus.publish(make_alert("P1", "after", 1))
         assert [ev.event for ev in stream if ev.event == "alert"] == []
     assert http.get("/api/v1/alerts/stream", headers=nurse).status_code == 401  # same token
+
+
+def test_the_stream_ends_when_its_login_is_revoked(
+    world: World, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Logout or a replayed refresh token revokes the login: a stream opened with one of its
+    # access tokens ends at the next visibility check instead of at the token's expiry.
+    monkeypatch.setattr(alerts_routes, "VISIBILITY_REFRESH_S", 0.2)
+    pair = http.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
+    nurse = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+    with http.stream("GET", "/api/v1/alerts/stream", headers=nurse) as r:
+        stream = events(r)
+        world.bus.publish(make_alert("P1", "before", 1))
+        assert next_alert(stream).json()["kind"] == "before"
+        revoked = http.post("/api/v1/auth/revoke", data={"token": pair.json()["refresh_token"]})
+        assert revoked.status_code == 200
+        # Ends by itself (the read timeout is 5 s): nothing more, the clock never moved.
+        assert [ev.event for ev in stream if ev.event == "alert"] == []
+    assert http.get("/api/v1/alerts/stream", headers=nurse).status_code == 401
