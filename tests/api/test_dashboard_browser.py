@@ -6,7 +6,8 @@ One demo process (default fleet: 50 patients, 60x time) serves every test in thi
   clinical alert (the issue's acceptance; the time is measured from process start and printed);
 - the nurse signs in, sees the patient wall, sees a new alert arrive live over SSE,
   acknowledges it, and the API records the acknowledgement by ``nurse``;
-- the patient login sees only P0001, in the UI and in the API.
+- the patient login sees only P0001, in the UI and in the API;
+- signing out revokes the login on the server: the tab's refresh and access tokens are refused.
 
 Chromium is Debian's (``make browser``); Playwright drives it through ``executable_path``
 because Playwright's own browser download cannot work here. Screenshots go to ``artifacts/``.
@@ -300,3 +301,27 @@ def test_the_patient_login_sees_only_p0001_in_ui_and_api(
     assert {a["patient_id"] for a in alerts} <= {"P0001"}
     with capsys.disabled():
         print(f"\nscreenshot: {shots[0]}")  # noqa: T201 - the issue asks for the paths
+
+
+def test_signing_out_revokes_the_nurses_tokens_on_the_server(demo: Demo, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, demo.base, "nurse", "nurse-demo")
+    page.get_by_test_id("patient-tile").first.wait_for(timeout=30_000)
+    session = page.evaluate("() => JSON.parse(sessionStorage.getItem('vigil.session'))")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/revoke")) as revoked:
+        page.locator("#logout").click()
+    assert revoked.value.status == 200
+    page.get_by_test_id("login-form").wait_for(timeout=10_000)
+    assert page.evaluate("() => sessionStorage.getItem('vigil.session')") is None
+    page.close()
+    assert errors == []
+
+    refreshed = httpx.post(
+        f"{demo.base}/api/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": session["refresh_token"]},
+        timeout=10,
+    )
+    assert refreshed.status_code == 401 and refreshed.json()["error"] == "invalid_grant"
+    assert demo.get("/api/v1/auth/me", session["token"]).status_code == 401
