@@ -20,15 +20,29 @@ Per sample:
    baselines have learned (:mod:`stream.detect.aggregate`);
 4. technical conditions (:mod:`stream.detect.technical`).
 
-Late and out-of-order samples: a sample up to ``reorder_window`` seconds older than the newest
-one seen is processed normally (clock jitter). An older one — a batch delivered after a
-Bluetooth drop — is *scored* against the current model but neither learned nor allowed to
-build clinical evidence: the present, not a replayed past, decides what alerts now, and a
-baseline must not be re-learned out of order. The exception is a reading from a device of its
-own (:data:`~stream.detect.vitals.OWN_DEVICE`: a cuff BP, a glucose meter) newer than the last
-one of its vital: it *is* the present of that vital until the next spot measurement, up to an
-hour away, so it is processed as if on time (a 207 mmHg reading in a backlog is alerted when
-it arrives, not at the next cuff reading).
+Late and out-of-order samples are judged per source, since a patient's devices keep clocks
+of their own. The continuous stream — samples with a wearable vital (HR, SpO2, RR,
+temperature), motion or a custom channel — has the patient's ``watermark``, the newest ``ts``
+it sent: a sample of it up to ``reorder_window`` seconds older is processed normally (clock
+jitter). An older one — a batch delivered after a Bluetooth drop — is *scored* against the
+current model but neither learned nor allowed to build clinical evidence: the present, not a
+replayed past, decides what alerts now, and a baseline must not be re-learned out of order.
+The exception is a reading from a device of its own (:data:`~stream.detect.vitals.OWN_DEVICE`:
+a cuff BP, a glucose meter) newer than the last one of its vital: it *is* the present of that
+vital until the next spot measurement, up to an hour away, so it is processed as if on time
+(a 207 mmHg reading in a backlog is alerted when it arrives, not at the next cuff reading).
+
+A *spot* sample — such readings alone, as a separate cuff or meter sends them — never moves
+the watermark: it is late only if older by more than ``reorder_window`` than the last reading
+of its vital (its device's own backlog). While the stream is live (its watermark less than
+the data-gap threshold before the reading) a spot sample also leaves the stream's clocks
+alone — the activity context, the NEWS2 check times, the data-gap and signal-quality runs —
+so that a cuff 10 minutes ahead of the wearable (or a wearable 10 minutes behind: ingest
+bounds only a lead) cannot make the next 10 minutes of the wearable late (unlearned, no
+evidence) nor hide the wearable falling silent. Without a live stream (a cuff-only patient,
+a wearable off for the night) spot samples keep the patient's clock as any sample does. A
+sample carrying both (the simulator's wearable reports the cuff's values) has one device's
+``ts``: it is of the stream.
 
 Examples
 --------
@@ -152,7 +166,8 @@ class PatientMonitor:
     config
         Clinician overrides; ``None`` means defaults.
     reorder_window
-        Seconds a sample may be older than the newest seen and still be processed normally.
+        Seconds a sample may be older than the newest of its source (the continuous stream,
+        or a spot reading's vital) and still be processed normally.
     """
 
     __slots__ = (
@@ -241,13 +256,32 @@ class PatientMonitor:
         in :attr:`top_channel` (``None`` when nothing scored above 0).
         """
         ts = sample.ts
-        late = ts < self.watermark - self.reorder_window
-        if ts > self.watermark:
-            self.watermark = ts
-        if late:
-            ctx, reliable = self.activity.context, True
+        # A spot reading alone (a cuff's or a meter's sample) has its device's clock: it is
+        # judged against its vital's last reading, and kept off the clocks of a live stream
+        # (module docstring). (The first test decides for nearly every sample: HR.)
+        spot = (
+            sample.hr is None
+            and sample.temp is None
+            and sample.spo2 is None
+            and sample.rr is None
+            and sample.motion is None
+            and not sample.custom
+        )
+        follows = spot and ts - self.watermark < self.quality.gap_after
+        if spot:
+            late = False
+            if follows:
+                ctx, reliable = self.activity.context, not self.activity.exerting
+            else:
+                ctx, reliable = self.activity.update(None, sample.quality, ts)
         else:
-            ctx, reliable = self.activity.update(sample.motion, sample.quality, ts)
+            late = ts < self.watermark - self.reorder_window
+            if ts > self.watermark:
+                self.watermark = ts
+            if late:
+                ctx, reliable = self.activity.context, True
+            else:
+                ctx, reliable = self.activity.update(sample.motion, sample.quality, ts)
         findings: list[Finding] = []
         best = 0.0
         top: str | None = None
@@ -281,7 +315,9 @@ class PatientMonitor:
                 continue
             ch = channels.get(vital) or self._channel(vital, False)
             assert ch is not None  # noqa: S101 - vitals always get a model
-            if late and not (vital in OWN_DEVICE and ts > ch.recent_at):
+            if (late and not (vital in OWN_DEVICE and ts > ch.recent_at)) or (
+                spot and ts < ch.recent_at - self.reorder_window
+            ):
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
                 rules, kinds, lo, hi, step = ruleset.get(vital, _NO_RULES)
@@ -350,7 +386,7 @@ class PatientMonitor:
             if f is not None:
                 findings.append(f)
         if not late:
-            due = ts >= self.news2_next
+            due = ts >= self.news2_next and not follows
             if due:
                 self.news2_next = ts + CHECK_EVERY_S
             if due or NEWS2_KEY in rule_state:
@@ -358,7 +394,8 @@ class PatientMonitor:
                 f = aggregate_check(self, ts, due, at_rest and not self.activity.exerting)
                 if f is not None:
                     findings.append(f)
-            findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=sample))
+            if not follows:
+                findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=sample))
         return best, findings
 
     def tick(self, now: float) -> list[Finding]:

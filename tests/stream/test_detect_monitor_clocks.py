@@ -1,0 +1,110 @@
+"""PatientMonitor with devices whose clocks disagree: a sample's lateness is its own source's.
+
+A patient wears a patch (a sample a minute) and has a BP cuff of its own, whose clock runs
+10 minutes ahead. Each cuff reading must not make the next 10 minutes of the patch "late".
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+import msgspec
+
+from ingest.sample import Sample
+from stream.detect.monitor import PatientMonitor
+from stream.pipeline import Pipeline
+from tests.stream.detect_synth import T0, Mod, Person, ramp, samples
+
+DAY = 1440
+#: The cuff's clock lead in the audit that found the flaw (23 % of patch samples were late).
+AHEAD = 600.0
+
+
+def patch_and_cuff(
+    minutes: int, mods: tuple[Mod, ...] = (), *, cuff_ahead: float | None = AHEAD
+) -> Iterator[Sample]:
+    """The synthetic patient's patch samples, in arrival order, with each BP reading sent by a
+    separate cuff stamped ``cuff_ahead`` seconds off (``None``: no cuff at all)."""
+    for s in samples(Person(seed=21), minutes, mods=mods):
+        if s.sbp is None:
+            yield s
+            continue
+        yield msgspec.structs.replace(s, sbp=None, dbp=None)
+        if cuff_ahead is not None:
+            yield Sample("p1", "cuff", s.ts + cuff_ahead, sbp=s.sbp, dbp=s.dbp)
+
+
+def _monitor(stream: Iterator[Sample]) -> PatientMonitor:
+    mon = PatientMonitor("p1")
+    for s in stream:
+        mon.observe(s)
+    return mon
+
+
+def test_a_cuff_clock_ahead_leaves_the_patch_stream_as_if_there_were_no_cuff() -> None:
+    with_cuff = _monitor(patch_and_cuff(2 * DAY))
+    patch_only = _monitor(patch_and_cuff(2 * DAY, cuff_ahead=None))
+    # every patch sample learned as without the cuff (a late one is scored, not learned) ...
+    for vital in ("hr", "spo2", "rr", "temp"):
+        assert pickle.dumps(with_cuff.channels[vital]) == pickle.dumps(patch_only.channels[vital])
+    # ... with the same activity context, NEWS2 check times and data-gap clock
+    assert pickle.dumps(with_cuff.activity) == pickle.dumps(patch_only.activity)
+    assert with_cuff.watermark == patch_only.watermark
+    assert with_cuff.news2_next == patch_only.news2_next
+    assert with_cuff.quality.last_seen == patch_only.quality.last_seen
+    # and the cuff's own readings were learned, on its own clock
+    assert with_cuff.channels["sbp"].recent_at == T0 + 60.0 * (2 * DAY - 23) + AHEAD
+
+
+def _first_tachycardia(cuff_ahead: float | None) -> float:
+    onset = DAY + 10 * 60 + 7  # a cuff reading's minute: the next 10 patch minutes matter
+    pipe = Pipeline()
+    mods = (ramp("hr", onset, 4, 138.0, onset + 60),)
+    for s in patch_and_cuff(onset + 60, mods, cuff_ahead=cuff_ahead):
+        for a in pipe.process(s).alerts:
+            if a.kind == "tachycardia":
+                return (a.detected_at - T0) / 60.0 - onset
+    raise AssertionError("tachycardia not alerted")
+
+
+def test_a_tachycardia_after_a_reading_of_a_cuff_ahead_is_alerted_as_promptly() -> None:
+    assert _first_tachycardia(AHEAD) == _first_tachycardia(None) < 12
+
+
+def test_a_cuff_clock_ahead_still_alerts_on_its_own_readings_at_once() -> None:
+    pipe = Pipeline()
+    hypertension = []
+    for s in patch_and_cuff(DAY + 120):
+        if s.device_id == "cuff" and s.ts > T0 + 60.0 * DAY:
+            s = msgspec.structs.replace(s, sbp=208.0, dbp=122.0)
+        hypertension += [a for a in pipe.process(s).alerts if a.kind == "hypertension"]
+    assert hypertension and hypertension[0].detected_at < T0 + 60.0 * (DAY + 60) + AHEAD
+
+
+def test_a_cuff_backlog_older_than_its_newest_reading_is_scored_not_learned() -> None:
+    mon = _monitor(patch_and_cuff(DAY))
+    before = pickle.dumps(mon.channels["sbp"]), pickle.dumps(mon.rule_state)
+    old = Sample("p1", "cuff", T0 + 60.0 * (DAY - 100), sbp=212.0, dbp=124.0)
+    score, found = mon.observe(old)
+    assert score > 0.5 and [f for f in found if f.kind == "hypertension"] == []
+    assert (pickle.dumps(mon.channels["sbp"]), pickle.dumps(mon.rule_state)) == before
+
+
+def test_a_cuff_clock_ahead_does_not_hide_the_patch_falling_silent() -> None:
+    mon = _monitor(patch_and_cuff(DAY))
+    last = mon.watermark
+    # the patch goes quiet; the cuff reads 5 min later, stamped 10 min ahead of that
+    mon.observe(Sample("p1", "cuff", last + 300.0 + AHEAD, sbp=124.0, dbp=80.0))
+    [gap] = mon.tick(last + 1860.0)
+    assert gap.kind == "data_gap" and gap.since == last
+
+
+def test_a_cuff_alone_keeps_its_own_clock_when_the_patch_is_long_silent() -> None:
+    # hours after the patch came off, the cuff is the patient's only device: its readings
+    # are data (no "offline" while it reads) and the NEWS2 checks run on them
+    mon = _monitor(patch_and_cuff(DAY))
+    t = mon.watermark + 4 * 3600.0
+    mon.observe(Sample("p1", "cuff", t, sbp=124.0, dbp=80.0))
+    assert mon.quality.last_seen == t and mon.news2_next == t + 300.0
+    assert mon.tick(t + 600.0) == []
