@@ -14,6 +14,8 @@ patient-day). Every variant keeps the physiology and the labels; only the report
 - ``raw magnitude``: motion is the accelerometer magnitude with gravity (~1 g at rest);
 - ``bias +0.04 g``: motion with a constant bias;
 - ``cuff apart``: blood pressure comes from a separate cuff device (its own ``device_id``);
+- ``cuff 10 min ahead``: that cuff's clock runs 10 minutes ahead of the wearable's (or the
+  wearable's behind: devices keep clocks of their own, and ingest bounds only a lead);
 - ``redelivered``: 5 % of messages arrive twice (MQTT QoS 1 after a reconnect);
 - ``no motion``: no accelerometer at all (exercise is then indistinguishable from
   tachycardia by design: reported, not a target);
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ingest.sample import format_ts, parse_ts  # noqa: E402
 from ingest.simulator.cohort import Cohort, CohortSpec, simulate_cohort  # noqa: E402
 from stream.cohort_eval import configs_from_labels  # noqa: E402
 from stream.evaluation import (  # noqa: E402
@@ -69,7 +72,16 @@ def _motion(f: Callable[[float], float]) -> Callable[[Record], None]:
     return edit
 
 
-def _cuff_apart(records: Iterator[Record]) -> Iterator[Record]:
+def _later(ts: Any, seconds: float) -> Any:
+    """``ts`` (epoch seconds or ISO text, as a payload has it) ``seconds`` later."""
+    if not seconds:
+        return ts
+    if isinstance(ts, int | float):
+        return ts + seconds
+    return format_ts(parse_ts(ts) + seconds)
+
+
+def _cuff_apart(records: Iterator[Record], ahead: float = 0.0) -> Iterator[Record]:
     for r in records:
         sbp, dbp = r.pop("sbp", None), r.pop("dbp", None)
         yield r
@@ -77,7 +89,7 @@ def _cuff_apart(records: Iterator[Record]) -> Iterator[Record]:
             yield {
                 "patient_id": r["patient_id"],
                 "device_id": f"cuff-{r['patient_id']}",
-                "ts": r["ts"],
+                "ts": _later(r["ts"], ahead),
                 "sbp": sbp,
                 "dbp": dbp,
             }
@@ -97,6 +109,7 @@ VARIANTS: dict[str, Variant] = {
     "raw magnitude": _each(_motion(lambda m: 1.0 + m)),
     "bias +0.04 g": _each(_motion(lambda m: m + 0.04)),
     "cuff apart": _cuff_apart,
+    "cuff 10 min ahead": lambda records: _cuff_apart(records, ahead=600.0),
     "redelivered": _redelivered,
     "no motion": _each(lambda r: r.pop("motion", None)),
     "no temp": _each(lambda r: r.pop("temp", None)),
@@ -127,12 +140,12 @@ def main() -> None:
         f"{args.patients} patients x {args.days:g} days (seed {args.seed}): {len(events)} "
         f"events, {days:.1f} patient-days"
     )
-    print(f"{'variant':16s} {'recall':>7s} {'cold':>6s} {'median':>7s} {'p90':>6s} {'FA/pd':>7s}")
+    print(f"{'variant':17s} {'recall':>7s} {'cold':>6s} {'median':>7s} {'p90':>6s} {'FA/pd':>7s}")
     for name, variant in VARIANTS.items():
         result = replay(variant(records(cohort)), configs=configs, keep_scores=False)
         m = score_alerts(events, clinical_alert_times(result.alerts), patient_days=days)
         print(
-            f"{name:16s} {m.recall:7.3f} {m.cold_start_recall:6.2f} {m.median_delay_min:7.1f} "
+            f"{name:17s} {m.recall:7.3f} {m.cold_start_recall:6.2f} {m.median_delay_min:7.1f} "
             f"{m.p90_delay_min:6.1f} {m.false_per_patient_day:7.3f}",
             flush=True,
         )

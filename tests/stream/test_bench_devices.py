@@ -53,6 +53,13 @@ def test_a_separate_cuff_sends_blood_pressure_under_its_own_device_id():
                       "dbp": 80}  # fmt: skip
 
 
+def test_a_cuff_ahead_stamps_only_its_own_readings_ten_minutes_on():
+    out = run("cuff 10 min ahead")
+    assert [r["ts"] for r in out] == [0.0, 60.0, 660.0]
+    assert out[:2] == run("cuff apart")[:2]
+    assert devices._later("2024-03-01T08:00:00Z", 600.0) == "2024-03-01T08:10:00Z"
+
+
 def test_redelivery_repeats_some_messages_exactly():
     many = [dict(RECORDS[0], ts=60.0 * i) for i in range(400)]
     out = list(devices.VARIANTS["redelivered"](iter(many)))
