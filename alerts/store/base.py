@@ -255,14 +255,15 @@ class AlertStore(ABC):
         ValueError
             If the action lacks what it needs (``until`` for snooze, ``assignee``, note text).
         """
-        with self._action_lock():
+        with self._action_lock(alert_id):
             return self._record_action(alert_id, action, actor, at, note, until, assignee)
 
-    def _action_lock(self) -> AbstractContextManager[object]:
-        """Held while an action is checked and recorded (none by default).
+    def _action_lock(self, alert_id: str) -> AbstractContextManager[object]:
+        """Held while an action on ``alert_id`` is checked and recorded (none by default).
 
         A store that can serialise writers returns its lock: two clinicians acknowledging at
-        once must not both pass the check (the second is refused, 409).
+        once must not both pass the check (the second is refused, 409). Where several
+        processes share the backend, the lock must hold across them.
         """
         return nullcontext()
 

@@ -9,7 +9,9 @@ offsets afterwards. Connection failures, timeouts, 5xx and 429 answers raise
 
 Reads ask for un-annotated CSV (:mod:`alerts.store.fluxcsv`): the client's own result parser
 costs the API more CPU than InfluxDB spends answering. Identical concurrent queries run
-once (:mod:`alerts.store.coalesce`). Alert reads live in
+once (:mod:`alerts.store.coalesce`). Lifecycle actions on one alert are serialised across
+processes by claims (:mod:`alerts.store.claims`): two clinicians acknowledging at once get
+one acknowledgement and one refusal, as with SQLite. Alert reads live in
 :mod:`alerts.store.influx_alerts` (by id through the ``alerts_by_id`` projection; lists by
 patient or by time). :meth:`InfluxStore.vitals_history` at 5 min and 1 h lets InfluxDB
 aggregate the windows in its storage engine (``aggregateWindow`` over ``min``, ``max``,
@@ -22,7 +24,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Final
@@ -30,7 +33,7 @@ from typing import Final
 from alerts.exceptions import StoreError, StoreUnavailable
 from alerts.lifecycle import AlertEvent
 from alerts.model import Alert
-from alerts.store import flux, fluxcsv, projections
+from alerts.store import claims, flux, fluxcsv, projections
 from alerts.store.base import (
     RESOLUTIONS,
     AlertPage,
@@ -95,6 +98,9 @@ class InfluxStore(Store):
         HTTP timeout of every request.
     pool_size
         HTTP connections kept open (concurrent requests beyond it open and drop their own).
+    action_settle_s, action_lease_s
+        Claim timing of lifecycle actions (:data:`~alerts.store.claims.SETTLE_S`,
+        :data:`~alerts.store.claims.LEASE_S`); the lease must be at least twice the timeout.
     """
 
     def __init__(
@@ -107,11 +113,15 @@ class InfluxStore(Store):
         vitals_bucket: str | None = None,
         timeout_ms: int = 10_000,
         pool_size: int = POOL_SIZE,
+        action_settle_s: float = claims.SETTLE_S,
+        action_lease_s: float = claims.LEASE_S,
     ) -> None:
         from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
         from influxdb_client.domain.dialect import Dialect
 
+        if action_lease_s < 2 * timeout_ms / 1000:
+            raise ValueError("action_lease_s must be at least twice the HTTP timeout")
         self.org = org
         self.bucket = bucket
         self.vitals_bucket = vitals_bucket or bucket
@@ -125,6 +135,13 @@ class InfluxStore(Store):
         self._last_log_ns = 0
         self._coalescer = Coalescer()
         self._alerts = AlertReads(self._rows, bucket)
+        self._claims = claims.ClaimLock(
+            write=lambda lines: self._write_lines(bucket, lines),
+            query=self._fetch,  # never a shared answer from before the claim
+            bucket=bucket,
+            settle_s=action_settle_s,
+            lease_s=action_lease_s,
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -232,6 +249,7 @@ class InfluxStore(Store):
     def _write_lines(self, bucket: str, payload: list[str]) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
 
+        self._claims.check_write()  # an action's write after its claim ran out is refused
         try:
             self._write.write(
                 bucket=bucket,
@@ -250,6 +268,14 @@ class InfluxStore(Store):
             ns = max(time.time_ns(), self._last_log_ns + 1)
             self._last_log_ns = ns + n - 1
         return ns
+
+    @contextmanager
+    def _action_lock(self, alert_id: str) -> Iterator[claims.Hold]:
+        with self._claims.hold(alert_id) as hold:
+            # Reads from here on must not share a query started before the alert was held:
+            # it could miss the previous holder's event.
+            self._coalescer.invalidate()
+            yield hold
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
         self.write_batch(StoreBatch(alerts=list(alerts)))

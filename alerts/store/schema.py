@@ -20,7 +20,8 @@ Measurements (line protocol; tags are indexed strings, fields are values)::
 aggregates (``sum(sum) / sum(count)`` is the count-weighted mean) instead of pivoting every
 minute; readers fall back to ``mean`` and ``count`` for points written without it. The
 store also writes two read projections of ``alerts`` and ``alert_events`` (``alerts_by_id``,
-``alert_event_log``), documented in :mod:`alerts.store.projections`.
+``alert_event_log``), documented in :mod:`alerts.store.projections`, and ``alert_claims``,
+the order of lifecycle actions across API processes (:mod:`alerts.store.claims`).
 
 Idempotency. InfluxDB identifies a point by measurement + tag set + timestamp; writing the
 same point again replaces its fields. Every record maps to one deterministic point: the alert
@@ -152,12 +153,22 @@ def _float(value: float) -> str:
 
 
 def line_protocol(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, str], ns: int
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, str], ns: int | None
 ) -> str:
-    """One line: measurement, escaped tags (sorted), pre-formatted fields, time in ns."""
+    """One line: measurement, escaped tags (sorted), pre-formatted fields, time in ns.
+
+    ``ns=None`` leaves the time out: InfluxDB then stamps the point with its own clock when
+    it receives the write.
+
+    Examples
+    --------
+    >>> line_protocol("m", {"shard": "ab"}, {"x": "1i"}, None)
+    'm,shard=ab x=1i'
+    """
     tag_part = "".join(f",{k}={_tag(v)}" for k, v in sorted(tags.items()))
     field_part = ",".join(f"{k}={v}" for k, v in fields.items())
-    return f"{measurement}{tag_part} {field_part} {ns}"
+    time_part = "" if ns is None else f" {ns}"
+    return f"{measurement}{tag_part} {field_part}{time_part}"
 
 
 def alert_line(alert: Alert) -> str:

@@ -274,9 +274,10 @@ class SqliteStore(Store):
                 ),
             )
 
-    def _action_lock(self) -> AbstractContextManager[object]:
+    def _action_lock(self, alert_id: str) -> AbstractContextManager[object]:
         # Check and record under the writer lock: two clinicians acknowledging (or resolving)
-        # at once must not both pass the check; the second one is refused (409).
+        # at once must not both pass the check; the second one is refused (409). One process
+        # owns the file, so a process-wide lock is enough.
         return self._lock
 
     # -- alert reads ----------------------------------------------------------------------
