@@ -7,6 +7,7 @@ and the embedded demo feed samples in and take findings out through :mod:`stream
   (generic: vitals and custom channels alike);
 - :mod:`~stream.detect.robust` — the per-context robust level and scale under it;
 - :mod:`~stream.detect.daily` — its time-of-day profile;
+- :mod:`~stream.detect.channel_state` — its saved form (compact; older forms restore);
 - :mod:`~stream.detect.contexts` — activity contexts and hour-of-day bins;
 - :mod:`~stream.detect.activity` — activity context and artifact gating from motion/quality;
 - :mod:`~stream.detect.plausibility` — artifact gating from the signal itself (implausible jumps);

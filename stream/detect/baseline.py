@@ -64,7 +64,6 @@ True
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from array import array
@@ -73,6 +72,7 @@ from typing import Any
 
 from river import base
 
+from stream.detect.channel_state import PARAMS, STATE, defaults_of, restore, save
 from stream.detect.contexts import ACTIVE, CONTEXTS, HOUR_BINS, REST, STILL, time_of_day
 from stream.detect.daily import DailyProfile
 from stream.detect.robust import ContextStats, median3_with
@@ -82,68 +82,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["ACTIVE", "CONTEXTS", "REST", "STILL", "ChannelModel", "time_of_day"]
 
 
-_PARAMS = (
-    "tau",
-    "tau_scale",
-    "warmup",
-    "prior_scale",
-    "min_scale",
-    "huber",
-    "z_on",
-    "cusum_k",
-    "cusum_h",
-    "freeze_z",
-    "max_gap",
-    "profile_rate",
-    "learn_every",
-    "absorb_after",
-)
-_STATE = (
-    "daily",
-    "hour_bin",
-    "hour_sum",
-    "hour_n",
-    "n",
-    "level",
-    "dev",
-    "learned_at",
-    "sd_cache",
-    "born",
-    "recent",
-    "recent_at",
-    "xs",
-    "expected",
-    "sd",
-    "z",
-    "settled",
-    "cusum_up",
-    "cusum_down",
-    "up_since",
-    "down_since",
-    "flat_run",
-    "rep_p",
-    "rep_n",
-    "long_run",
-    "hour_all",
-    "tail_p",
-    "weekend_seen",
-    "weekday_level",
-    "zz",
-    "z2",
-    "known_since",
-)
-#: Array state and its type codes (pickled as raw bytes).
-_ARRAYS: dict[str, str] = {
-    "daily": "f", "weekday_level": "d",
-    "n": "q", "level": "d", "dev": "d", "learned_at": "d", "sd_cache": "d",
-}  # fmt: skip
-#: State added after the first release, with its value for a restored older state.
-_LATER_STATE: dict[str, Any] = {
-    "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0,
-    "weekend_seen": 0, "weekday_level": None,  # (None: a new array of NaN)
-    "zz": 0.0, "z2": 0.0, "known_since": math.nan,
-}  # fmt: skip
-_INTERNED: dict[float, float] = {}
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
 _PROFILE_AGE = 86400.0
 #: Stuck readings: the repeat rate is a running mean over this many readings, never trusted
@@ -224,7 +162,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         1/min stream; every reading of a 5-min one).
     """
 
-    __slots__ = (*_PARAMS, *_STATE, "_on4")  # _on4: z_on ** 4, derived (not saved)
+    __slots__ = (*PARAMS, *STATE, "_on4")  # _on4: z_on ** 4, derived (not saved)
 
     def __init__(
         self,
@@ -301,39 +239,12 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         self.long_run = 0  # the longest run this channel has completed: sticky is its normal
 
     def __getstate__(self) -> tuple[Any, ...]:
-        # parameters as None when they are the defaults (most custom channels: ~120 bytes
-        # each); arrays as raw bytes (a pickled array costs ~75 bytes of constructor)
-        params = tuple(getattr(self, k) for k in _PARAMS)
-        return (
-            None if params == _DEFAULTS else params,
-            *(v.tobytes() if type(v) is array else v for v in (getattr(self, k) for k in _STATE)),
-        )
+        # compact: a patient with every custom channel must pickle within 16 KiB
+        # (:mod:`stream.detect.channel_state`)
+        return save(self, _DEFAULTS)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        n_params = len(_PARAMS)
-        head = state[0]
-        if head is None or type(head) is tuple:  # else: saved with the parameters inline
-            state = (*(_DEFAULTS if head is None else head), *state[1:])
-        fields = _PARAMS + _STATE
-        missing = fields[len(state) :]
-        if missing and all(k in _LATER_STATE for k in missing):  # saved by an older version
-            state = (*state, *(_LATER_STATE[k] for k in missing))
-        # before weekend hours, the profile was 24 doubles
-        old_profile = "weekend_seen" in missing
-        for i, (k, v) in enumerate(zip(fields, state, strict=True)):
-            if type(v) is array:  # the first release pickled its arrays whole
-                v = v.tobytes() if k == "daily" and old_profile else array(_ARRAYS[k], v)
-            if i < n_params and type(v) is float:
-                v = _INTERNED.setdefault(v, v)  # parameters are shared by most patients
-            elif type(v) is bytes:
-                if k == "daily" and old_profile:
-                    v = array("f", array("d", v))
-                    v.extend(v)  # weekends as weekdays until learned
-                else:
-                    v = array(_ARRAYS[k], v)
-            elif v is None and k == "weekday_level":
-                v = array("d", (math.nan, math.nan, math.nan))
-            setattr(self, k, v)
+        restore(self, state, _DEFAULTS)
         self._on4 = self.z_on**4
 
     # -- River contract -------------------------------------------------------------------
@@ -654,7 +565,5 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             self._learn_profile(rate, value, ctx, tod, weight)
 
 
-#: The parameters' defaults, in ``_PARAMS`` order (a state saves ``None`` for them).
-_DEFAULTS: tuple[Any, ...] = tuple(
-    inspect.signature(ChannelModel.__init__).parameters[k].default for k in _PARAMS
-)
+#: The parameters' defaults, in ``PARAMS`` order (a state does not save them).
+_DEFAULTS: tuple[Any, ...] = defaults_of(ChannelModel)

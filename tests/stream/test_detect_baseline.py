@@ -10,16 +10,14 @@ from array import array
 
 import pytest
 
-from stream.detect.baseline import (
-    _ARRAYS,
-    _LATER_STATE,
-    _PARAMS,
-    _STATE,
-    ACTIVE,
-    REST,
-    STILL,
-    ChannelModel,
-    time_of_day,
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.channel_state import (
+    ARRAYS,
+    LATER_STATE,
+    PARAMS,
+    STATE,
+    defaults_of,
+    fields_state,
 )
 from stream.detect.robust import MIN_SCALE_READINGS
 
@@ -251,18 +249,18 @@ def test_a_state_saved_before_stuck_readings_were_modelled_restores(arrays):
     feed(m, noise(100, 20.0, 1.0))
     # then, the parameters were saved inline, and the profile was 24 hours of doubles; the
     # first release pickled its arrays as array objects, later ones as their bytes
-    state = m.__getstate__()
-    assert state[0] is None  # (now: the defaults are saved as None)
-    old = [*(getattr(m, k) for k in _PARAMS), *state[1 : -len(_LATER_STATE)]]
-    fields = (*_PARAMS, *_STATE)
+    state = fields_state(m, defaults_of(ChannelModel))
+    assert state[0] is None  # (later: the defaults were saved as None)
+    old = [*(getattr(m, k) for k in PARAMS), *state[1 : -len(LATER_STATE)]]
+    fields = (*PARAMS, *STATE)
     daily_at = fields.index("daily")
     old[daily_at] = array("d", [0.25 * h for h in range(24)]).tobytes()
     if arrays == "objects":
-        old = [array(_ARRAYS[k] if k != "daily" else "d", v) if type(v) is bytes else v
+        old = [array(ARRAYS[k] if k != "daily" else "d", v) if type(v) is bytes else v
                for k, v in zip(fields, old, strict=False)]  # fmt: skip
     restored = ChannelModel.__new__(ChannelModel)
     restored.__setstate__(tuple(old))
-    later = {k: v for k, v in _LATER_STATE.items() if v is not None}
+    later = {k: v for k, v in LATER_STATE.items() if v is not None}
     assert {k: getattr(restored, k) for k in later} == later
     assert all(x != x for x in restored.weekday_level)  # none known yet
     assert list(restored.daily) == [0.25 * h for h in range(24)] * 2  # weekends as weekdays
