@@ -103,10 +103,23 @@ from stream.detect.vitals import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FRESH_S", "MAX_CUSTOM_MODELS", "VITALS", "VITAL_MODEL_PARAMS", "PatientMonitor"]
+__all__ = [
+    "CUSTOM_IDLE_S",
+    "FRESH_S",
+    "MAX_CUSTOM_MODELS",
+    "VITALS",
+    "VITAL_MODEL_PARAMS",
+    "PatientMonitor",
+]
 
-#: Custom channels modelled per patient; further names are scored 0 (bounded state).
+#: Custom channels modelled per patient; further names are scored 0 (bounded state) while
+#: every slot is in use.
 MAX_CUSTOM_MODELS: Final = 16
+#: A custom channel without a reading for this long (event time: its last reliable reading
+#: to the newest sample) gives up its slot to a new channel that needs one: after a device
+#: swap, the new device's channels are modelled, not scored 0 for ever. A day is longer than
+#: any charging gap or nightly pause, so a channel merely paused keeps what it has learned.
+CUSTOM_IDLE_S: Final = 24 * 3600.0
 _SEVERITY_BY_POINTS: Final = ("low", "low", "medium", "high")
 _DEFAULT_CONFIG: Final = PatientConfig()
 _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
@@ -244,10 +257,30 @@ class PatientMonitor:
         if ch is None:
             n_vitals = sum(1 for v in VITALS if v in self.channels)
             if custom and len(self.channels) - n_vitals >= MAX_CUSTOM_MODELS:
-                return None
+                if not self._free_custom_slot():
+                    return None
             ch = ChannelModel(**VITAL_MODEL_PARAMS.get(name, {}))
             self.channels[name] = ch
         return ch
+
+    def _free_custom_slot(self) -> bool:
+        """Drop the custom channel idle longest, if idle for :data:`CUSTOM_IDLE_S`.
+
+        Idle is by event time (its last reliable reading to the newest sample), the first
+        channel in first-seen order among equals: replays drop the same channel. Its opt-in
+        rule state goes with it. Returns whether a slot was freed.
+        """
+        victim, longest = "", -math.inf
+        for name, ch in self.channels.items():
+            if name not in VITALS:
+                idle = self.watermark - ch.recent_at
+                if idle > longest:
+                    victim, longest = name, idle
+        if not longest >= CUSTOM_IDLE_S:
+            return False
+        del self.channels[victim]
+        self.rule_state.pop("anomaly:" + victim, None)
+        return True
 
     def observe(self, sample: Sample) -> tuple[float, list[Finding]]:
         """Process one accepted sample; return ``(score, findings)``.

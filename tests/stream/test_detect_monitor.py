@@ -11,7 +11,7 @@ from alerts.model import Alert
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
-from stream.detect.monitor import PatientMonitor
+from stream.detect.monitor import MAX_CUSTOM_MODELS, PatientMonitor
 from stream.pipeline import Pipeline
 from tests.stream.detect_synth import T0, Mod, Person, artifacts, exercise, ramp, samples
 
@@ -399,3 +399,79 @@ def test_a_restored_monitors_vitals_learn_at_this_releases_rate() -> None:
         "rr": 300.0,
         "temp": 300.0,
     }
+
+
+def _device(names: list[str], start: int, count: int, seed: int) -> list[Sample]:
+    """5-minute samples of custom channels only, from sample index ``start``."""
+    rng = random.Random(seed)
+    return [
+        Sample("p1", "d1", T0 + 300.0 * i, custom={n: 50.0 + rng.gauss(0.0, 1.0) for n in names})
+        for i in range(start, start + count)
+    ]
+
+
+def test_after_a_device_swap_the_new_channels_get_slots_once_the_old_are_a_day_silent():
+    old = [f"old_{k:02d}" for k in range(MAX_CUSTOM_MODELS)]
+    new = [f"new_{k:02d}" for k in range(MAX_CUSTOM_MODELS)]
+    mon = PatientMonitor("p1")
+    for s in _device(old, 0, 2 * 288, seed=1):
+        mon.observe(s)
+    # the same day: every slot is still taken by a channel that may come back
+    swap = 2 * 288
+    for s in _device(new, swap, 287, seed=2):
+        mon.observe(s)
+    assert set(mon.channels) == set(old)
+    # a day after the old device's last reading, the new channels take its slots
+    rest = _device(new, swap + 287, 3 * 288, seed=3)
+    for s in rest[:2]:
+        mon.observe(s)
+    assert set(mon.channels) == set(new)
+    for s in rest[2:]:
+        mon.observe(s)
+    assert all(max(mon.channels[n].n) >= mon.channels[n].warmup for n in new)
+    t = rest[-1].ts + 300.0
+    score, _ = mon.observe(
+        Sample("p1", "d1", t, custom={**dict.fromkeys(new, 50.0), "new_03": 70.0})
+    )
+    assert score > 0.5 and mon.top_channel == "new_03"  # modelled, and 20 sd out
+
+
+def test_a_custom_channel_silent_for_less_than_a_day_keeps_its_slot():
+    names = [f"ch_{k:02d}" for k in range(MAX_CUSTOM_MODELS)]
+    mon = PatientMonitor("p1")
+    for s in _device(names, 0, 288, seed=1):
+        mon.observe(s)
+    paused = names[5]
+    learned = list(mon.channels[paused].n)
+    # the paused channel's last reading was 23 h ago when a new channel appears: no slot
+    others = [n for n in names if n != paused] + ["extra"]
+    for s in _device(others, 288, 276, seed=2):
+        score, _ = mon.observe(s)
+    assert paused in mon.channels and "extra" not in mon.channels
+    assert list(mon.channels[paused].n) == learned
+    # an hour later it has been silent for a day: the longest silent channel gives way
+    for s in _device(others, 288 + 276, 12, seed=3):
+        mon.observe(s)
+    assert paused not in mon.channels and "extra" in mon.channels
+    assert set(mon.channels) == set(others)
+
+
+def test_the_channel_silent_longest_gives_way_first_and_its_opt_in_state_goes_with_it():
+    names = [f"ch_{k:02d}" for k in range(MAX_CUSTOM_MODELS)]
+    mon = PatientMonitor("p1", PatientConfig(alert_channels=("ch_07",)))
+    for s in _device(names, 0, 288, seed=1):
+        mon.observe(s)
+    mon.rule_state["anomaly:ch_07"] = [1.0, T0]  # (as an open departure leaves it)
+    # ch_07 and ch_09 stop; ch_07 an hour before ch_09
+    for s in _device([n for n in names if n != "ch_07"], 288, 12, seed=2):
+        mon.observe(s)
+    keep = [n for n in names if n not in ("ch_07", "ch_09")]
+    for s in _device(keep, 300, 288, seed=3):
+        mon.observe(s)
+    mon.observe(Sample("p1", "d1", T0 + 300.0 * 588, custom={"a_new": 1.0}))
+    assert "ch_07" not in mon.channels and "ch_09" in mon.channels and "a_new" in mon.channels
+    assert "anomaly:ch_07" not in mon.rule_state
+    # replayed, the same channel gives way (event time only, no wall clock)
+    again = pickle.loads(pickle.dumps(mon))  # noqa: S301 - our own bytes
+    again.observe(Sample("p1", "d1", T0 + 300.0 * 589, custom={"b_new": 1.0}))
+    assert "ch_09" not in again.channels and "b_new" in again.channels
