@@ -212,3 +212,30 @@ def test_a_reading_that_is_not_finite_is_not_learned(model):
         m.learn_one(x)
         assert 0.0 <= m.score_one(x) <= 1.0
     assert pickle.dumps(m) == before
+
+
+def test_a_patient_restored_mid_stream_continues_exactly_as_one_never_saved():
+    samples = list(realistic_patient(3))
+    cut = 2 * 1440 + 7 * 60 + 13  # a weekday morning, every channel mid-learning
+    pipe = Pipeline()
+    for s in samples[:cut]:
+        pipe.process(s)
+    restored = Pipeline()
+    restored.restore("p1", pipe.snapshot("p1"))
+    for s in samples[cut:]:
+        a, b = pipe.process(s), restored.process(s)
+        assert (a.score, a.channel) == (b.score, b.channel)
+        assert [(f.kind, f.severity, f.firing, f.score, f.message) for f in a.findings] == [
+            (f.kind, f.severity, f.firing, f.score, f.message) for f in b.findings
+        ]
+        assert [x.to_json_dict() for x in a.alerts + a.resolved] == [
+            x.to_json_dict() for x in b.alerts + b.resolved
+        ]
+    # the same state, part by part (the whole pickle may memoise shared strings differently)
+    assert _parts(restored) == _parts(pipe)
+
+
+def _parts(pipe: Pipeline) -> list[bytes]:
+    st = pipe._patients["p1"]  # noqa: SLF001 - the test looks inside
+    mon = st.monitor
+    return [pickle.dumps(getattr(mon, k)) for k in mon.__slots__] + [pickle.dumps(st.tracker)]
