@@ -547,9 +547,11 @@ class PatientMonitor:
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
         settled = ch.settled
+        # this context unsettled: another one settled (borrowed baseline), or none yet (young)
+        elsewhere = not settled and max(ch.n) >= ch.warmup
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
-            young=not settled and max(ch.n) < ch.warmup,
+            young=not settled and not elsewhere, settled_elsewhere=elsewhere,
             sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
         )  # fmt: skip
         state = self.rule_state.get(rule.kind)

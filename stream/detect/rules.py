@@ -7,7 +7,8 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic;
 - **magnitude**: it is at least ``dev`` units away from this patient's expected value, so a
   COPD patient's usual SpO2 of 89 % is not a desaturation;
-- **surprise**: ``|z| >= z_on`` against the personal scale, *or* the value is beyond the
+- **surprise**: ``|z| >= z_on`` against the personal scale (in a context not yet settled,
+  against another context's settled baseline, its scale widened), *or* the value is beyond the
   ``hard`` bound (NEWS2 3-point territory, where population rules apply from the first
   minute, until a personal baseline has settled: a patient who starts out abnormal is alerted
   before the abnormal value can be learned as normal).
@@ -48,6 +49,14 @@ Examples
 >>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
 0
 >>> RULES["bradycardia"].evidence(38.0, 62.6, 8.5, settled=True)  # 2.9 wide scales, 25 bpm: red
+2
+
+Awake for the first time after hours asleep, with only the sleeping baseline (44 ± 4, widened
+to ± 8) to go by: 122 bpm is still far beyond it.
+
+>>> rule.evidence(122.0, 44.0, 8.0, settled=False)  # no settled baseline anywhere: holding
+1
+>>> rule.evidence(122.0, 44.0, 8.0, settled=False, settled_elsewhere=True)
 2
 """
 
@@ -150,6 +159,7 @@ class VitalRule(NamedTuple):
         limit: float | None = None,
         at_rest: bool = True,
         young: bool = False,
+        settled_elsewhere: bool = False,
         sustained: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
@@ -158,8 +168,13 @@ class VitalRule(NamedTuple):
         clinician's bound for this side, if set; ``at_rest`` enables the early warning;
         ``young`` says no personal baseline of this vital has settled in any context yet, so
         the population rule judges the value alone (a patient who starts out hypoxic must not
-        have it learned as their normal first); ``sustained`` says the personal model's trend
-        detector has found the departure on this side sustained.
+        have it learned as their normal first); ``settled_elsewhere`` says this context's
+        baseline has not settled but another context's has (asleep since monitoring began, now
+        awake): ``expected``/``sd`` are then borrowed from it with a widened scale, and a
+        relevant departure that is surprising even on that scale fires. Without it the patient
+        would wait for this context to settle, which cannot happen while the departure holds
+        learning back. ``sustained`` says the personal model's trend detector has found the
+        departure on this side sustained.
         """
         s = self.sign
         if limit is not None:
@@ -185,7 +200,7 @@ class VitalRule(NamedTuple):
                 return HOLDING
             return NONE
         if s * (xs - self.rel) >= 0.0 and d >= self.dev:
-            if s * (xs - self.hard) >= 0.0 or (settled and z >= self.z_on):
+            if s * (xs - self.hard) >= 0.0 or ((settled or settled_elsewhere) and z >= self.z_on):
                 return FIRING
         if z >= 0.5 * self.z_on or (not settled and s * (xs - self.hard) >= 0.0):
             return HOLDING

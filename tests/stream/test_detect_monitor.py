@@ -475,3 +475,26 @@ def test_the_channel_silent_longest_gives_way_first_and_its_opt_in_state_goes_wi
     again = pickle.loads(pickle.dumps(mon))  # noqa: S301 - our own bytes
     again.observe(Sample("p1", "d1", T0 + 300.0 * 589, custom={"b_new": 1.0}))
     assert "ch_09" not in again.channels and "b_new" in again.channels
+
+
+def test_a_tachycardia_on_waking_is_alerted_with_only_the_sleeping_baseline_learned():
+    # Monitoring starts at night: hours asleep (an athlete, HR 44) settle only the sleeping
+    # baseline. Awake at rest, the heart rate climbs to 122. The resting baseline cannot
+    # settle while the climb holds learning back, so the rule judges against the sleeping
+    # one, widened, and fires (it used to hold, unalerted, for the whole hour).
+    rng = random.Random(5)
+    pipe = Pipeline()
+    alerts: list[Alert] = []
+    onset = 240
+    for m in range(onset + 90):
+        awake = m >= onset
+        hr = 44.0 + rng.gauss(0, 1.5)
+        if awake:
+            hr = 50.0 + min(1.0, (m - onset) / 30) * 72.0 + rng.gauss(0, 1.5)
+        s = Sample(
+            "p1", "d1", T0 + 60.0 * m, hr=round(hr), spo2=97.0, rr=13.0 + (m % 2), temp=36.4,
+            motion=0.1 if awake else 0.015, quality=0.95,
+        )  # fmt: skip
+        alerts.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    first = first_alert_minute(alerts, "tachycardia")
+    assert first is not None and first - onset <= 25
