@@ -302,8 +302,19 @@ class PatientMonitor:
         )
         follows = spot and ts - self.watermark < self.quality.gap_after
         if spot:
+            # late if every reading it carries is older than its vital's last one by more
+            # than the window: a backlog is then scored, and builds no evidence of any rule
             late = False
-            if follows:
+            window = self.reorder_window
+            for vital, x in (("sbp", sample.sbp), ("dbp", sample.dbp), ("glucose", sample.glucose)):
+                if x is not None:
+                    ch = self.channels.get(vital)
+                    late = ch is not None and ts < ch.recent_at - window
+                    if not late:
+                        break
+            if late:
+                ctx, reliable = self.activity.context, True
+            elif follows:
                 ctx, reliable = self.activity.context, not self.activity.exerting
             else:
                 ctx, reliable = self.activity.update(None, sample.quality, ts)

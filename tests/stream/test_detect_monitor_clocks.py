@@ -108,3 +108,26 @@ def test_a_cuff_alone_keeps_its_own_clock_when_the_patch_is_long_silent() -> Non
     mon.observe(Sample("p1", "cuff", t, sbp=124.0, dbp=80.0))
     assert mon.quality.last_seen == t and mon.news2_next == t + 300.0
     assert mon.tick(t + 600.0) == []
+
+
+def test_a_cuff_backlog_builds_no_evidence_for_the_multi_vital_rules() -> None:
+    # A late sample is scored, never evidence: a cuff's readings older than its newest one
+    # (a backlog) must not count as three more readings of the patch's deterioration, which
+    # is in evidence when they arrive (the early warning's run of readings).
+    onset = DAY + 600
+    mods = tuple(
+        ramp(vital, onset, 60, level, onset + 240)
+        for vital, level in (("hr", 118.0), ("rr", 24.0), ("spo2", 92.0), ("temp", 38.4))
+    )
+    mon = PatientMonitor("p1")
+    for s in patch_and_cuff(onset + 77, mods):
+        mon.observe(s)
+    assert "deterioration:early" in mon.rule_state  # (the run the backlog must not extend)
+    newest = mon.channels["sbp"].recent_at
+    mon.top_channel = None
+    before, evidence = pickle.dumps(mon), pickle.dumps(mon.rule_state)
+    for i in range(3):
+        mon.observe(Sample("p1", "cuff", newest - 1800.0 - 60.0 * i, sbp=120.0, dbp=80.0))
+    mon.top_channel = None  # (what the last sample scored highest: not state)
+    assert pickle.dumps(mon.rule_state) == evidence
+    assert pickle.dumps(mon) == before
