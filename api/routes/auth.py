@@ -65,8 +65,9 @@ def _user_tokens(
     now: float,
 ) -> TokenOut:
     """An access and a refresh token of login ``session_id``; the refresh token, whose id
-    is ``refresh_jti``, expires at the login's ``session_ends``."""
-    access_ttl = services.settings.access_token_minutes * 60
+    is ``refresh_jti``, expires at the login's ``session_ends``, and the access token at the
+    latest then too (no token of a login outlives it)."""
+    access_ttl = min(services.settings.access_token_minutes * 60, int(session_ends - now))
     return TokenOut(
         access_token=issue_token(
             services.keys,

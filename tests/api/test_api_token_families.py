@@ -256,3 +256,19 @@ def test_two_simultaneous_uses_of_one_refresh_token_let_exactly_one_through(
     assert outcomes.count("rotated") == 1 and "replayed" in outcomes, outcomes
     assert set(outcomes) <= {"rotated", "replayed", "revoked"}, outcomes
     assert not world.services.token_families.is_active(sid)
+
+
+def test_no_token_of_a_login_outlives_its_session_end(world: World, client: TestClient) -> None:
+    # A login ends refresh_token_hours after sign-in however it is refreshed: an access token
+    # from a refresh just before the end must not work past it (nor until a prune by someone
+    # else's login happens to cut it short).
+    first = login(client)
+    ends = float(claims(first["refresh_token"])["exp"])  # type: ignore[arg-type]
+    world.now[0] = ends - 60.0
+    r = refresh(client, first["refresh_token"])
+    assert r.status_code == 200, r.text
+    last = r.json()
+    assert last["expires_in"] <= 60 and claims(last["access_token"])["exp"] <= ends
+    assert client.get(ME, headers=bearer(last)).status_code == 200
+    world.now[0] = ends + 1.0
+    assert client.get(ME, headers=bearer(last)).status_code == 401
