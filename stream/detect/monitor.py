@@ -558,7 +558,8 @@ class PatientMonitor:
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
         settled = ch.settled
-        # this context unsettled: another one settled (borrowed baseline), or none yet (young)
+        # this context unsettled: another one settled (its young or a borrowed baseline,
+        # widened), or none yet (young)
         elsewhere = not settled and max(ch.n) >= ch.warmup
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,

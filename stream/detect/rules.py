@@ -7,8 +7,9 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic;
 - **magnitude**: it is at least ``dev`` units away from this patient's expected value, so a
   COPD patient's usual SpO2 of 89 % is not a desaturation;
-- **surprise**: ``|z| >= z_on`` against the personal scale (in a context not yet settled,
-  against another context's settled baseline, its scale widened), *or* the value is beyond the
+- **surprise**: ``|z| >= z_on`` against the personal scale (in a context not yet settled
+  while another has, against this context's young baseline or, with too few readings of its
+  own, the best-learned one's, its scale widened), *or* the value is beyond the
   ``hard`` bound (NEWS2 3-point territory, where population rules apply from the first
   minute, until a personal baseline has settled: a patient who starts out abnormal is alerted
   before the abnormal value can be learned as normal).
@@ -170,10 +171,12 @@ class VitalRule(NamedTuple):
         the population rule judges the value alone (a patient who starts out hypoxic must not
         have it learned as their normal first); ``settled_elsewhere`` says this context's
         baseline has not settled but another context's has (asleep since monitoring began, now
-        awake): ``expected``/``sd`` are then borrowed from it with a widened scale, and a
-        relevant departure that is surprising even on that scale fires. Without it the patient
-        would wait for this context to settle, which cannot happen while the departure holds
-        learning back. ``sustained`` says the personal model's trend detector has found the
+        awake): ``expected``/``sd`` are then this context's young baseline on a widened scale
+        (1.5 scales; with fewer than ``MIN_SCALE_READINGS`` readings of its own, the
+        best-learned context's on 2, :meth:`~stream.detect.robust.ContextStats._baseline`),
+        and a relevant departure that is surprising even on that scale fires. Without it the
+        patient would wait for this context to settle, which cannot happen while the departure
+        holds learning back. ``sustained`` says the personal model's trend detector has found the
         departure on this side sustained.
         """
         s = self.sign
