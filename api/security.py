@@ -3,7 +3,8 @@
 Access tokens are short-lived and carry only who the caller is (``sub``, ``knd``: user or
 client, ``scope`` for apps); what they may see is resolved from the registry on every request,
 so removing a clinician from a care team takes effect at once, not when the token expires.
-Refresh tokens are longer-lived, typed ``refresh`` and accepted only by the token endpoint.
+Refresh tokens are longer-lived, typed ``refresh`` and accepted only by the token endpoint
+(and by ``/auth/revoke``, to end their login).
 A person's tokens carry their login's session id (``sid``): the token endpoint rotates refresh
 tokens within that session and revokes it on replay or logout
 (:mod:`api.accounts.token_families`).
