@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -62,6 +63,17 @@ class LiveServer:
 
     base_url: str
     server: uvicorn.Server
+
+    def tokens(self, username: str = "nurse") -> dict[str, str]:
+        """Sign ``username`` in (the test world's password); return the token response."""
+        from tests.api.world import PASSWORD
+
+        r = httpx.post(
+            f"{self.base_url}/api/v1/auth/token", data={"username": username, "password": PASSWORD}
+        )
+        r.raise_for_status()
+        body: dict[str, str] = r.json()
+        return body
 
 
 def serve_in_thread(app: FastAPI) -> Generator[LiveServer, None, None]:

@@ -7,22 +7,9 @@ like every other request does rather than retry a dead token for ever.
 
 from __future__ import annotations
 
-import httpx
-
 from tests.api.conftest import LiveServer
 from tests.api.dashboard_node import run_dashboard
-from tests.api.world import PASSWORD, World
-
-
-def _tokens(live_server: LiveServer, username: str = "nurse") -> dict[str, str]:
-    r = httpx.post(
-        f"{live_server.base_url}/api/v1/auth/token",
-        data={"username": username, "password": PASSWORD},
-    )
-    r.raise_for_status()
-    body: dict[str, str] = r.json()
-    return body
-
+from tests.api.world import World
 
 EXPIRED_STREAM = """
 signIn({ token: "expired", refresh_token: ARGS[0], username: "nurse", role: "clinician" });
@@ -41,7 +28,7 @@ done({ live: store.state.live, auth: streams.map((c) => c.headers.Authorization)
 def test_the_live_stream_refreshes_an_expired_token_and_goes_live(
     world: World, live_server: LiveServer
 ) -> None:
-    tokens = _tokens(live_server)
+    tokens = live_server.tokens()
     out = run_dashboard(EXPIRED_STREAM, live_server.base_url, tokens["refresh_token"])
     assert out["live"] == "live", out
     assert out["auth"][0] == "Bearer expired"

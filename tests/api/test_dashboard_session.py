@@ -15,8 +15,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from tests.api.conftest import LiveServer, TestClient
 from tests.api.dashboard_node import run_dashboard
 from tests.api.world import PASSWORD, World
@@ -77,16 +75,6 @@ def test_the_dashboard_refreshes_an_expired_token_at_the_token_endpoint(
     assert r.json()["access_token"] and r.json()["refresh_token"]
 
 
-def _tokens(live_server: LiveServer, username: str = "nurse") -> dict[str, str]:
-    r = httpx.post(
-        f"{live_server.base_url}/api/v1/auth/token",
-        data={"username": username, "password": PASSWORD},
-    )
-    r.raise_for_status()
-    body: dict[str, str] = r.json()
-    return body
-
-
 #: Five callers of one tab (REST requests and the live stream's renewal) hit 401 with the same
 #: expired access token at the same moment: the server holds every 401 until all five are in.
 CONCURRENT_401S = """
@@ -125,7 +113,7 @@ def test_concurrent_401s_in_one_tab_share_one_refresh_and_keep_the_session(
     world: World, live_server: LiveServer
 ) -> None:
     out = run_dashboard(
-        CONCURRENT_401S, live_server.base_url, _tokens(live_server)["refresh_token"]
+        CONCURRENT_401S, live_server.base_url, live_server.tokens()["refresh_token"]
     )
     assert out["exchanges"] == 1, "one refresh token, spent once"
     assert out["signedOut"] == 0
@@ -162,7 +150,7 @@ done({
 def test_a_401_arriving_after_a_refresh_reuses_the_new_token_instead_of_refreshing_again(
     world: World, live_server: LiveServer
 ) -> None:
-    out = run_dashboard(LATE_401, live_server.base_url, _tokens(live_server)["refresh_token"])
+    out = run_dashboard(LATE_401, live_server.base_url, live_server.tokens()["refresh_token"])
     assert out == {"exchanges": 1, "signedOut": 0, "me": "nurse", "patients": 2}
 
 
