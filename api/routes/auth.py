@@ -245,7 +245,11 @@ def revoke(
     ],
     token_type_hint: Annotated[
         str | None,
-        Form(pattern="^(refresh_token|access_token)$", description="Which kind ``token`` is."),
+        Form(
+            max_length=64,
+            description="Which kind ``token`` is: ``refresh_token`` or ``access_token``; "
+            "another value is ignored (RFC 7009 2.1: every kind is searched anyway).",
+        ),
     ] = None,
 ) -> Response:
     """Revoke the login ``token`` belongs to (OAuth 2.0 token revocation, RFC 7009): its

@@ -143,6 +143,18 @@ def test_logout_with_the_access_token_revokes_its_login_too(
     assert client.get(ME, headers=bearer(pair)).status_code == 401
 
 
+def test_logout_ignores_a_token_type_hint_it_does_not_know(
+    world: World, client: TestClient
+) -> None:
+    # RFC 7009 2.1: the hint only orders the search; a value the server does not know is ignored
+    pair = login(client)
+    r = client.post(REVOKE, data={"token": pair["refresh_token"], "token_type_hint": "mac_token"})
+    assert r.status_code == 200
+    assert refresh(client, pair["refresh_token"]).status_code == 401
+    too_long = client.post(REVOKE, data={"token": "x", "token_type_hint": "h" * 65})
+    assert too_long.status_code == 422 and "token_type_hint" in too_long.text
+
+
 def test_a_refresh_token_from_before_rotation_has_no_login_and_is_refused(
     world: World, client: TestClient
 ) -> None:
