@@ -178,7 +178,7 @@ class EpisodeTracker:
             if f.score > ep.score:
                 ep.score = f.score
             if not ep.announced:
-                primary = self._primary(ep) if policy.fold_related else None
+                primary = self._primary(ep, ts, findings) if policy.fold_related else None
                 if (
                     primary is not None
                     and f.firing
@@ -240,8 +240,15 @@ class EpisodeTracker:
                             other.announced = False
         return out, resolved
 
-    def _primary(self, ep: Episode) -> Episode | None:
-        """The open, announced clinical episode a new clinical one would be folded into."""
+    def _primary(self, ep: Episode, ts: float, findings: Sequence[Finding]) -> Episode | None:
+        """The open, announced clinical episode a new clinical one would be folded into.
+
+        Only an alert still in evidence in this evaluation (``findings``: its own condition
+        or one folded into it, firing or holding) takes a new condition in. One that is only
+        waiting out its clear delay is over as far as the care team can tell: a condition
+        folded into it would never be announced (a tachycardia starting just after a single
+        low cuff reading's alert went quiet must get an alert of its own).
+        """
         if ep.category != "clinical":
             return None
         for other in self.open.values():
@@ -251,9 +258,26 @@ class EpisodeTracker:
                 and other.announced
                 and other.folded_into is None
                 and ep.started_at - other.started_at <= self.policy.fold_window
+                and self._in_evidence(other, ts, findings)
             ):
                 return other
         return None
+
+    def _in_evidence(self, primary: Episode, ts: float, findings: Sequence[Finding]) -> bool:
+        """Whether ``findings`` at ``ts`` show ``primary``'s condition or one folded into it.
+
+        A late sample's evaluation (``ts`` not after the alert's last evidence) is judged
+        by the newer evidence already seen.
+        """
+        if primary.last_evidence >= ts:
+            return True
+        for f in findings:
+            if f.kind == primary.kind:
+                return True
+            ep = self.open.get(f.kind)
+            if ep is not None and ep.folded_into == primary.kind:
+                return True
+        return False
 
     def _update_primary(
         self, primary: Episode, f: Finding, ts: float, newly_critical: bool = False

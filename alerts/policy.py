@@ -14,8 +14,8 @@ The numbers a ward would tune live here, in one frozen :class:`AlertPolicy`; the
   seconds; an episode held back is announced when the window allows, if still in evidence.
   ``critical`` ones are never held back.
 - **One alert per deterioration**: a new clinical condition while the patient already has an
-  open clinical alert that began less than ``fold_window`` earlier (fever on top of
-  tachycardia, the typical sepsis picture) is folded
+  open clinical alert that began less than ``fold_window`` earlier and is still in evidence
+  (fever on top of tachycardia, the typical sepsis picture) is folded
   into that alert — its vitals join the alert's, and it escalates the alert if it is more
   severe — instead of interrupting again. The alert stays open while any of its conditions
   fires (a folded condition that merely holds no longer does; should the alert then clear,
@@ -56,8 +56,9 @@ class AlertPolicy:
         Per-patient rate limit on new clinical alerts.
     fold_related, fold_window
         Fold a new clinical condition into the patient's open clinical alert if that one
-        started at most ``fold_window`` seconds before it (see above); a condition starting
-        later is a new problem and gets its own alert.
+        started at most ``fold_window`` seconds before it and is still in evidence (see
+        above); a condition starting later, or after that alert went quiet (only its clear
+        delay keeps it open), is a new problem and gets its own alert.
     """
 
     clear_after_clinical: float = 1800.0

@@ -153,6 +153,22 @@ def test_a_related_condition_is_folded_into_the_open_alert_and_escalates_it():
     assert alerts[1].message == "fever now (on top of the tachycardia alert of 00:00 UTC)"
 
 
+def test_a_condition_starting_after_the_open_alert_went_quiet_gets_its_own_alert():
+    # a low cuff reading opened an alert and was in evidence until minute 10; the alert then
+    # only waits out its clear delay: a tachycardia firing at minute 25 is news, and folding it
+    # into that alert would never announce it
+    hypo = finding("hypotension", "high")._replace(vitals=("sbp",))
+    tachy = finding("tachycardia", since=T0 + 24 * MIN)
+    steps = [(0, [hypo])] + [(m, [hypo._replace(firing=False)]) for m in range(1, 11)]
+    steps += [(m, []) for m in range(11, 24)] + [(m, [tachy]) for m in range(24, 60)]
+    alerts, resolved = run(EpisodeTracker("p1"), steps)
+    assert [(a.kind, a.status, (a.detected_at - T0) / MIN) for a in alerts] == [
+        ("hypotension", "open", 0),
+        ("tachycardia", "open", 24),
+    ]
+    assert [(r.kind, (r.detected_at - T0) / MIN) for r in resolved] == [("hypotension", 40)]
+
+
 def test_the_alert_stays_open_while_any_folded_condition_is_in_evidence():
     tachy, fever = finding("tachycardia"), finding("fever", since=T0 + 5 * MIN)
     steps = [(0, [tachy]), (5, [tachy, fever])] + [(m, [fever]) for m in range(6, 60)]
