@@ -42,6 +42,7 @@ from alerts.model import Alert
 from alerts.store import AlertRecord, AlertStore, VitalsStore
 from api.accounts import schema as _schema  # noqa: F401 - registers the API's tables
 from api.accounts.audit import AuditLog
+from api.accounts.migrations import upgrade_schema
 from api.accounts.patients import PatientDirectory
 from api.accounts.thresholds import ThresholdRepository
 from api.accounts.token_families import TokenFamilies
@@ -174,6 +175,7 @@ def create_app(
         owned.append(registry.close)
     default_probes["registry"] = sql_probe(registry.engine)
     RegistryBase.metadata.create_all(registry.engine)
+    upgrade_schema(registry.engine)  # columns added since an older Vigil made the tables
     if alert_store is None or vitals_store is None:
         from alerts.settings import get_alerts_settings
         from alerts.store import open_store

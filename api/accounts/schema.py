@@ -140,9 +140,13 @@ class AuditRow(RegistryBase):
 class TokenFamilyRow(RegistryBase):
     """One login's chain of refresh tokens: which one is still unspent, and whether it is revoked.
 
-    Only identifiers are kept, never a token: ``family_id`` is the tokens' ``sid`` claim and
-    ``current_jti`` the ``jti`` of the one refresh token of the chain that may still be used.
-    Any other refresh token of the family is spent, so presenting one is a replay.
+    Only identifiers and times are kept, never a token: ``family_id`` is the tokens' ``sid``
+    claim and ``current_jti`` the ``jti`` of the one refresh token of the chain that may still
+    be used. ``previous_jti`` and ``rotated_at`` say which token the last rotation spent and
+    when (the current token's ``iat``): presented again within the reuse grace interval, that
+    one token gets the current one back. Any other refresh token of the family is spent, so
+    presenting one is a replay. The two columns came after the table first shipped
+    (:mod:`api.accounts.migrations` adds them to older databases), so both are nullable.
     """
 
     __tablename__ = "token_families"
@@ -151,6 +155,10 @@ class TokenFamilyRow(RegistryBase):
     family_id: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
     current_jti: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The refresh token the last rotation spent (``None`` before the first rotation).
+    previous_jti: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    #: When the last rotation issued ``current_jti`` (epoch seconds, that token's ``iat``).
+    rotated_at: Mapped[int | None] = mapped_column(default=None)
     #: The session's absolute end (epoch seconds, the refresh tokens' ``exp``): prunable after.
     expires_at: Mapped[int]
     created_at: Mapped[datetime]
