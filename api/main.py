@@ -81,7 +81,10 @@ needs a token except `/healthz`, `/readyz` and `/metrics`. People also get a ref
 the `refresh_token` grant exchanges it for a new pair of the same login, which ends
 `VIGIL_REFRESH_TOKEN_HOURS` after sign-in however often it is refreshed. A refresh token works
 once: presenting a used one again answers 401 and revokes the whole login (RFC 9700 section
-4.14.2). `POST /api/v1/auth/revoke` (RFC 7009) logs out.
+4.14.2), except that the one just used may be sent again within
+`VIGIL_REFRESH_REUSE_GRACE_SECONDS` (30 s) of its refresh, as a second tab or a retry after a
+lost response would, and gets the same new refresh token back. `POST /api/v1/auth/revoke`
+(RFC 7009) logs out.
 
 **Authorization.** Roles: `admin` (everything), `clinician` (the patients of their care
 teams), `patient` (only their own data), `app` (its granted scopes and patients or teams).
@@ -216,7 +219,9 @@ def create_app(
         publisher=config_publisher,
         probes=dict(probes),
         keys=TokenKeys(secret=_signing_key(settings), issuer=settings.jwt_issuer),
-        token_families=TokenFamilies(registry.session),
+        token_families=TokenFamilies(
+            registry.session, reuse_grace_s=settings.refresh_reuse_grace_seconds
+        ),
         metrics=ApiMetrics(),
         device_sync=device_sync,
         clock=clock,

@@ -7,7 +7,8 @@ Refresh tokens are longer-lived, typed ``refresh`` and accepted only by the toke
 (and by ``/auth/revoke``, to end their login).
 A person's tokens carry their login's session id (``sid``): the token endpoint rotates refresh
 tokens within that session and revokes it on replay or logout
-(:mod:`api.accounts.token_families`).
+(:mod:`api.accounts.token_families`). A refresh token is determined by its claims (HS256 signs
+deterministically), so the token endpoint can hand the same one out again within the reuse grace.
 
 References
 ----------

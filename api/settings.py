@@ -3,8 +3,8 @@
 Examples
 --------
 >>> s = ApiSettings(_env_file=None)
->>> s.access_token_minutes, s.api_port
-(15, 8000)
+>>> s.access_token_minutes, s.api_port, s.refresh_reuse_grace_seconds
+(15, 8000, 30)
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ class ApiSettings(Settings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: Seconds after a refresh during which the refresh token it spent may be sent again and
+    #: get the same new one back (two tabs, a lost response) instead of ending the login as a
+    #: replay; 0 turns it off. At most 60 s, as Amazon Cognito's retry grace period, and so
+    #: never longer than the shortest access token (the reuse's one expires with the first's).
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=60)
     jwt_issuer: str = "vigil"
     #: Events kept for ``Last-Event-ID`` resume (about an hour of a 500-patient ward).
     sse_replay_buffer: int = Field(default=10_000, ge=1)

@@ -9,7 +9,10 @@ of the app's granted scopes; the client may authenticate with HTTP Basic or form
 Refresh tokens are single-use (RFC 9700 section 4.14.2): a login starts a token family
 (:mod:`api.accounts.token_families`), each refresh spends the token it was given, and
 presenting a spent one again revokes the family, so whoever replayed it and the legitimate
-client both have to log in again. Rotation never extends the login's absolute session end.
+client both have to log in again. The one exception is the token a refresh just spent, sent
+again within ``VIGIL_REFRESH_REUSE_GRACE_SECONDS`` (a second tab, a retry after a lost
+response): it gets that refresh's answer again, the same refresh token and an access token
+expiring with the first. Rotation never extends the login's absolute session end.
 """
 
 from __future__ import annotations
@@ -62,12 +65,18 @@ def _user_tokens(
     session_id: str,
     refresh_jti: str,
     session_ends: float,
+    issued_at: float,
     now: float,
 ) -> TokenOut:
-    """An access and a refresh token of login ``session_id``; the refresh token, whose id
-    is ``refresh_jti``, expires at the login's ``session_ends``, and the access token at the
-    latest then too (no token of a login outlives it)."""
-    access_ttl = min(services.settings.access_token_minutes * 60, int(session_ends - now))
+    """An access and a refresh token of login ``session_id``, both issued at ``issued_at``.
+
+    The refresh token, whose id is ``refresh_jti``, expires at the login's ``session_ends``,
+    and the access token at the latest then too (no token of a login outlives it). Given the
+    same ``refresh_jti`` and ``issued_at``, the refresh token comes out the same bytes: a
+    refresh token reused within the grace gets the one its first use got. ``expires_in``
+    counts from ``now``.
+    """
+    access_ttl = min(services.settings.access_token_minutes * 60, int(session_ends - issued_at))
     return TokenOut(
         access_token=issue_token(
             services.keys,
@@ -75,17 +84,17 @@ def _user_tokens(
             kind="user",
             token_type="access",  # noqa: S106 - a token kind
             ttl_s=access_ttl,
-            now=now,
+            now=issued_at,
             session_id=session_id,
         ),
-        expires_in=access_ttl,
+        expires_in=access_ttl - int(now - issued_at),
         refresh_token=issue_token(
             services.keys,
             subject=username,
             kind="user",
             token_type="refresh",  # noqa: S106 - a token kind
-            ttl_s=session_ends - now,
-            now=now,
+            ttl_s=session_ends - issued_at,
+            now=issued_at,
             token_id=refresh_jti,
             session_id=session_id,
         ),
@@ -106,12 +115,17 @@ def _login(services: Services, username: str, role: str) -> TokenOut:
         session_id=sid,
         refresh_jti=jti,
         session_ends=session_ends,
+        issued_at=now,
         now=now,
     )
 
 
 def _refresh(services: Services, refresh_token: str) -> TokenOut:
-    """Spend ``refresh_token`` for a new pair of the same login; a replay revokes the login."""
+    """Spend ``refresh_token`` for a new pair of the same login; a replay revokes the login.
+
+    The token the last refresh spent, sent again within the reuse grace, gets that refresh's
+    pair again: the same refresh token, and an access token issued when it was.
+    """
     now = services.clock()
     try:
         claims = decode_token(services.keys, refresh_token, expected_type="refresh", now=now)
@@ -121,15 +135,14 @@ def _refresh(services: Services, refresh_token: str) -> TokenOut:
     # No session id: a refresh token from before rotation existed, which cannot be spent once.
     if fresh is None or not fresh.active or claims.session_id is None or not claims.token_id:
         raise _invalid_grant("invalid or expired refresh token")
-    next_jti = new_token_id()
-    outcome = services.token_families.rotate(
-        claims.session_id, spent_jti=claims.token_id, next_jti=next_jti, now=now
+    rotation = services.token_families.rotate(
+        claims.session_id, spent_jti=claims.token_id, next_jti=new_token_id(), now=now
     )
-    if outcome == "replayed":
+    if rotation.outcome == "replayed":
         raise _session_over(
             "refresh token already used: the session is revoked for safety; sign in again"
         )
-    if outcome != "rotated":
+    if rotation.successor is None:
         raise _session_over("session ended: sign in again")
     # Rotation must not extend the session: it ends refresh_token_hours after the login.
     return _user_tokens(
@@ -137,8 +150,9 @@ def _refresh(services: Services, refresh_token: str) -> TokenOut:
         fresh.username,
         fresh.role,
         session_id=claims.session_id,
-        refresh_jti=next_jti,
+        refresh_jti=rotation.successor.jti,
         session_ends=claims.expires_at,
+        issued_at=rotation.successor.issued_at,
         now=now,
     )
 
