@@ -5,7 +5,9 @@ makes is recorded, and the test sends that very request to the app.
 
 Refresh tokens are single-use and a replay ends the login, so the client must never spend one
 twice: every caller of a tab that meets a 401 shares one exchange, or retries with the token
-another caller already obtained. Signing out revokes the login on the server.
+another caller already obtained. Tabs do not coordinate: a duplicated tab that spends the same
+token seconds later is covered by the server's reuse grace. Signing out revokes the login on
+the server.
 """
 
 from __future__ import annotations
@@ -152,6 +154,40 @@ def test_a_401_arriving_after_a_refresh_reuses_the_new_token_instead_of_refreshi
 ) -> None:
     out = run_dashboard(LATE_401, live_server.base_url, live_server.tokens()["refresh_token"])
     assert out == {"exchanges": 1, "signedOut": 0, "me": "nurse", "patients": 2}
+
+
+#: A duplicated tab: two copies of the dashboard (each its own api.js) with one session, both
+#: holding the same expired access token and refresh token. Tab A refreshes, then tab B sends
+#: the refresh token A just spent; the tabs share no lock, so the server's grace is what keeps
+#: the login alive.
+TWO_TABS = """
+signIn({ token: "expired", refresh_token: ARGS[0], username: "nurse", role: "clinician" });
+const tabA = await js("api.js?tab=a");
+const tabB = await js("api.js?tab=b");
+let signedOut = 0;
+for (const tab of [tabA, tabB]) tab.setUnauthorizedHandler(() => { signedOut += 1; });
+const a = await tabA.request("GET", "/auth/me");
+const b = await tabB.request("GET", "/auth/me");
+const meA = await tabA.request("GET", "/auth/me");
+done({
+  exchanges: calls.filter((c) => c.url.endsWith("/auth/token")).length,
+  signedOut,
+  subjects: [a.subject, b.subject, meA.subject],
+  oneRefreshToken: tabA.currentSession().refresh_token === tabB.currentSession().refresh_token,
+});
+"""
+
+
+def test_two_tabs_of_one_session_refreshing_with_the_same_token_both_stay_signed_in(
+    world: World, live_server: LiveServer
+) -> None:
+    out = run_dashboard(TWO_TABS, live_server.base_url, live_server.tokens()["refresh_token"])
+    assert out == {
+        "exchanges": 2,
+        "signedOut": 0,
+        "subjects": ["nurse", "nurse", "nurse"],
+        "oneRefreshToken": True,
+    }
 
 
 SIGN_OUT = """

@@ -67,6 +67,8 @@ let refreshing = null;
  * twice. So the tab never runs two exchanges at once (concurrent callers share the one in
  * flight, which always sends the newest refresh token), and a 401 that arrives after another
  * caller already refreshed just retries with the newer token instead of refreshing again.
+ * Tabs do not coordinate: a duplicated tab (same session) that spends the token another tab
+ * just spent gets the same new one back, within the server's reuse grace (30 s by default).
  */
 function refresh(stale) {
   if (refreshing) return refreshing;
