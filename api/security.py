@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 TokenType = Literal["access", "refresh"]
 SubjectKind = Literal["user", "client"]
 ALGORITHM = "HS256"
+#: Seconds a token's ``iat`` may lie ahead of this process's clock: API replicas whose clocks
+#: differ by that much accept each other's fresh tokens (RFC 7519 4.1.6 allows "some small
+#: leeway"). ``exp`` gets none: a token is never honoured past its end by this clock.
+IAT_LEEWAY_S = 30.0
 
 _hasher = PasswordHasher()
 
@@ -136,6 +140,11 @@ def issue_token(
     >>> claims = decode_token(keys, token, expected_type="refresh", now=1.0)
     >>> claims.token_id, claims.session_id
     ('j1', 's1')
+
+    Another replica whose clock is 2 s behind the issuer's accepts it too (``IAT_LEEWAY_S``):
+
+    >>> decode_token(keys, token, expected_type="refresh", now=-2.0).subject
+    'nurse'
     """
     payload: dict[str, object] = {
         "iss": keys.issuer,
@@ -173,7 +182,7 @@ def decode_token(
     except jwt.PyJWTError as exc:
         raise NotAuthenticated("invalid token") from exc
     iat = payload.get("iat")
-    if not isinstance(iat, int | float) or iat > now:
+    if not isinstance(iat, int | float) or iat > now + IAT_LEEWAY_S:
         raise NotAuthenticated("invalid token")
     exp = payload.get("exp")
     if not isinstance(exp, int | float) or exp <= now:

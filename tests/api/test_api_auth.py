@@ -154,3 +154,26 @@ def test_refreshing_does_not_extend_the_session_past_its_login_lifetime(
     world.now[0] += 181  # now past the login's refresh_token_hours
     r = client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": refresh})
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_a_token_from_a_replica_whose_clock_is_slightly_ahead_is_accepted(
+    world: World, client: TestClient
+) -> None:
+    # replicas' clocks differ by a little: a token another process minted "in the future" of
+    # this one's clock is its fresh token, not a forgery; far in the future it is refused
+    from api.security import IAT_LEEWAY_S, issue_token
+
+    def me(ahead_s: float) -> int:
+        token = issue_token(
+            world.services.keys,
+            subject="nurse",
+            kind="user",
+            token_type="access",
+            ttl_s=900,
+            now=world.now[0] + ahead_s,
+        )
+        r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        return r.status_code
+
+    assert me(2.0) == 200 and me(IAT_LEEWAY_S) == 200
+    assert me(IAT_LEEWAY_S + 2.0) == 401
