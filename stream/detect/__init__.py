@@ -15,6 +15,8 @@ and the embedded demo feed samples in and take findings out through :mod:`stream
 - :mod:`~stream.detect.news2` — NEWS2 sub-scores, aggregate and response band;
 - :mod:`~stream.detect.technical` — gaps, rejected runs, poor signal, flatline;
 - :mod:`~stream.detect.monitor` — :class:`PatientMonitor`, one patient's detector;
+- :mod:`~stream.detect.sources` — a patient's devices and their clocks: spot samples, and
+  whether the continuous stream is live by each device's own clock;
 - :mod:`~stream.detect.deterioration` — the multi-vital warning of decline from personal normal;
 - :mod:`~stream.detect.vitals` — the vitals by name: model priors, labels, units, freshness,
   step bounds;

@@ -32,17 +32,19 @@ a cuff BP, a glucose meter) newer than the last one of its vital: it *is* the pr
 vital until the next spot measurement, up to an hour away, so it is processed as if on time
 (a 207 mmHg reading in a backlog is alerted when it arrives, not at the next cuff reading).
 
-A *spot* sample — such readings alone, as a separate cuff or meter sends them — never moves
-the watermark: it is late only if older by more than ``reorder_window`` than the last reading
-of its vital (its device's own backlog). While the stream is live (its watermark less than
-the data-gap threshold before the reading) a spot sample also leaves the stream's clocks
-alone — the activity context, the NEWS2 check times, the data-gap and signal-quality runs —
-so that a cuff 10 minutes ahead of the wearable (or a wearable 10 minutes behind: ingest
-bounds only a lead) cannot make the next 10 minutes of the wearable late (unlearned, no
-evidence) nor hide the wearable falling silent. Without a live stream (a cuff-only patient,
-a wearable off for the night) spot samples keep the patient's clock as any sample does. A
-sample carrying both (the simulator's wearable reports the cuff's values) has one device's
-``ts``: it is of the stream.
+A *spot* sample — such readings alone, as a separate cuff or meter sends them
+(:func:`~stream.detect.sources.is_spot`) — never moves the watermark: it is late only if
+older by more than ``reorder_window`` than the last reading of its vital (its device's own
+backlog). While the stream is live a spot sample also leaves the stream's clocks alone — the
+activity context, the NEWS2 check times, the data-gap and signal-quality runs — so that a
+cuff 10 minutes ahead of the wearable (or a wearable hours behind: ingest bounds only a lead)
+cannot make the next 10 minutes of the wearable late (unlearned, no evidence) nor hide the
+wearable falling silent. Live is judged on each source's own clock
+(:class:`~stream.detect.sources.SpotClocks`): by the spot device's lead over the stream,
+learned at its readings, the reading comes less than the data-gap threshold after the
+stream's watermark. Without a live stream (a cuff-only patient, a wearable off for the night)
+spot samples keep the patient's clock as any sample does. A sample carrying both (the
+simulator's wearable reports the cuff's values) has one device's ``ts``: it is of the stream.
 
 Examples
 --------
@@ -91,6 +93,7 @@ from stream.detect.rules import (
     explain_rule,
     scale2_rule,
 )
+from stream.detect.sources import SpotClocks, is_spot
 from stream.detect.technical import DataQuality
 from stream.detect.vitals import (
     EVIDENCE_FRESH_S,
@@ -152,6 +155,9 @@ _RULESETS: Final = {
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
 _NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
+#: How :meth:`PatientMonitor.__setstate__` makes the slots added after the first release, in
+#: order: the step gate, the next NEWS2 check (at the next sample), the spot devices' clocks.
+_ADDED_SLOTS: Final = (StepGate, lambda: -math.inf, SpotClocks)
 #: :func:`explain_rule`'s positional arguments before the NEWS2 aggregate (``total``, ``sub``).
 _RuleArgs = tuple[str, float, float, float, float, bool, int, int, float | None, int]
 
@@ -196,6 +202,7 @@ class PatientMonitor:
         "watermark",
         "gate",  # added after the first release: see __setstate__
         "news2_next",  # (likewise)
+        "spot_clocks",  # (likewise)
     )
 
     def __init__(
@@ -219,6 +226,8 @@ class PatientMonitor:
         self.gate = StepGate()
         #: event time of the next check of the NEWS2 aggregate (:mod:`stream.detect.aggregate`)
         self.news2_next = -math.inf
+        #: the spot devices' clocks against the stream's (:mod:`stream.detect.sources`)
+        self.spot_clocks = SpotClocks()
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -232,10 +241,8 @@ class PatientMonitor:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         missing = len(self.__slots__) - len(state)
-        if missing == 2:  # saved before the step gate existed
-            state = (*state, StepGate())
-        if missing >= 1:  # saved before the NEWS2 safety net: check at the next sample
-            state = (*state, -math.inf)
+        if missing > 0:  # saved before the last slots existed: theirs as of a new patient
+            state = (*state, *(new() for new in _ADDED_SLOTS[len(_ADDED_SLOTS) - missing :]))
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, _DEFAULT_CONFIG if k == "config" and v is None else v)
         for name, ch in self.channels.items():  # a cost setting: as this release learns
@@ -291,16 +298,9 @@ class PatientMonitor:
         ts = sample.ts
         # A spot reading alone (a cuff's or a meter's sample) has its device's clock: it is
         # judged against its vital's last reading, and kept off the clocks of a live stream
-        # (module docstring). (The first test decides for nearly every sample: HR.)
-        spot = (
-            sample.hr is None
-            and sample.temp is None
-            and sample.spo2 is None
-            and sample.rr is None
-            and sample.motion is None
-            and not sample.custom
-        )
-        follows = spot and ts - self.watermark < self.quality.gap_after
+        # (module docstring). (HR decides for nearly every sample, without a call.)
+        spot = sample.hr is None and is_spot(sample)
+        follows = False
         if spot:
             # late if every reading it carries is older than its vital's last one by more
             # than the window: a backlog is then scored, and builds no evidence of any rule
@@ -314,7 +314,10 @@ class PatientMonitor:
                         break
             if late:
                 ctx, reliable = self.activity.context, True
-            elif follows:
+            elif self.spot_clocks.stream_live(
+                sample.device_id, ts, self.watermark, self.quality.gap_after
+            ):
+                follows = True
                 ctx, reliable = self.activity.context, not self.activity.exerting
             else:
                 ctx, reliable = self.activity.update(None, sample.quality, ts)

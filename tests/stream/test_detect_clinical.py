@@ -295,7 +295,7 @@ def test_walking_on_oxygen_is_no_emergency():
 def test_a_monitor_saved_before_the_safety_net_restores_and_checks_at_once():
     mon = PatientMonitor("p1", PatientConfig(consciousness="V", on_oxygen=True))
     mon.observe(_vitals(0))
-    for missing in (1, 2):  # before the NEWS2 safety net; before the step gate too
+    for missing in (2, 3):  # before the NEWS2 safety net; before the step gate too
         old = PatientMonitor.__new__(PatientMonitor)
         old.__setstate__(mon.__getstate__()[:-missing])
         assert old.news2_next == -math.inf and old.gate is not None

@@ -154,7 +154,7 @@ def test_a_monitor_pickled_before_the_gate_existed_restores():
     mon = PatientMonitor("p1")
     for i in range(30):
         mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=70.0, spo2=97.0))
-    old = mon.__getstate__()[:-1]  # the state tuple as released before the gate
+    old = mon.__getstate__()[:-3]  # the state tuple as released before the gate
     restored = PatientMonitor.__new__(PatientMonitor)
     restored.__setstate__(old)
     assert isinstance(restored.gate, StepGate)
