@@ -1,10 +1,11 @@
 """One Kafka partition's worth of patients: a pipeline, its event-time clock and its ticks.
 
 The worker runs one :class:`PartitionMonitor` per assigned partition of ``vigil.vitals``. Event
-time advances per partition: its watermark is the newest ``ts`` among the partition's samples,
-and every ``tick_every`` seconds of it the pipeline is ticked (:meth:`Pipeline.advance`: data
-gaps, offline devices, episodes that cleared). That is the only clock a partition has, since
-a Kafka consumer never sees other partitions' records in a defined order.
+time advances per partition: its watermark is the newest ``ts`` among the partition's samples
+(a spot device's taken as earlier, below), and every ``tick_every`` seconds of it the pipeline
+is ticked (:meth:`Pipeline.advance`: data gaps, offline devices, episodes that cleared). That
+is the only clock a partition has, since a Kafka consumer never sees other partitions' records
+in a defined order.
 
 Ticks therefore depend on which patients share a partition: a patient whose device stops
 near the end of the data gets a ``data_gap`` alert only if a partition-mate's samples carry
@@ -15,6 +16,14 @@ order within each partition (``vigil replay --partitions``, :func:`stream.replay
 
 The tick rule is the one :func:`stream.replay.replay` applies to its single, global clock: a
 tick at the start of the newest ``tick_every`` bucket, before the sample that entered it.
+
+A spot sample (a separate cuff's or meter's, :func:`~stream.detect.sources.is_spot`) counts
+:data:`~stream.detect.sources.SPOT_LEAD_S` (2 h) earlier for the watermark
+(:func:`~stream.detect.sources.clock_time`): a cuff whose clock runs ahead of the wearables'
+would otherwise move the partition's time on, and open every other device's data gap early
+(a wearable may run hours behind: ingest bounds only a lead). The wearables carry the
+partition's time; a partition of spot devices alone still ticks, 2 hours behind their newest
+reading.
 
 A tick can change a patient that sent nothing (an open episode of a silent device moves on
 with every tick, without an alert to show it): :attr:`PartitionMonitor.changed` collects the
@@ -46,6 +55,7 @@ import msgspec
 from alerts.model import Alert
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
+from stream.detect.sources import Readings, clock_time
 from stream.pipeline import Pipeline, StepResult
 
 logger = logging.getLogger(__name__)
@@ -99,7 +109,10 @@ def partition_for(key: str | bytes, partitions: int) -> int:
 
 
 class PartitionClock(msgspec.Struct, frozen=True):
-    """A partition's event-time clock, as checkpointed: newest ``ts`` and the next tick."""
+    """A partition's event-time clock, as checkpointed: the watermark and the next tick.
+
+    The watermark is the newest ``ts``, a spot sample's taken as ``SPOT_LEAD_S`` earlier.
+    """
 
     watermark: float = -math.inf
     next_tick: float = math.inf
@@ -171,15 +184,18 @@ class PartitionMonitor:
             The sample's :class:`~stream.pipeline.StepResult`, and the alerts the tick raised
             (raised before the sample's, for other patients of the partition too).
         """
-        ticked = self._tick(sample.ts) if sample.ts > self.watermark else []
+        # (a sample with HR is no spot sample: most samples, without a call)
+        ts = sample.ts if sample.hr is not None else clock_time(sample)
+        ticked = self._tick(ts) if ts > self.watermark else []
         return self.pipeline.process(sample), ticked
 
-    def pass_time(self, ts: float) -> list[Alert]:
-        """Move event time as a sample at ``ts`` would, without processing one.
+    def pass_time(self, sample: Readings) -> list[Alert]:
+        """Move event time as ``sample`` would, without processing it.
 
         For the samples of a :attr:`held` patient read again: their state has them, but the
         partition's clock and its other patients' ticks must go on as the first time.
         """
+        ts = clock_time(sample)
         return self._tick(ts) if ts > self.watermark else []
 
     def news2_now(self, patient_id: str, ts: float) -> tuple[int, dict[str, int]] | None:

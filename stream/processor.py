@@ -303,7 +303,7 @@ class VitalsProcessor:
         if pid in part.skip_below:  # its state is past this record, the clock is not
             self.stats.skipped += 1
             pass_time = part.monitor.pass_time
-            return [self._alert_out(a) for w in record.samples for a in pass_time(w.ts)]
+            return [self._alert_out(a) for w in record.samples for a in pass_time(w)]
         try:
             if record.rejected:
                 return self._entries(part, pid, record, now)

@@ -4,10 +4,12 @@
 device, the patient id stands for it) in arrival order, validates them with
 :func:`ingest.sample.parse_sample`, runs the accepted ones through a
 :class:`~stream.pipeline.Pipeline`, and ticks event time (for data-gap detection) every
-``tick_every`` seconds of the newest ``ts`` seen. It is deterministic: no wall clock, no
-randomness, no dependence on hash order, so the same input gives the same output, byte for
-byte once serialised. File reading/writing and progress display are the CLI's job
-(:mod:`stream.cli`).
+``tick_every`` seconds of the newest ``ts`` seen — a spot device's (a separate cuff's) taken
+as 2 hours earlier, as a worker's partition takes it (:mod:`stream.partition`), so that a
+cuff whose clock runs ahead cannot open other devices' data gaps early. It is
+deterministic: no wall clock, no randomness, no dependence on hash order, so the same input
+gives the same output, byte for byte once serialised. File reading/writing and progress
+display are the CLI's job (:mod:`stream.cli`).
 
 Examples
 --------
@@ -33,6 +35,7 @@ from alerts.model import Alert
 from ingest.exceptions import SampleRejected
 from ingest.sample import parse_sample, parse_ts
 from stream.detect.config import PatientConfig
+from stream.detect.sources import clock_time
 from stream.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -163,16 +166,19 @@ def replay(
                         on_alert(a)
             continue
         ts = sample.ts
-        if ts > watermark:
-            watermark = ts
+        # the clock's time: a spot sample's earlier (stream.partition; a sample with HR is
+        # none: most samples, without a call)
+        now = ts if sample.hr is not None else clock_time(sample)
+        if now > watermark:
+            watermark = now
             if next_tick == math.inf:
-                next_tick = (ts // tick_every + 1) * tick_every
-            elif ts >= next_tick:
-                for a in pipe.advance(ts // tick_every * tick_every):
+                next_tick = (now // tick_every + 1) * tick_every
+            elif now >= next_tick:
+                for a in pipe.advance(now // tick_every * tick_every):
                     alerts.append(a)
                     if on_alert is not None:
                         on_alert(a)
-                next_tick = (ts // tick_every + 1) * tick_every
+                next_tick = (now // tick_every + 1) * tick_every
         if partitioned:
             part.watermark, part.next_tick = watermark, next_tick
         step = process(sample)

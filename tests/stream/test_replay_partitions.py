@@ -7,16 +7,29 @@ import pytest
 from alerts.model import Alert
 from ingest.encoding import records_from_samples
 from ingest.exceptions import SampleRejected
-from ingest.sample import Sample, parse_sample
+from ingest.sample import Sample, parse_sample, parse_ts
 from ingest.simulator import CohortSpec, iter_cohort
 from stream.partition import partition_for
 from stream.processor import OutputTopics, VitalsProcessor
 from stream.replay import replay
 
 
-def _raw_cohort() -> list[dict[str, object]]:
+def _raw_cohort(cuff_ahead: float | None = None) -> list[dict[str, object]]:
+    """The cohort's records; with ``cuff_ahead``, blood pressure comes from a cuff of its own
+    whose clock runs that many seconds ahead (a spot device: the tick clocks' exception)."""
     spec = CohortSpec(patients=12, days=0.5, seed=9, invalid_fraction=0.0)
-    return [dict(rec.payload) for rec in iter_cohort(spec)]
+    out = []
+    for rec in iter_cohort(spec):
+        r = dict(rec.payload)
+        sbp, dbp = r.pop("sbp", None), r.pop("dbp", None)
+        if cuff_ahead is None or sbp is None:
+            out.append(dict(rec.payload))
+            continue
+        out.append(r)
+        ts = parse_ts(r["ts"]) + cuff_ahead
+        out.append({"patient_id": r["patient_id"], "device_id": "cuff", "ts": ts, "sbp": sbp,
+                    "dbp": dbp})  # fmt: skip
+    return out
 
 
 def _worker_alerts(samples: list[Sample], partitions: int) -> list[Alert]:
@@ -35,9 +48,12 @@ def _worker_alerts(samples: list[Sample], partitions: int) -> list[Alert]:
     return [a for a in alerts if a.status != "resolved"]
 
 
+@pytest.mark.parametrize("cuff_ahead", [None, 600.0])
 @pytest.mark.parametrize("partitions", [1, 4, 12])
-def test_replay_with_partitions_gives_the_worker_alerts(partitions: int) -> None:
-    raw = _raw_cohort()
+def test_replay_with_partitions_gives_the_worker_alerts(
+    partitions: int, cuff_ahead: float | None
+) -> None:
+    raw = _raw_cohort(cuff_ahead)
     samples = []
     for r in raw:
         try:

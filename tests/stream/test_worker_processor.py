@@ -252,13 +252,17 @@ def run_checkpointing(
     return ids
 
 
-def silent_patient_records() -> list[tuple[int, int, bytes, bytes]]:
-    """p1's device stops after 10 min; p2's samples carry partition 0's event time on."""
+def silent_patient_records(cuff_ahead: float | None = None) -> list[tuple[int, int, bytes, bytes]]:
+    """p1's device stops after 10 min; p2's samples carry partition 0's event time on (and,
+    with ``cuff_ahead``, a cuff of p2's reads every 15 min, stamped that many seconds on)."""
     out: list[tuple[int, int, bytes, bytes]] = []
     for minute in range(120):
         for pid in ("p1", "p2") if minute < 10 else ("p2",):
             s = Sample(pid, f"d-{pid}", 1.7e9 + 60 * minute, hr=70.0 + minute % 3, rr=15.0)
             out.append((0, len(out), pid.encode(), encode_vitals([s], received_at=1.7e9)))
+        if cuff_ahead is not None and minute % 15 == 7:
+            s = Sample("p2", "cuff-p2", 1.7e9 + 60 * minute + cuff_ahead, sbp=124.0, dbp=80.0)
+            out.append((0, len(out), b"p2", encode_vitals([s], received_at=1.7e9 + cuff_ahead)))
     return out
 
 
@@ -274,8 +278,12 @@ def test_a_checkpoint_holds_what_ticks_changed_in_a_silent_patient() -> None:
     assert states(fresh(store)) == states(proc)
 
 
-def test_a_patient_restored_past_its_partition_is_left_alone_up_to_its_offset() -> None:
-    records = silent_patient_records()
+@pytest.mark.parametrize("cuff_ahead", [None, 600.0])
+def test_a_patient_restored_past_its_partition_is_left_alone_up_to_its_offset(
+    cuff_ahead: float | None,
+) -> None:
+    # (its records move the partition's clock as the first time: a cuff's readings included)
+    records = silent_patient_records(cuff_ahead)
     proc, store = fresh(), MemoryCheckpointStore()
     run(proc, records[:60])
     save(proc, store, [0])

@@ -14,8 +14,9 @@ values), custom channels rolled up too.
 
 Event time moves as in ``vigil replay`` and the Faust worker: a sample in a later minute ticks
 :meth:`Pipeline.advance` (data gaps and offline devices inside a backlog are raised where
-they happened). Silence after the newest data needs time to pass without samples, so a ticker
-also moves the same clock with the simulated time.
+they happened), a spot device's sample (a separate cuff's) taken as 2 hours earlier
+(:func:`stream.detect.sources.clock_time`). Silence after the newest data needs time to pass
+without samples, so a ticker also moves the same clock with the simulated time.
 
 The gateway's records also carry a rejection notice for each refused sample of an enrolled
 device (:class:`ingest.encoding.RejectionNotice`), in place among the samples; the worker
@@ -39,6 +40,7 @@ from alerts.store.base import Store, StoreBatch
 from ingest.encoding import RejectionNotice, decode_entries
 from ingest.sample import Sample
 from stream.detect.config import PatientConfig
+from stream.detect.sources import clock_time
 from stream.minutes import PatientMinutes
 from stream.rollup import News2Record
 from vigil.demo.bus import InProcessBus
@@ -128,7 +130,8 @@ class DetectionWorker:
         self._minutes: dict[str, PatientMinutes] = {}
         self._lock = asyncio.Lock()
         self._busy = False
-        #: Newest sample time seen: where a notice without a readable ts is noted.
+        #: Newest sample time seen (a spot sample's earlier): where a notice without a
+        #: readable ts is noted.
         self._watermark: float | None = None
         #: Event time of the next tick (the first sample starts the clock).
         self._next_tick = math.inf
@@ -216,9 +219,10 @@ class DetectionWorker:
 
     def _process(self, sample: Sample, batch: StoreBatch) -> None:
         self.stats.samples += 1
-        if self._watermark is None or sample.ts > self._watermark:
-            self._watermark = sample.ts
-            self._advance(sample.ts, batch)
+        now = clock_time(sample)  # (a spot device's earlier, as replay's clock takes it)
+        if self._watermark is None or now > self._watermark:
+            self._watermark = now
+            self._advance(now, batch)
         result = self.detector.process(sample)
         batch.alerts.extend(result.alerts)
         batch.alerts.extend(result.resolved)
