@@ -63,11 +63,20 @@ def simulate(
     duration: Annotated[
         str | None, typer.Option("--duration", help="Span instead of --days: 90s, 30m, 2h.")
     ] = None,
+    severity: Annotated[
+        float,
+        typer.Option(
+            "--severity",
+            min=0.0,
+            max=1.0,
+            help="Milder events: each one's departures from the usual values x U(SEVERITY, 1).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Simulate a labelled cohort of wearable patients (1 sample/min per device)."""
     from ingest.simulator import CohortSpec, write_cohort
 
-    spec = CohortSpec(patients=patients, days=days, seed=seed)
+    spec = CohortSpec(patients=patients, days=days, seed=seed, severity=severity)
     if rate is not None or duration is not None:  # (ingest) --rate/--duration of issue 4
         from ingest.mqtt_fleet import parse_duration
 

@@ -67,6 +67,11 @@ class CohortSpec:
         Share of patients-with-events whose first event begins < 6 h after their first sample.
     invalid_fraction
         Share of samples carrying an impossible value.
+    severity
+        Least factor on each event's plateau departures from the patient's usual values: an
+        event's factor is drawn uniformly from ``[severity, 1]`` (1: the events as drawn;
+        0.6: milder ones, some within static thresholds). Below 1 it changes the events only:
+        times, patients and noise stay those of the same seed at 1.
     """
 
     patients: int = 150
@@ -77,6 +82,7 @@ class CohortSpec:
     events_per_day: float = 0.3
     cold_start_fraction: float = 0.3
     invalid_fraction: float = 0.0005
+    severity: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,9 @@ def simulate_patient(spec: CohortSpec, index: int) -> PatientTrace:
         events_per_day=spec.events_per_day,
         cold_start_fraction=spec.cold_start_fraction,
     )
+    if spec.severity < 1.0:  # a generator of its own: the rest of the patient stays the same
+        mild = np.random.default_rng(np.random.SeedSequence([spec.seed, index, 1]))
+        events = [ev.scaled(phys, float(mild.uniform(spec.severity, 1.0))) for ev in events]
     protected = [(int(a * per_min), int(b * per_min)) for a, b in (e.protected for e in events)]
     vitals = true_vitals(
         rng, phys, n=n, start=start, period_s=spec.period_s, events=events, protected=protected

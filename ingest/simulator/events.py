@@ -21,6 +21,10 @@ sepsis               over hours: HR +25-40 (100-125), RR 21-23.5 (>= +3), temp 3
                      across one: static thresholds catch some sepsis late)
 ==================== =============================================================
 
+``vigil simulate --severity S`` (S < 1) scales each event's plateau departures from the
+patient's usual values by a factor drawn from [S, 1] (:meth:`Event.scaled`): milder events,
+some of them inside static thresholds, to see how detection holds up beyond these ranges.
+
 Key vitals are driven to an absolute *level* (so a night-time trough cannot hide a fever);
 secondary vitals move by a *delta*. Blood-pressure events hold for at least 2 h so that a
 cuff measuring every 15-60 min sees them.
@@ -41,7 +45,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -117,6 +121,24 @@ class Event:
         down = np.clip(1.0 - (m - self.end) / max(self.recovery, 1), 0.0, 1.0)
         x = np.minimum(up, down)
         return x * x * (3.0 - 2.0 * x)
+
+    def scaled(self, physiology: Physiology, factor: float) -> Event:
+        """This event with every plateau departure from ``physiology``'s usual values times
+        ``factor`` (``vigil simulate --severity``: milder events, at the same times).
+
+        >>> from ingest.simulator.profiles import draw_physiology
+        >>> p = draw_physiology(np.random.default_rng(1), "adult")
+        >>> ev = Event("tachycardia", 60, 20, 200, 15, {"hr": p.hr + 60.0}, {"rr": 4.0})
+        >>> mild = ev.scaled(p, 0.5)
+        >>> round(mild.levels["hr"] - p.hr, 6), mild.deltas, (mild.onset, mild.end)
+        (30.0, {'rr': 2.0}, (60, 200))
+        """
+        levels = {}
+        for vital, level in self.levels.items():
+            usual = float(getattr(physiology, vital))
+            levels[vital] = usual + factor * (level - usual)
+        deltas = {vital: factor * delta for vital, delta in self.deltas.items()}
+        return replace(self, levels=levels, deltas=deltas)
 
     @property
     def protected(self) -> tuple[int, int]:

@@ -101,6 +101,30 @@ CRITERIA: dict[str, tuple[str, Callable[[float, PatientTrace], bool]]] = {
 }
 
 
+def test_severity_makes_the_same_events_milder_and_leaves_the_rest() -> None:
+    full = CohortSpec(patients=6, days=2.0, seed=11, events_per_day=1.0)
+    mild = CohortSpec(patients=6, days=2.0, seed=11, events_per_day=1.0, severity=0.5)
+    departures = []
+    for i in range(full.patients):
+        a, b = simulate_patient(full, i), simulate_patient(mild, i)
+        assert [(e.type, e.onset, e.end) for e in a.events] == [
+            (e.type, e.onset, e.end) for e in b.events
+        ]
+        usual = a.physiology
+        for ea, eb in zip(a.events, b.events, strict=True):
+            for vital, level in ea.levels.items():
+                ratio = (eb.levels[vital] - getattr(usual, vital)) / (level - getattr(usual, vital))
+                assert 0.5 <= ratio <= 1.0
+                departures.append(ratio)
+        # outside every event (and its recovery), the vitals are the same readings
+        hr_a, hr_b = a.device.columns["hr"], b.device.columns["hr"]
+        quiet = np.ones(hr_a.size, dtype=bool)
+        for ev in a.events:
+            quiet[ev.onset : ev.end + ev.recovery + 1] = False
+        assert np.array_equal(hr_a[quiet], hr_b[quiet], equal_nan=True)
+    assert departures and min(departures) < 0.8  # some events really are milder
+
+
 def test_events_reach_clinically_meaningful_levels(eventful: list[PatientTrace]) -> None:
     seen: dict[str, int] = defaultdict(int)
     for p in eventful:
