@@ -35,6 +35,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
 
 from alerts.exceptions import BadCursor, InvalidTransition, StoreUnavailable
 from alerts.lifecycle import initial_state
@@ -263,6 +264,7 @@ def create_app(
     app.include_router(health.router)
     # Last, so /api/v1, /fhir/r4 and the ops routes keep precedence over the static files.
     mount_dashboard(app)
+    _build_routes(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -279,6 +281,23 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _build_routes(app: FastAPI) -> None:
+    """Build every route of ``app`` now, so that serving a request builds no validator.
+
+    FastAPI builds the routes of an included router (their parameter, body and response
+    validators) on the first request that reaches it, silencing pydantic's warnings meanwhile
+    with ``warnings.catch_warnings``, which swaps the process-wide filters and is not
+    thread-safe. Two apps in one process serving their first requests at once (replicas in a
+    test, each on its own event loop thread) then build in two threads; one build restores
+    the filters under the other, whose silenced warning escapes: an error under ``-W error``
+    (a 500), a stray line on stderr otherwise. One app under uvicorn builds on its one event
+    loop, but stalls it meanwhile. Built here, in the thread that builds the app, first
+    requests only read.
+    """
+    for _ in iter_route_contexts(app.routes):
+        pass
 
 
 def _install_domain_errors(app: FastAPI) -> None:
