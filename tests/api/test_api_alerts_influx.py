@@ -88,9 +88,12 @@ def test_two_replicas_acknowledging_at_once_answer_200_and_409(
     world, apps = replicas
     store: InfluxStore = apps[0].state.services.alert_store
     with TestClient(apps[0]) as kim_api, TestClient(apps[1]) as lee_api:
-        # One ack through each replica first, one after the other: an app's first request
-        # builds its validators lazily, and two apps doing that at once in two threads trip
-        # over pydantic (AttributeError __pydantic_core_schema__), unrelated to the store.
+        # One ack through each replica first, one after the other: 200, then 409. This also
+        # once kept the replicas from building their routes at the same moment: FastAPI's
+        # warnings.catch_warnings around that is not thread-safe, and the silenced pydantic
+        # warning that escaped (an error under filterwarnings) showed as the "AttributeError
+        # __pydantic_core_schema__" it was raised while handling. create_app now builds the
+        # routes up front (tests/api/test_api_first_requests.py).
         warm = make_alert("P1", "warm_up", 4)
         store.put_alerts([warm])
         for api, code in ((kim_api, 200), (lee_api, 409)):
