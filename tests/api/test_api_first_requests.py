@@ -14,10 +14,7 @@ import threading
 import warnings
 
 import pytest
-from fastapi import FastAPI
 
-from api.main import create_app
-from api.settings import ApiSettings
 from tests.api.conftest import TestClient
 from tests.api.world import World
 
@@ -34,20 +31,6 @@ class _CountingCatchWarnings(warnings.catch_warnings):
     def __enter__(self) -> list[warnings.WarningMessage] | None:
         type(self).entered += 1
         return super().__enter__()
-
-
-def _replica(world: World) -> FastAPI:
-    """Another app over the world's stores, as a second API process would be."""
-    return create_app(
-        ApiSettings(_env_file=None, secret_key="test-secret-" + "x" * 32, environment="test"),
-        registry=world.registry,
-        alert_store=world.store,
-        vitals_store=world.store,
-        alert_bus=world.bus,
-        config_publisher=world.publisher,
-        probes={},
-        device_sync=lambda: None,
-    )
 
 
 def test_serving_requests_never_swaps_the_warnings_filters(
@@ -75,7 +58,7 @@ def test_serving_requests_never_swaps_the_warnings_filters(
 
 def _first_requests_at_once(world: World, url: str) -> list[int | str]:
     """GET ``url`` as the first request of two fresh apps, at once; the codes or errors."""
-    apps = [_replica(world), _replica(world)]
+    apps = [world.replica(), world.replica()]
     start = threading.Barrier(len(apps), timeout=10)
     answers: list[int | str] = []
 

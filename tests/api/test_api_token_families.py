@@ -15,19 +15,16 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from api.accounts.schema import TokenFamilyRow
 from api.accounts.token_families import Outcome, Rotation, Successor, TokenFamilies
 from api.accounts.users import Accounts
-from api.main import create_app
 from api.security import issue_token
 from api.settings import ApiSettings
 from ingest.registry import Registry
@@ -216,24 +213,6 @@ def test_ended_logins_are_pruned_and_live_ones_kept(world: World, client: TestCl
     assert world.services.token_families.prune(now=world.now[0]) == 0, "the live one stays"
 
 
-def _app_over(world: World, registry: Registry, **settings: Any) -> FastAPI:
-    """Another API process over ``registry`` (same keys and clock as ``world``'s app), with
-    the environment's settings but for ``settings``."""
-    return create_app(
-        ApiSettings(
-            _env_file=None, secret_key="test-secret-" + "x" * 32, environment="test", **settings
-        ),
-        registry=registry,
-        alert_store=world.store,
-        vitals_store=world.store,
-        alert_bus=world.bus,
-        config_publisher=world.publisher,
-        probes={},
-        device_sync=lambda: None,
-        clock=lambda: world.now[0],
-    )
-
-
 @pytest.fixture
 def file_world(tmp_path: Path) -> Iterator[tuple[World, str]]:
     url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
@@ -251,7 +230,7 @@ def test_a_spent_token_stays_spent_after_a_restart_and_in_every_process(
         first = login(client)
         second = refresh(client, first["refresh_token"]).json()
     past_the_grace(world)
-    restarted = _app_over(world, Registry(url))
+    restarted = world.replica(Registry(url))
     with TestClient(restarted) as client:
         assert refresh(client, first["refresh_token"]).status_code == 401
     # The replay seen by the restarted process revoked the login for the first one too.
@@ -261,10 +240,8 @@ def test_a_spent_token_stays_spent_after_a_restart_and_in_every_process(
     restarted.state.services.registry.close()
 
 
-def test_without_grace_two_simultaneous_uses_of_one_refresh_token_let_exactly_one_through(
-    file_world: tuple[World, str],
-) -> None:
-    world, url = file_world
+def _use_at_once(world: World, url: str, *, reuse_grace_s: float) -> tuple[str, list[Rotation]]:
+    """Start a login, then present its first refresh token from four processes at once."""
     start = world.now[0]
     sid = world.services.token_families.start(
         "nurse", first_jti="r0", expires_at=start + 3600, now=start
@@ -272,12 +249,12 @@ def test_without_grace_two_simultaneous_uses_of_one_refresh_token_let_exactly_on
     # Separate registries: separate connections, as separate API processes would have.
     registries = [Registry(url) for _ in range(4)]
     gate = threading.Barrier(len(registries))
-    outcomes: list[Outcome] = []
+    answers: list[Rotation] = []
 
     def use(i: int) -> None:
-        store = TokenFamilies(registries[i].session, reuse_grace_s=0)
+        store = TokenFamilies(registries[i].session, reuse_grace_s=reuse_grace_s)
         gate.wait()
-        outcomes.append(store.rotate(sid, spent_jti="r0", next_jti=f"r{i + 1}", now=start).outcome)
+        answers.append(store.rotate(sid, spent_jti="r0", next_jti=f"r{i + 1}", now=start))
 
     threads = [threading.Thread(target=use, args=(i,)) for i in range(len(registries))]
     for t in threads:
@@ -286,6 +263,15 @@ def test_without_grace_two_simultaneous_uses_of_one_refresh_token_let_exactly_on
         t.join()
     for r in registries:
         r.close()
+    return sid, answers
+
+
+def test_without_grace_two_simultaneous_uses_of_one_refresh_token_let_exactly_one_through(
+    file_world: tuple[World, str],
+) -> None:
+    world, url = file_world
+    sid, answers = _use_at_once(world, url, reuse_grace_s=0)
+    outcomes: list[Outcome] = [a.outcome for a in answers]
     # One use wins; the others are replays (or meet the family a replay already revoked).
     assert outcomes.count("rotated") == 1 and "replayed" in outcomes, outcomes
     assert set(outcomes) <= {"rotated", "replayed", "revoked"}, outcomes
@@ -410,27 +396,7 @@ def test_with_grace_simultaneous_uses_of_one_refresh_token_all_get_the_one_succe
     file_world: tuple[World, str],
 ) -> None:
     world, url = file_world
-    start = world.now[0]
-    sid = world.services.token_families.start(
-        "nurse", first_jti="r0", expires_at=start + 3600, now=start
-    )
-    # Separate registries: separate connections, as separate API processes would have.
-    registries = [Registry(url) for _ in range(4)]
-    gate = threading.Barrier(len(registries))
-    answers: list[Rotation] = []
-
-    def use(i: int) -> None:
-        store = TokenFamilies(registries[i].session, reuse_grace_s=30)
-        gate.wait()
-        answers.append(store.rotate(sid, spent_jti="r0", next_jti=f"r{i + 1}", now=start))
-
-    threads = [threading.Thread(target=use, args=(i,)) for i in range(len(registries))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for r in registries:
-        r.close()
+    sid, answers = _use_at_once(world, url, reuse_grace_s=30)
     outcomes = sorted(a.outcome for a in answers)
     assert outcomes == ["reused", "reused", "reused", "rotated"], answers
     assert len({a.successor for a in answers}) == 1, "one chain, one current token"
@@ -499,7 +465,7 @@ def test_after_logout_the_token_just_spent_is_refused_within_the_grace(
 
 
 def test_with_grace_zero_a_second_use_at_once_revokes_the_login_as_before(world: World) -> None:
-    strict = _app_over(world, world.registry, refresh_reuse_grace_seconds=0)
+    strict = world.replica(refresh_reuse_grace_seconds=0)
     with TestClient(strict) as client:
         first = login(client)
         second = refresh(client, first["refresh_token"])
@@ -520,7 +486,7 @@ def test_another_process_answers_a_reuse_within_the_grace_with_the_same_token(
         first = login(client)
         a = refresh(client, first["refresh_token"]).json()
     world.now[0] += 3
-    other = _app_over(world, Registry(url))
+    other = world.replica(Registry(url))
     with TestClient(other) as client:
         b = refresh(client, first["refresh_token"])
         assert b.status_code == 200, b.text
@@ -533,7 +499,7 @@ def test_the_grace_is_read_from_the_environment_and_bounded(
 ) -> None:
     assert world.services.token_families.reuse_grace_s == 30, "the default"
     monkeypatch.setenv("VIGIL_REFRESH_REUSE_GRACE_SECONDS", "0")
-    assert _app_over(world, world.registry).state.services.token_families.reuse_grace_s == 0
+    assert world.replica().state.services.token_families.reuse_grace_s == 0
     monkeypatch.setenv("VIGIL_REFRESH_REUSE_GRACE_SECONDS", "60")
     assert ApiSettings(_env_file=None).refresh_reuse_grace_seconds == 60
     for bad in ("-1", "61"):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -88,6 +89,24 @@ class World:
     def auth(self, subject: str) -> dict[str, str]:
         """``Authorization`` header for ``subject``."""
         return {"Authorization": f"Bearer {self.token(subject)}"}
+
+    def replica(self, registry: Registry | None = None, **settings: Any) -> FastAPI:
+        """Another API process over this world's stores and ``registry`` (default: the
+        world's), with the same keys and clock, and the environment's settings but for
+        ``settings``."""
+        return create_app(
+            ApiSettings(
+                _env_file=None, secret_key="test-secret-" + "x" * 32, environment="test", **settings
+            ),
+            registry=self.registry if registry is None else registry,
+            alert_store=self.store,
+            vitals_store=self.store,
+            alert_bus=self.bus,
+            config_publisher=self.publisher,
+            probes={},
+            device_sync=lambda: None,
+            clock=lambda: self.now[0],
+        )
 
 
 def make_alert(patient_id: str, kind: str, minutes_ago: int, **kw: object) -> Alert:
