@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -68,6 +69,8 @@ from vigil import __version__
 __all__ = ["API_PREFIX", "FHIR_PREFIX", "create_app"]
 
 logger = logging.getLogger(__name__)
+#: Held while an app builds its OpenAPI schema (see ``create_app``).
+_OPENAPI_BUILD = threading.Lock()
 
 API_PREFIX = "/api/v1"
 FHIR_PREFIX = "/fhir/r4"
@@ -268,15 +271,20 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-                tags=app.openapi_tags,
-                license_info=app.license_info,
-            )
-            app.openapi_schema = tidy_openapi(schema)
+            # built on first use (100 ms: an app per test must not pay it), one build at a
+            # time in the process: FastAPI swaps the process-wide warnings filters meanwhile
+            # (see _build_routes)
+            with _OPENAPI_BUILD:
+                if app.openapi_schema is None:
+                    schema = get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        description=app.description,
+                        routes=app.routes,
+                        tags=app.openapi_tags,
+                        license_info=app.license_info,
+                    )
+                    app.openapi_schema = tidy_openapi(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

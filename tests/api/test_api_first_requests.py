@@ -5,13 +5,17 @@ process-wide warnings filters (``warnings.catch_warnings``, not thread-safe). We
 built on first use, two apps each on its own event loop thread (API replicas in a test) could
 build at once, one restoring the filters under the other, and a warning meant to be silenced
 would escape: a 500 under pytest's ``filterwarnings = error``. :func:`api.main.create_app`
-builds every route up front, so serving a request leaves the filters alone.
+builds every route up front, so serving a request leaves the filters alone; the OpenAPI
+schema, built on first use, is built by one app at a time.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import warnings
+from collections.abc import Callable
+from types import TracebackType
 
 import pytest
 
@@ -56,8 +60,40 @@ def test_serving_requests_never_swaps_the_warnings_filters(
     assert _CountingCatchWarnings.entered == 0
 
 
-def _first_requests_at_once(world: World, url: str) -> list[int | str]:
-    """GET ``url`` as the first request of two fresh apps, at once; the codes or errors."""
+class _OverlapCatchWarnings(warnings.catch_warnings):
+    """``warnings.catch_warnings`` that records how many threads were inside it at once."""
+
+    lock = threading.Lock()
+    inside = 0
+    most = 0
+
+    def __enter__(self) -> list[warnings.WarningMessage] | None:
+        cls = type(self)
+        with cls.lock:
+            cls.inside += 1
+            cls.most = max(cls.most, cls.inside)
+        time.sleep(0.005)  # widen the window a concurrent build would have to overlap
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        cls = type(self)
+        with cls.lock:
+            cls.inside -= 1
+
+
+def _first_requests_at_once(
+    world: World, url: str, before: Callable[[], None] | None = None
+) -> list[int | str]:
+    """GET ``url`` as the first request of two fresh apps, at once; the codes or errors.
+
+    ``before`` runs once both apps have started, just before the requests.
+    """
     apps = [world.replica(), world.replica()]
     start = threading.Barrier(len(apps), timeout=10)
     answers: list[int | str] = []
@@ -70,6 +106,8 @@ def _first_requests_at_once(world: World, url: str) -> list[int | str]:
             answers.append(repr(exc))
 
     with TestClient(apps[0]) as kim_api, TestClient(apps[1]) as lee_api:
+        if before is not None:
+            before()
         threads = [
             threading.Thread(target=first_request, args=(api,)) for api in (kim_api, lee_api)
         ]
@@ -88,3 +126,18 @@ def test_two_fresh_apps_answer_their_first_requests_at_the_same_moment(world: Wo
         with warnings.catch_warnings():
             codes = _first_requests_at_once(world, url)
         assert codes == [200, 200], (i, codes)
+
+
+def test_two_fresh_apps_build_their_openapi_schemas_one_at_a_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The schema is built on first use (100 ms an app), under FastAPI's swaps of the
+    # process-wide warnings filters: two apps must not build at once.
+    def count_overlaps() -> None:
+        monkeypatch.setattr(_OverlapCatchWarnings, "inside", 0)
+        monkeypatch.setattr(_OverlapCatchWarnings, "most", 0)
+        monkeypatch.setattr(warnings, "catch_warnings", _OverlapCatchWarnings)
+
+    codes = _first_requests_at_once(world, "/openapi.json", before=count_overlaps)
+    assert codes == [200, 200]
+    assert _OverlapCatchWarnings.most == 1  # entered (the build swaps them), never twice
