@@ -84,6 +84,7 @@ from stream.detect.deterioration import assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
 from stream.detect.plausibility import StepGate
+from stream.detect.robust import BORROWED_WIDTH
 from stream.detect.rules import (
     FIRING,
     HOLDING,
@@ -394,7 +395,17 @@ class PatientMonitor:
                         or ch.xs <= lo
                         or ch.xs >= hi
                     ):
-                        exact = vital not in limits and ch.sd == ch.sd
+                        # (a young context beside a settled one is also judged against
+                        # the settled one's baseline: _apply_rule)
+                        exact = (
+                            vital not in limits
+                            and ch.sd == ch.sd
+                            and (
+                                ch.settled
+                                or ctx == ACTIVE
+                                or max(ch.n[STILL], ch.n[REST]) < ch.warmup
+                            )
+                        )
                         for rule, min_d in rules:
                             if (
                                 exact
@@ -569,6 +580,21 @@ class PatientMonitor:
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
             sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
         )  # fmt: skip
+        if elsewhere and level < FIRING and ctx != ACTIVE and limit is None:
+            # A young context learns its first readings as fast as they come: woken into a
+            # deterioration, it learns the deterioration as its normal within the hour. Until
+            # it settles, a departure from the settled other context at rest (its scale
+            # widened, as when borrowed) is evidence too.
+            sibling = REST if ctx == STILL else STILL
+            other = ch.expected_in(sibling, ts)
+            if other is not None:
+                level = max(
+                    level,
+                    rule.evidence(
+                        ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
+                        at_rest=at_rest, settled_elsewhere=True,
+                    ),
+                )  # fmt: skip
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:

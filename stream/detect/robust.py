@@ -41,7 +41,7 @@ from stream.detect.contexts import REST
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MIN_SCALE_READINGS", "ContextStats", "median3_with"]
+__all__ = ["BORROWED_WIDTH", "MIN_SCALE_READINGS", "ContextStats", "median3_with"]
 
 _GAUSS_MAD = 1.2533  # sigma / mean absolute deviation for a normal distribution
 _MAX_DT = 900.0  # a learning step never counts for more than 15 min of data
@@ -50,6 +50,9 @@ _R_MAX = 1e300  # residuals are clipped here at most: state stays finite for any
 _REL_RESOLUTION = 1e-9  # scale floor relative to the level: float resolution, not a prior
 #: Without a population prior, a scale from fewer readings than this is not trusted to score.
 MIN_SCALE_READINGS = 10
+#: A context with too few readings of its own is judged by the best-learned one, its scale
+#: this many times wider.
+BORROWED_WIDTH = 2.0
 
 
 class ContextStats:
@@ -103,7 +106,7 @@ class ContextStats:
         if n[best] == 0 or (self.prior_scale is None and n[best] < MIN_SCALE_READINGS):
             return None  # no scale to judge by yet (one deviation is not a spread)
         # a context with too little data borrows the best-learned one, with a wider scale
-        return self.level[best], 2.0 * self.sd_cache[best], False
+        return self.level[best], BORROWED_WIDTH * self.sd_cache[best], False
 
     def _learn_stats(
         self,
