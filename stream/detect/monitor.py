@@ -584,17 +584,17 @@ class PatientMonitor:
             # A young context learns its first readings as fast as they come: woken into a
             # deterioration, it learns the deterioration as its normal within the hour. Until
             # it settles, a departure from the settled other context at rest (its scale
-            # widened, as when borrowed) is evidence too.
+            # widened, as when borrowed) that fires is evidence too. Firing only: holding
+            # evidence would stop the young context from learning (rule_state), and asleep
+            # for the first time an athlete's HR of 40 beside 52 awake is not a departure
+            # but a normal it must learn.
             sibling = REST if ctx == STILL else STILL
             other = ch.expected_in(sibling, ts)
-            if other is not None:
-                level = max(
-                    level,
-                    rule.evidence(
-                        ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
-                        at_rest=at_rest, settled_elsewhere=True,
-                    ),
-                )  # fmt: skip
+            if other is not None and FIRING == rule.evidence(
+                ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
+                at_rest=at_rest, settled_elsewhere=True,
+            ):  # fmt: skip
+                level = FIRING
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 from collections.abc import Callable
@@ -537,3 +538,28 @@ def test_waking_with_a_higher_but_normal_respiratory_rate_is_not_alerted():
     # The other side: awake RR 17 against 13.5 asleep is 3.5 wide sleeping scales out, but
     # not tachypnea (the rule's relevance bound is 22/min).
     assert _woken(lambda m: 13.5 + min(1.0, m / 10) * 3.5, minutes=240) == []
+
+
+def test_a_first_night_asleep_well_below_the_waking_heart_rate_is_learned_not_alerted():
+    # The reverse: monitoring starts in the afternoon (an athlete awake at rest, HR 59), and
+    # the first night's sleeping baseline is the young one, at HR 42: 17 below the waking
+    # normal, over two widened waking scales. It must learn the night, not hold it as a
+    # departure from the waking baseline: holding evidence stops learning, and the night
+    # stayed "early baseline 55 (still learning)" at 19 readings, alerting at HR 38.
+    rng = random.Random(13)
+    pipe = Pipeline()
+    alerts: list[Alert] = []
+    for m in range(16 * 60):
+        depth = min(1.0, max(0.0, (m - 360) / 20))  # falling asleep takes 20 min
+        hr = 59.0 - 17.0 * depth + rng.gauss(0, 3.0)
+        motion = (
+            0.012 + abs(rng.gauss(0, 0.004)) if m >= 360 else 0.08 * math.exp(rng.gauss(0, 0.4))
+        )
+        s = Sample(
+            "p1", "d1", T0 + 12 * 3600.0 + 60.0 * m, hr=round(hr), spo2=97.0,
+            rr=13.0 + (m % 2), temp=36.5, motion=round(motion, 3), quality=0.95,
+        )  # fmt: skip
+        alerts.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    assert alerts == []
+    hr = pipe._patients["p1"].monitor.channels["hr"]
+    assert hr.settled and abs(hr.expected - 42.0) < 2.0
