@@ -565,12 +565,14 @@ class PatientMonitor:
         low, high = self.config.limit(rule.vital)
         limit = high if rule.sign > 0 else low
         expected = ch.expected
+        both = False
         if ctx != ACTIVE and ch.settled:
             # Still or merely resting? Motion cannot always tell (a frail patient awake in a
             # chair barely moves): a departure must hold against both baselines.
             other = ch.expected_in(REST if ctx == STILL else STILL, ts)
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
+                both = True
         settled = ch.settled
         # this context unsettled: another one settled (its young or a borrowed baseline,
         # widened), or none yet (young)
@@ -579,6 +581,7 @@ class PatientMonitor:
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
             sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
+            beyond_both=both,
         )  # fmt: skip
         if elsewhere and level < FIRING and ctx != ACTIVE and limit is None:
             # A young context learns its first readings as fast as they come: woken into a

@@ -18,9 +18,10 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   fast as they come, and a patient woken into a deterioration would have it learned within
   the hour.
 
-A relevant departure of at least ``dev_early`` that the personal model's trend detector (its
-CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR 101 for a
-patient whose usual is 80 ± 6 matters although no single minute is surprising.
+A relevant departure of at least ``dev_early`` (in NEWS2 3-point territory and beyond both
+normals at rest, asleep and awake: half ``dev``) that the personal model's trend detector
+(its CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR
+101 for a patient whose usual is 80 ± 6 matters although no single minute is surprising.
 
 In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
 rounds: HR 130.6 is 131) a departure of
@@ -54,6 +55,16 @@ Examples
 >>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
 0
 >>> RULES["bradycardia"].evidence(38.0, 62.6, 8.5, settled=True)  # 2.9 wide scales, 25 bpm: red
+2
+
+In that territory, half a ``dev`` beyond both of this patient's normals at rest (asleep and
+awake) is enough once the trend detector has found it sustained: an athlete (43 bpm asleep,
+49 awake) awake at 36 bpm for an hour. Asleep, 36 is no more than a deep night:
+
+>>> RULES["bradycardia"].evidence(36.0, 43.0, 3.0, settled=True, sustained=True)
+1
+>>> RULES["bradycardia"].evidence(36.0, 43.0, 3.0, settled=True, sustained=True,
+...                               beyond_both=True)
 2
 
 Awake for the first time after hours asleep, with only the sleeping baseline (44 ± 4, widened
@@ -125,7 +136,9 @@ class VitalRule(NamedTuple):
         below 90.5 (the edge itself belongs to the band above it on the low side). A value
         there at least ``2 * dev`` from this patient's expected value fires whatever
         its ``z``. A baseline still learning in the first hours has a wide scale, and an
-        adult whose heart rate falls from 63 to 38 bpm must not wait for it to narrow.
+        adult whose heart rate falls from 63 to 38 bpm must not wait for it to narrow. Once
+        the trend detector finds it sustained, ``dev / 2`` beyond both normals at rest
+        (``beyond_both`` of :meth:`evidence`) is enough.
     """
 
     kind: str
@@ -166,6 +179,7 @@ class VitalRule(NamedTuple):
         young: bool = False,
         settled_elsewhere: bool = False,
         sustained: bool = False,
+        beyond_both: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
 
@@ -181,7 +195,10 @@ class VitalRule(NamedTuple):
         and a relevant departure that is surprising even on that scale fires. Without it the
         patient would wait for this context to settle, which cannot happen while the departure
         holds learning back. ``sustained`` says the personal model's trend detector has found the
-        departure on this side sustained.
+        departure on this side sustained. ``beyond_both`` says ``expected`` is the nearer of
+        this patient's two baselines at rest, asleep and awake (motion cannot always tell
+        them apart, :meth:`~stream.detect.monitor.PatientMonitor.observe`): the value is
+        beyond both.
         """
         s = self.sign
         if limit is not None:
@@ -194,10 +211,14 @@ class VitalRule(NamedTuple):
             return FIRING if s * (xs - self.hard) >= 0.0 and d >= self.dev else NONE
         if young and s * (xs - self.hard) >= 0.0:
             return FIRING
-        if (xs >= self.red if s > 0 else xs < self.red) and d >= 2.0 * self.dev:
+        red = xs >= self.red if s > 0 else xs < self.red
+        if red and d >= 2.0 * self.dev:
             return FIRING  # NEWS2 3-point territory, far from what this patient has shown
-        if sustained and settled and d >= self.dev_early and s * (xs - self.rel) >= 0.0:
-            return FIRING
+        if sustained and settled and s * (xs - self.rel) >= 0.0:
+            # in NEWS2 3-point territory, half a dev beyond both normals at rest is enough
+            # once it has lasted
+            if d >= (0.5 * self.dev if red and beyond_both else self.dev_early):
+                return FIRING
         z = d / sd
         if settled and at_rest and z >= self.z_early and d >= self.dev_early:
             if s * (xs - self.rel_early) >= 0.0:

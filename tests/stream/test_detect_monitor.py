@@ -134,6 +134,24 @@ def test_a_tachycardia_ramp_is_caught_early_and_explained():
     assert alerts[1].message.startswith("HR ")  # the escalation at a tachycardic rate
 
 
+def test_a_sustained_bradycardia_below_an_athletes_sleeping_rate_is_alerted():
+    # As on a simulated cohort (seed 20261216, p0022): awake after a run, an athlete (49 bpm
+    # awake, 43 asleep) sits at HR 36 for two hours. At rest the rule also judges against
+    # the sleeping baseline (motion cannot always tell), only 7 below it: one dev short. In
+    # NEWS2 3-point territory half a dev that has lasted fires (it held for 132 minutes).
+    onset = DAY + 600
+    person = Person(hr=49.0, hr_sleep_drop=6.0, seed=12)
+    alerts = clinical_alerts(person, DAY + 800, mods=(ramp("hr", onset, 20, 36.0, onset + 150),))
+    first = first_alert_minute(alerts, "bradycardia")
+    assert first is not None and first - onset <= 60
+
+
+def test_an_athlete_asleep_at_40_bpm_for_nights_is_not_bradycardic():
+    # The other side: NEWS2 scores a sleeping 40 bpm 3 points, but it is this athlete's night.
+    person = Person(hr=46.0, hr_sleep_drop=6.0, seed=13)
+    assert [a.kind for a in clinical_alerts(person, 3 * DAY)] == []
+
+
 def test_a_cold_start_desaturation_is_caught_by_population_rules():
     onset = 40
     alerts = clinical_alerts(Person(seed=7), 300, mods=(ramp("spo2", onset, 20, 84, 200),))
