@@ -588,9 +588,9 @@ class PatientMonitor:
             # deterioration, it learns the deterioration as its normal within the hour. Until
             # it settles, a departure from the settled other context at rest (its scale
             # widened, as when borrowed) that fires is evidence too. Firing only: holding
-            # evidence would stop the young context from learning (rule_state), and asleep
-            # for the first time an athlete's HR of 40 beside 52 awake is not a departure
-            # but a normal it must learn.
+            # evidence would stop the young context from learning (rule_state), and an
+            # athlete's first night at HR 42 beside 59 awake is not a departure but a normal
+            # it must learn.
             sibling = REST if ctx == STILL else STILL
             other = ch.expected_in(sibling, ts)
             if other is not None and FIRING == rule.evidence(

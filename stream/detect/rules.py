@@ -12,11 +12,11 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   own, the best-learned one's, its scale widened), *or* the value is beyond the
   ``hard`` bound (NEWS2 3-point territory, where population rules apply from the first
   minute, until a personal baseline has settled: a patient who starts out abnormal is alerted
-  before the abnormal value can be learned as normal). A young context at rest is also judged
-  against the settled other one at rest, widened, until it settles itself
-  (:meth:`~stream.detect.monitor.PatientMonitor.observe`): it learns its first readings as
-  fast as they come, and a patient woken into a deterioration would have it learned within
-  the hour.
+  before the abnormal value can be learned as normal). Until a young context at rest settles,
+  a departure that fires against the settled other one at rest (widened) fires too
+  (:meth:`~stream.detect.monitor.PatientMonitor.observe`): the young context learns its
+  first readings as fast as they come, and a patient woken into a deterioration would have it
+  learned within the hour.
 
 A relevant departure of at least ``dev_early`` (in NEWS2 3-point territory and beyond both
 normals at rest, asleep and awake: half ``dev``) that the personal model's trend detector
