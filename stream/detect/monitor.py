@@ -566,10 +566,11 @@ class PatientMonitor:
         limit = high if rule.sign > 0 else low
         expected = ch.expected
         both = False
+        sibling = REST if ctx == STILL else STILL  # the other context at rest
         if ctx != ACTIVE and ch.settled:
             # Still or merely resting? Motion cannot always tell (a frail patient awake in a
             # chair barely moves): a departure must hold against both baselines.
-            other = ch.expected_in(REST if ctx == STILL else STILL, ts)
+            other = ch.expected_in(sibling, ts)
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
                 both = True
@@ -591,7 +592,6 @@ class PatientMonitor:
             # evidence would stop the young context from learning (rule_state), and an
             # athlete's first night at HR 42 beside 59 awake is not a departure but a normal
             # it must learn.
-            sibling = REST if ctx == STILL else STILL
             other = ch.expected_in(sibling, ts)
             if other is not None and FIRING == rule.evidence(
                 ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
