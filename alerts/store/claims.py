@@ -20,7 +20,9 @@ To act on an alert a process
    it (earlier stamp, then smaller token) that is neither released nor older than
    :data:`LEASE_S` must finish first (it polls). With none left it *holds* the alert: the
    store checks the action against the alert's state and records it, and then the process
-   writes a ``release`` point with its token.
+   writes a ``release`` point with its token. A claim that would come to hold with less
+   than ``SETTLE_S`` left before its :attr:`Hold.deadline` (too little for the store's
+   query and write) is released instead, and the process claims again with a fresh deadline.
 
 Why two processes never hold the same alert: say claims 1 and 2 both hold, 1 ahead of 2
 (``t1 <= t2``). Claim 1 was not late, so it was readable before a query stamped
@@ -90,9 +92,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CLAIMS: Final = "alert_claims"
-#: How soon after its stamp a claim must be readable, and how long every claim waits before
-#: it may hold: a write and the next query's round trip, with a wide margin for a busy
-#: server (a slower claim is only retried, never trusted).
+#: How soon after its stamp a claim must be readable, how long every claim waits before
+#: it may hold, and how much time a hold must leave its holder before the deadline: a write
+#: and a query's round trip, with a wide margin for a busy server (a slower claim is only
+#: retried, never trusted). Must be under a quarter of the lease.
 SETTLE_S: Final = 0.5
 #: How long an unreleased claim blocks the ones behind it (a crashed writer's claim). Must be
 #: at least twice the store's HTTP timeout (see :attr:`Hold.deadline`).
@@ -234,11 +237,12 @@ class ClaimLock:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not 0 < settle_s < lease_s / 2:
-            raise ValueError("settle_s must be positive and under half of lease_s")
+        if not 0 < settle_s < lease_s / 4:
+            raise ValueError("settle_s must be positive and under a quarter of lease_s")
         self._write = write
         self._query = query
         self.bucket = bucket
+        self.settle_s = settle_s
         self.settle_ns = round(settle_s * 1e9)
         self.lease_s = lease_s
         self.lease_ns = round(lease_s * 1e9)
@@ -310,9 +314,12 @@ class ClaimLock:
                 poll_s=self.poll_s,
             )
             fresh = False
-            if verdict.state == "held" and self._monotonic() < deadline:
+            # A hold must leave the body its query and its write (what SETTLE_S budgets):
+            # one that came with less would only have its write refused (check_write).
+            last_start = deadline - self.settle_s
+            if verdict.state == "held" and self._monotonic() < last_start:
                 return Hold(alert_id, token, deadline)
-            if verdict.state != "wait" or self._monotonic() + verdict.wait_s >= deadline:
+            if verdict.state != "wait" or self._monotonic() + verdict.wait_s >= last_start:
                 logger.info("claim on alert %s not held (%s); claiming again", alert_id, verdict)
                 self._release(alert_id, token)
                 return None

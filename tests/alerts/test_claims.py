@@ -86,3 +86,46 @@ def test_a_settle_time_of_half_the_lease_or_more_is_refused() -> None:
 def test_an_answer_without_the_server_clock_is_a_store_error() -> None:
     with pytest.raises(StoreError):
         verdict([{"kind": "claim", "token": "mine", "ns": "1000"}])
+
+
+class FakeServer:
+    """The claims of one alert on a server whose clock is the test's (pure, no I/O)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.points: list[dict[str, str]] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def write(self, lines: list[str]) -> None:
+        for line in lines:
+            token = line.split('token="')[1].split('"')[0]
+            kind = line.split('kind="')[1].split('"')[0]
+            self.points.append({"kind": kind, "token": token, "ns": str(round(self.now * 1e9))})
+
+    def query(self, _: str) -> list[dict[str, str]]:
+        self.now += 0.01  # a round trip
+        return [{"kind": "now", "token": "", "ns": str(round(self.now * 1e9))}, *self.points]
+
+
+def test_a_claim_that_would_hold_too_near_its_deadline_claims_again() -> None:
+    # A crashed writer's claim expires 1.8 s in; the first claim's deadline is at 2.0 s,
+    # which leaves too little for the action's own query and write: it claims afresh.
+    server = FakeServer()
+    server.points.append({"kind": "claim", "token": "dead", "ns": str(round(-2.2e9))})
+    lock = ClaimLock(
+        write=server.write,
+        query=server.query,
+        bucket="b",
+        settle_s=0.5,
+        lease_s=4.0,
+        sleep=server.sleep,
+        monotonic=lambda: server.now,
+    )
+    with lock.hold("4f1e") as held:
+        assert held.deadline - server.now >= 0.5
+        lock.check_write()  # the body's write is allowed
+    claims = [p["token"] for p in server.points if p["kind"] == "claim"]
+    released = [p["token"] for p in server.points if p["kind"] == "release"]
+    assert claims[0] == "dead" and len(claims) == 3 and released == claims[1:]
