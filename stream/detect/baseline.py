@@ -399,8 +399,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             expected, sd, settled = base
         if tod is not None and self.profile_rate is not None:
             w = self.daily
-            i0 = tod[0]
-            expected += w[i0] + tod[2] * (w[tod[1]] - w[i0])
+            i0, i1, f = tod
+            w0 = w[i0]  # (one array read, not two: this runs for every reading)
+            expected += w0 + f * (w[i1] - w0)
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -491,7 +492,9 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     off = 0.0
                     if tod is not None and self.profile_rate is not None:
                         w = self.daily
-                        off = w[tod[0]] + tod[2] * (w[tod[1]] - w[tod[0]])
+                        i0, i1, f = tod
+                        w0 = w[i0]
+                        off = w0 + f * (w[i1] - w0)
                     own = self.level[ctx] + off if n_ctx else expected - off
                 # self._learn(...), inlined
                 n = self._learn_stats(
