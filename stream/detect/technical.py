@@ -148,7 +148,12 @@ class DataQuality:
                 continue
             # a repeat after a gap in this vital's readings is no stuck sensor (yet)
             if run[0] != x or (len(run) > 3 and ts - run[3] > self.gap_after):
-                run[:] = [x, 1.0, ts, ts]
+                if len(run) > 3:  # in place (a new run starts at most samples)
+                    run[0] = x
+                    run[1] = 1.0
+                    run[2] = run[3] = ts
+                else:  # a run saved before the last reading was kept
+                    run[:] = [x, 1.0, ts, ts]
                 continue
             run[1] += 1.0
             if len(run) > 3:
