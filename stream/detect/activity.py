@@ -204,7 +204,12 @@ class Activity:
             self.last_t = ts
         if ts < self.vigorous_until:
             reliable = False
-        return self.context, reliable
+        # self.context, inlined (innermost loop of replay)
+        if self.ewm != self.ewm:
+            return REST, reliable
+        if self.last_t < self.active_until:
+            return ACTIVE, reliable
+        return (STILL if self.still else REST), reliable
 
     def _new_hour(self, motion: float, ts: float) -> None:
         """Motion floor bookkeeping at the first reading of an hour (see :attr:`floor`)."""
