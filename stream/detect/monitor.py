@@ -80,7 +80,7 @@ from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
 from stream.detect.aggregate import check as aggregate_check
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
 from stream.detect.config import PatientConfig
-from stream.detect.deterioration import assess, deterioration_pending
+from stream.detect.deterioration import EARLY_KEY, assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
 from stream.detect.plausibility import StepGate
@@ -420,7 +420,12 @@ class PatientMonitor:
             if p > best:
                 best = p
                 top = vital
-        pending = evaluate and deterioration_pending(self, adverse_seen)
+        # (most samples: no vital adverse and no run in progress, so nothing to count)
+        pending = (
+            evaluate
+            and (adverse_seen or self.deterioration[0] > 0.0 or EARLY_KEY in rule_state)
+            and deterioration_pending(self, adverse_seen)
+        )
         for name, x in sample.custom.items():
             ch = self._channel(name, True)
             if ch is None:
