@@ -528,7 +528,7 @@ class PatientMonitor:
         between two cuff readings of 188/124, nor while a tachycardic patient catches their
         breath.
         """
-        seen = {f.kind for f in findings}
+        seen = {f.kind for f in findings} if findings else ()  # (no set for a quiet tick)
         for kind, state in self.rule_state.items():
             rule = RULES.get(kind)
             if rule is None or kind in seen or len(state) < 3:
