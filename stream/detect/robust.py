@@ -75,7 +75,10 @@ class ContextStats:
     born: float
 
     def scale(self, ctx: int = REST) -> float:
-        """Current scale (robust standard deviation) of context ``ctx``."""
+        """Current scale (robust standard deviation) of context ``ctx``.
+
+        (:meth:`_learn_stats` inlines the same: keep the two in step.)
+        """
         n = self.n[ctx]
         dev_sd = _GAUSS_MAD * self.dev[ctx]
         prior = self.prior_scale
@@ -158,11 +161,27 @@ class ContextStats:
         # (near float max, r may overflow; so may a scale of a spread near it)
         lim = self.huber * sd if 0.0 < sd < _R_MAX else _R_MAX
         r = lim if r > lim else (-lim if r < -lim else r)
-        self.level[ctx] += a_level * r
-        self.dev[ctx] += a_scale * ((r if r >= 0.0 else -r) - self.dev[ctx])
-        self.n[ctx] = n + 1
+        self.level[ctx] = level = self.level[ctx] + a_level * r
+        dev = self.dev[ctx]
+        self.dev[ctx] = dev = dev + a_scale * ((r if r >= 0.0 else -r) - dev)
+        self.n[ctx] = m = n + 1
         self.learned_at[ctx] = ts
-        self.sd_cache[ctx] = self.scale(ctx)
+        # self.scale(ctx), inlined (this runs for every reading learned)
+        dev_sd = _GAUSS_MAD * dev
+        prior = self.prior_scale
+        if prior is not None:
+            w = float(self.warmup)
+            if dev_sd < 1e150:
+                new_sd = math.sqrt((w * prior * prior + m * dev_sd * dev_sd) / (w + m))
+            else:
+                new_sd = dev_sd * math.sqrt(m / (w + m))
+        else:
+            new_sd = dev_sd
+        floor = self.min_scale
+        rel = _REL_RESOLUTION * abs(level)
+        if rel > floor:
+            floor = rel
+        self.sd_cache[ctx] = new_sd if new_sd > floor else (floor if floor > 0.0 else 1e-12)
         return n
 
 
