@@ -232,7 +232,8 @@ def parse_ts(value: object) -> float:
     if t is float:
         ts: float = value  # type: ignore[assignment]
     elif t is str:
-        ts = _parse_ts_text(value)  # type: ignore[arg-type]
+        cached = _ts_text.get(value)  # type: ignore[call-overload]  # (a call less on a hit)
+        ts = cached if cached is not None else _parse_ts_text(value)  # type: ignore[arg-type]
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise SampleRejected("bad_ts", f"ts of type {t.__name__}")
     else:
