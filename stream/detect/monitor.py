@@ -156,6 +156,15 @@ _RULESETS: Final = {
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
 _NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
+#: The vitals :meth:`PatientMonitor.observe` reads, in its order: the wearable's, then a cuff's
+#: or a meter's (dbp before sbp, whose alert message shows both).
+_OBSERVED: Final = ("hr", "spo2", "rr", "temp", "dbp", "sbp", "glucose")
+#: Per SpO2 scale, each observed vital with its :data:`_RULESETS` entry, in that order (one
+#: walk over them per sample, no look-ups).
+_ROWS: Final = {
+    scale: tuple((vital, *table.get(vital, _NO_RULES)) for vital in _OBSERVED)
+    for scale, table in _RULESETS.items()
+}
 #: How :meth:`PatientMonitor.__setstate__` makes the slots added after the first release, in
 #: order: the step gate, the next NEWS2 check (at the next sample), the spot devices' clocks.
 _ADDED_SLOTS: Final = (StepGate, lambda: -math.inf, SpotClocks)
@@ -333,18 +342,11 @@ class PatientMonitor:
         findings: list[Finding] = []
         best = 0.0
         top: str | None = None
-        values: tuple[tuple[str, float | None], ...] = (
-            ("hr", sample.hr),
-            ("spo2", sample.spo2),
-            ("rr", sample.rr),
-            ("temp", sample.temp),
-        )
+        # the readings of the vitals in _OBSERVED, in its order
+        readings: tuple[float | None, ...] = (sample.hr, sample.spo2, sample.rr, sample.temp)
         if sample.sbp is not None or sample.dbp is not None or sample.glucose is not None:
-            values += (
-                ("dbp", sample.dbp),  # before sbp, whose alert message shows both
-                ("sbp", sample.sbp),
-                ("glucose", sample.glucose),
-            )  # (a cuff or a meter reading: most samples have none)
+            # (a cuff or a meter reading: most samples have none)
+            readings += (sample.dbp, sample.sbp, sample.glucose)
         evaluate = reliable and not late
         # a cuff reading taken while the wearable reports poor quality or a motion burst is
         # as good as the cuff says; only exertion (real physiology) keeps it out
@@ -353,12 +355,13 @@ class PatientMonitor:
         at_rest = ctx != ACTIVE
         rule_state = self.rule_state
         limits = self.config.thresholds
-        ruleset = _RULESETS[2 if self.config.spo2_scale == 2 else 1]
+        rows = _ROWS[2 if self.config.spo2_scale == 2 else 1]
         channels = self.channels
         adverse_seen = False
         gate = self.gate.check
         runs = self.gate.state
-        for vital, x in values:
+        # (zip: a sample without a cuff or meter reading has fewer readings than rows)
+        for (vital, rules, kinds, lo, hi, step), x in zip(rows, readings):  # noqa: B905
             if x is None:
                 continue
             ch = channels.get(vital) or self._channel(vital, False)
@@ -368,7 +371,6 @@ class PatientMonitor:
             ):
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                rules, kinds, lo, hi, step = ruleset.get(vital, _NO_RULES)
                 learn = not rule_state or rule_state.keys().isdisjoint(kinds)
                 plausible = reliable or (own_ok and vital in OWN_DEVICE)
                 if reliable and step:
