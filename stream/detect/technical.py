@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 from stream.detect.findings import Finding
 from stream.detect.vitals import clock
@@ -196,15 +198,24 @@ class DataQuality:
             return []
         offline = silent >= self.offline_after
         mins = _minutes(silent)
-        since = clock(self.last_seen)
-        text = (
-            f"Device offline: no data since {since} ({mins} min)."
-            if offline
-            else f"No data since {since} ({mins} min): charging, out of range or removed?"
-        )
         return [
             Finding(
                 "data_gap", "technical", "low" if offline else "info", (), self.last_seen, True,
-                0.0, text, {"silent_min": mins},
+                0.0, explain=partial(_gap_text, self.last_seen, mins, offline),
             )
         ]  # fmt: skip
+
+
+def _gap_text(last_seen: float, mins: int, offline: bool) -> tuple[str, dict[str, Any]]:
+    """Message and evidence of a data gap of ``mins`` minutes since ``last_seen``.
+
+    Worded only when read (an alert opens or escalates): a silent device's gap is found again
+    at every tick.
+    """
+    since = clock(last_seen)
+    text = (
+        f"Device offline: no data since {since} ({mins} min)."
+        if offline
+        else f"No data since {since} ({mins} min): charging, out of range or removed?"
+    )
+    return text, {"silent_min": mins}
