@@ -285,13 +285,24 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 p = flat
         return self._faded(p, ts) if cusum or run >= 3 else p
 
-    def expected_in(self, ctx: int, ts: float) -> float | None:
-        """Expected value at ``ts`` in context ``ctx``, or ``None`` if that context is unsettled."""
+    def expected_in(
+        self, ctx: int, ts: float, tod: tuple[int, int, float] | None = None
+    ) -> float | None:
+        """Expected value at ``ts`` in context ``ctx``, or ``None`` if that context is unsettled.
+
+        ``tod``, if given, is :func:`time_of_day` of ``ts`` (the caller's, computed once).
+        """
         if self.n[ctx] < self.warmup:
             return None
         expected = self.level[ctx]
         if self.profile_rate is not None:
-            expected += self.profile_offset(ts)
+            if tod is None:
+                expected += self.profile_offset(ts)
+            else:  # self.profile_offset(ts), inlined
+                w = self.daily
+                i0, i1, f = tod
+                w0 = w[i0]
+                expected += w0 + f * (w[i1] - w0)
         return expected
 
     def _faded(self, p: float, ts: float) -> float:

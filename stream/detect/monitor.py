@@ -416,7 +416,7 @@ class PatientMonitor:
                                 and rule.kind not in rule_state
                             ):
                                 continue  # NONE for sure, and no rule state to clear
-                            f = self._apply_rule(rule, ch, ts, p, ctx, at_rest)
+                            f = self._apply_rule(rule, ch, ts, p, ctx, at_rest, tod)
                             if f is not None:
                                 findings.append(f)
             if p > best:
@@ -567,8 +567,16 @@ class PatientMonitor:
         return total, sub
 
     def _apply_rule(
-        self, rule: VitalRule, ch: ChannelModel, ts: float, p: float, ctx: int, at_rest: bool
+        self,
+        rule: VitalRule,
+        ch: ChannelModel,
+        ts: float,
+        p: float,
+        ctx: int,
+        at_rest: bool,
+        tod: tuple[int, int, float],
     ) -> Finding | None:
+        """The finding of ``rule`` on ``ch``'s reading at ``ts`` (``tod``: its time of day)."""
         low, high = self.config.limit(rule.vital)
         limit = high if rule.sign > 0 else low
         expected = ch.expected
@@ -577,7 +585,7 @@ class PatientMonitor:
         if ctx != ACTIVE and ch.settled:
             # Still or merely resting? Motion cannot always tell (a frail patient awake in a
             # chair barely moves): a departure must hold against both baselines.
-            other = ch.expected_in(sibling, ts)
+            other = ch.expected_in(sibling, ts, tod)
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
                 both = True
@@ -599,7 +607,7 @@ class PatientMonitor:
             # evidence would stop the young context from learning (rule_state), and an
             # athlete's first night at HR 42 beside 59 awake is not a departure but a normal
             # it must learn.
-            other = ch.expected_in(sibling, ts)
+            other = ch.expected_in(sibling, ts, tod)
             if other is not None and FIRING == rule.evidence(
                 ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
                 at_rest=at_rest, settled_elsewhere=True,
