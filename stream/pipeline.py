@@ -215,10 +215,10 @@ class Pipeline:
         for pid, st in self._patients.items():
             if skip and pid in skip:
                 continue
-            was_open = bool(st.tracker.open)
-            findings = st.monitor.tick(ts)
-            if not findings and not was_open:
+            findings = st.monitor.tick(ts)  # (it leaves the episodes alone)
+            if not findings and not st.tracker.open:
                 continue
+            was_open = bool(st.tracker.open)
             alerts, resolved = st.tracker.update(ts, findings, st.monitor.config)
             if changed is not None and (was_open or st.tracker.open):
                 changed.add(pid)
