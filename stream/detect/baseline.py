@@ -519,7 +519,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 )
                 rate = self.profile_rate
                 if n and tod is not None and rate is not None and n >= self.warmup:
-                    self._learn_profile(rate, value, ctx, tod, weight)
+                    if (tod[0] if tod[2] < 0.5 else tod[1]) != self.hour_bin:
+                        self._learn_profile(rate, value, ctx, tod, weight)  # folds the hour in
+                    else:  # the same hour: self._learn_profile(...), inlined
+                        self.hour_all += 1
+                        if weight == 1.0:
+                            d = value - self.level[ctx]
+                            self.hour_sum += d if -1e300 < d < 1e300 else math.copysign(1e300, d)
+                            self.hour_n += 1
         # the score (see _score), inlined: this runs for every reading of every channel
         on4 = self._on4
         z4 = z * z

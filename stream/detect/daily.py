@@ -95,6 +95,9 @@ class DailyProfile:
         at the last weekday hour instead (``weekday_level``): a weekend unlike the week moves
         the level while it departs, and the weekend hours must learn all of the difference,
         not what is left of it.
+
+        (:meth:`~stream.detect.baseline.ChannelModel.step` inlines the same within an hour:
+        keep the two in step.)
         """
         i0, i1, f = tod
         hour = i0 if f < 0.5 else i1
