@@ -38,6 +38,8 @@ import pickle
 from collections.abc import Collection, Mapping
 from typing import Final
 
+import msgspec
+
 from alerts.episodes import EpisodeTracker
 from alerts.model import Alert
 from alerts.policy import AlertPolicy
@@ -55,8 +57,10 @@ __all__ = ["SNAPSHOT_VERSION", "Pipeline", "StepResult"]
 SNAPSHOT_VERSION: Final = 1
 
 
-class StepResult:
+class StepResult(msgspec.Struct):
     """What processing one sample produced.
+
+    A struct for its constructor, which runs in C: there is one per sample.
 
     Attributes
     ----------
@@ -72,21 +76,11 @@ class StepResult:
         The vital or custom channel that drives ``score`` (``None`` if nothing scored).
     """
 
-    __slots__ = ("alerts", "channel", "findings", "resolved", "score")
-
-    def __init__(
-        self,
-        score: float,
-        alerts: list[Alert],
-        resolved: list[Alert],
-        findings: list[Finding],
-        channel: str | None = None,
-    ) -> None:
-        self.score = score
-        self.alerts = alerts
-        self.resolved = resolved
-        self.findings = findings
-        self.channel = channel
+    score: float
+    alerts: list[Alert]
+    resolved: list[Alert]
+    findings: list[Finding]
+    channel: str | None = None
 
     def __repr__(self) -> str:
         return f"StepResult(score={self.score:.3f}, alerts={len(self.alerts)})"
