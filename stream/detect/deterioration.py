@@ -29,7 +29,8 @@ Examples
 from __future__ import annotations
 
 import logging
-from typing import Final, Protocol
+from functools import partial
+from typing import Any, Final, Protocol
 
 from stream.detect.baseline import ChannelModel
 from stream.detect.findings import Finding
@@ -140,15 +141,31 @@ def assess(mon: MonitorView, ts: float, at_rest: bool) -> Finding | None:
     severity = "critical" if total >= 7 else "medium"
     involved = [v for v, n in sub.items() if n > 0]
     minutes = int((ts - state[1]) // 60.0)
-    parts = ", ".join(f"{LABEL[v]} {fmt(v, mon.channels[v].xs)}{UNIT[v]}" for v in involved)
-    over = f" over {minutes} min" if minutes >= 1 else ""
-    msg = f"Deteriorating{over}: NEWS2 {total} (usual {usual}) with {parts}"
+    evidence = {"news2": {"total": total, "usual": usual, **sub}, "adverse_vitals": adverse,
+                "duration_min": minutes}  # fmt: skip
+    shown = tuple((v, mon.channels[v].xs) for v in involved)  # (as they are now)
     return Finding(
         "deterioration", "clinical", severity, tuple(involved), state[1], firing,
-        min(1.0, drift / 20.0), msg,
-        {"news2": {"total": total, "usual": usual, **sub}, "adverse_vitals": adverse,
-         "duration_min": minutes},
+        min(1.0, drift / 20.0),
+        explain=partial(_deterioration_text, minutes, total, usual, shown, evidence),
     )  # fmt: skip
+
+
+def _deterioration_text(
+    minutes: int,
+    total: int,
+    usual: int,
+    shown: tuple[tuple[str, float], ...],
+    evidence: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """Message and evidence of the deterioration finding (``shown``: vital, smoothed value).
+
+    Worded only when read (an alert opens or escalates): the rule is assessed at every sample
+    of a run, and formatting the values costs more than assessing them.
+    """
+    parts = ", ".join(f"{LABEL[v]} {fmt(v, x)}{UNIT[v]}" for v, x in shown)
+    over = f" over {minutes} min" if minutes >= 1 else ""
+    return f"Deteriorating{over}: NEWS2 {total} (usual {usual}) with {parts}", evidence
 
 
 def _early_drift(
@@ -186,18 +203,27 @@ def _early_finding(
     minutes = int((ts - since) // 60.0)
     involved = [v for v, _ in drifting]
     channels = mon.channels
-    parts = ", ".join(
-        f"{LABEL[v]} {fmt(v, channels[v].xs)}{UNIT[v]} (usual {fmt(v, channels[v].expected)})"
-        for v in involved
-    )
-    msg = f"Drifting from this patient's normal at rest for {minutes} min: {parts}"
     evidence = {
         "z": {v: round(z, 2) for v, z in drifting},
         "expected": {v: round(channels[v].expected, 2) for v in involved},
         "adverse_vitals": len(involved),
         "duration_min": minutes,
     }
+    shown = tuple((v, channels[v].xs, channels[v].expected) for v in involved)  # (as now)
     return Finding(
         "deterioration", "clinical", "low", tuple(involved), since, True,
-        min(1.0, drift / 20.0), msg, evidence,
+        min(1.0, drift / 20.0), explain=partial(_early_text, minutes, shown, evidence),
     )  # fmt: skip
+
+
+def _early_text(
+    minutes: int, shown: tuple[tuple[str, float, float], ...], evidence: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Message and evidence of the early warning (``shown``: vital, value, usual value).
+
+    Worded only when read, as :func:`_deterioration_text`.
+    """
+    parts = ", ".join(
+        f"{LABEL[v]} {fmt(v, x)}{UNIT[v]} (usual {fmt(v, usual)})" for v, x, usual in shown
+    )
+    return f"Drifting from this patient's normal at rest for {minutes} min: {parts}", evidence
