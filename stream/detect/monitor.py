@@ -364,8 +364,11 @@ class PatientMonitor:
         for (vital, rules, kinds, lo, hi, step), x in zip(rows, readings):  # noqa: B905
             if x is None:
                 continue
-            ch = channels.get(vital) or self._channel(vital, False)
-            assert ch is not None  # noqa: S101 - vitals always get a model
+            try:
+                ch = channels[vital]
+            except KeyError:  # its first reading
+                ch = self._channel(vital, False)
+                assert ch is not None  # noqa: S101 - vitals always get a model
             if (late and not (vital in OWN_DEVICE and ts > ch.recent_at)) or (
                 spot and ts < ch.recent_at - self.reorder_window
             ):
@@ -428,7 +431,7 @@ class PatientMonitor:
             and (adverse_seen or self.deterioration[0] > 0.0 or EARLY_KEY in rule_state)
             and deterioration_pending(self, adverse_seen)
         )
-        for name, x in sample.custom.items():
+        for name, x in sample.custom.items() if sample.custom else ():  # (most have none)
             ch = self._channel(name, True)
             if ch is None:
                 continue
