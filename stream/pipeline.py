@@ -150,7 +150,10 @@ class Pipeline:
 
     def process(self, sample: Sample) -> StepResult:
         """Run one accepted sample through its patient's detector and alert policy."""
-        st = self._patients.get(sample.patient_id) or self._state(sample.patient_id)
+        try:
+            st = self._patients[sample.patient_id]
+        except KeyError:  # a new patient
+            st = self._state(sample.patient_id)
         mon = st.monitor
         score, findings = mon.observe(sample)
         if not findings and not st.tracker.open:

@@ -135,8 +135,9 @@ class DataQuality:
                 )  # fmt: skip
         else:
             self.poor_run = 0
-        is_mapping = _IS_MAPPING.get(type(values))
-        if is_mapping is None:  # an ABC check is slow: once per type
+        try:
+            is_mapping = _IS_MAPPING[type(values)]
+        except KeyError:  # an ABC check is slow: once per type
             is_mapping = _IS_MAPPING[type(values)] = isinstance(values, Mapping)
         get = values.get if is_mapping else None  # type: ignore[attr-defined]
         flat = self.flat
@@ -144,8 +145,9 @@ class DataQuality:
             x = get(vital) if get is not None else getattr(values, vital, None)
             if x is None:
                 continue
-            run = flat.get(vital)  # [value, readings, since, last reading]
-            if run is None:
+            try:
+                run = flat[vital]  # [value, readings, since, last reading]
+            except KeyError:  # (indexed: a dict's get is a call)
                 flat[vital] = [x, 1.0, ts, ts]
                 continue
             # a repeat after a gap in this vital's readings is no stuck sensor (yet)
