@@ -134,7 +134,7 @@ def replay(
     process = pipe.process
     resolved = result.resolved
     partitioned = partitions > 1
-    partition_of: dict[str, int] = {}
+    partition_of: dict[str, PartitionMonitor] = {}  # by patient
     next_tick = math.inf
     watermark = -math.inf
     samples = accepted = 0
@@ -142,11 +142,12 @@ def replay(
         samples += 1
         pid = raw.get("patient_id")
         if partitioned and isinstance(pid, str) and pid:
-            p = partition_of.get(pid)
-            if p is None:  # (a hash per patient, not per sample)
-                p = partition_of[pid] = partition_for(pid, partitions)
-            part = clocks[p]
-            pipe, process = part.pipeline, part.pipeline.process
+            try:
+                part = partition_of[pid]
+            except KeyError:  # (a hash per patient, not per sample)
+                part = partition_of[pid] = clocks[partition_for(pid, partitions)]
+            pipe = part.pipeline
+            process = pipe.process
             watermark, next_tick = part.watermark, part.next_tick
         did = raw.get("device_id")
         if did is None:  # a recorded stream without devices: one per patient
