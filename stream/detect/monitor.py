@@ -476,9 +476,12 @@ class PatientMonitor:
         two samples (:meth:`_hold_unseen`): a cuff-only patient's 188/124 must not resolve
         between hourly readings.
         """
-        found = self.quality.on_tick(now)
+        quality = self.quality
         if not self.rule_state:
-            return found
+            if now - quality.last_seen < quality.gap_after:
+                return []  # (no gap yet, as on_tick would find: most ticks, without a call)
+            return quality.on_tick(now)
+        found = quality.on_tick(now)
         if found:
             last = self.quality.last_seen
             active = sorted(
