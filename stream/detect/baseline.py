@@ -296,13 +296,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             return None
         expected = self.level[ctx]
         if self.profile_rate is not None:
-            if tod is None:
-                expected += self.profile_offset(ts)
-            else:  # self.profile_offset(ts), inlined
-                w = self.daily
-                i0, i1, f = tod
-                w0 = w[i0]
-                expected += w0 + f * (w[i1] - w0)
+            expected += self.offset_at(time_of_day(ts) if tod is None else tod)
         return expected
 
     def _faded(self, p: float, ts: float) -> float:
@@ -408,11 +402,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     self._learn(value, ts, ctx, 0.0, 1.0, math.nan, None)
                 return 0.0
             expected, sd, settled = base
+        off = 0.0  # the daily profile's, at this time of day
         if tod is not None and self.profile_rate is not None:
+            # self.offset_at(tod), inlined (this runs for every reading)
             w = self.daily
             i0, i1, f = tod
-            w0 = w[i0]  # (one array read, not two: this runs for every reading)
-            expected += w0 + f * (w[i1] - w0)
+            w0 = w[i0]
+            off = w0 + f * (w[i1] - w0)
+            expected += off
         self.expected = expected
         self.sd = sd
         self.settled = settled
@@ -500,12 +497,6 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 if n_ctx < 10:  # (MIN_SCALE_READINGS, inlined: this runs for every learning)
                     # judged against a borrowed level, learned against its own: a new context
                     # starts from the borrowed level (the offset is added to it when read)
-                    off = 0.0
-                    if tod is not None and self.profile_rate is not None:
-                        w = self.daily
-                        i0, i1, f = tod
-                        w0 = w[i0]
-                        off = w0 + f * (w[i1] - w0)
                     own = self.level[ctx] + off if n_ctx else expected - off
                 # self._learn(...), inlined
                 n = self._learn_stats(

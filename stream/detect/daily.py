@@ -71,9 +71,18 @@ class DailyProfile:
 
     def profile_offset(self, ts: float) -> float:
         """The profile's offset at event time ``ts``."""
-        i0, i1, f = time_of_day(ts)
+        return self.offset_at(time_of_day(ts))
+
+    def offset_at(self, tod: tuple[int, int, float]) -> float:
+        """The profile's offset at time of day ``tod`` (:func:`time_of_day` of a time).
+
+        (:meth:`~stream.detect.baseline.ChannelModel.step` inlines the same: keep the two in
+        step.)
+        """
+        i0, i1, f = tod
         w = self.daily
-        return w[i0] + f * (w[i1] - w[i0])
+        w0 = w[i0]
+        return w0 + f * (w[i1] - w0)
 
     def _learn_profile(
         self,
