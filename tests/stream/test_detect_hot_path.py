@@ -1,0 +1,155 @@
+"""The hand-inlined hot path agrees with the methods it inlines.
+
+:meth:`ChannelModel.step`, :meth:`ContextStats._learn_stats` and :meth:`Activity.update` copy
+the arithmetic of ``scale``, ``offset_at``, ``_learn_profile``, ``_score``, ``_flat_score``,
+``_faded`` and ``context`` inline for speed (each copy is marked "inlined" and "keep in step").
+Here seeded streams with every regime the copies branch on (a daily rhythm, context switches,
+gaps, reordered readings, spikes, runs of repeats, a sustained departure that is frozen then
+absorbed, unreliable readings, readings not learned, no time of day) go through the hot path,
+and after every reading the state it leaves is checked against the methods: a copy edited
+without its original, or the other way round, fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from stream.detect import baseline
+from stream.detect.activity import Activity
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+
+MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
+
+#: (value, ts, context, reliable, learn, tod) of one reading.
+Reading = tuple[float, float, int, bool, bool, tuple[int, int, float] | None]
+
+
+def readings(seed: int, days: float = 2.5) -> Iterator[Reading]:
+    """A 1/min stream of ``days`` with every regime the hot path branches on."""
+    rng = random.Random(seed)
+    ts = MONDAY + rng.uniform(0.0, 86400.0)
+    end = ts + days * 86400.0
+    ctx = REST
+    shift_from = ts + rng.uniform(0.8, 1.2) * 86400.0  # a departure of 8 h: frozen, absorbed
+    repeat = 0
+    value = 70.0
+    while ts < end:
+        r = rng.random()
+        if r < 0.004:
+            ts += rng.uniform(700.0, 5000.0)  # a gap: the smoothing window restarts
+        elif r < 0.008:
+            ts -= rng.uniform(1.0, 300.0)  # a reordered reading
+        else:
+            ts += rng.gauss(60.0, 3.0)
+        if rng.random() < 0.01:
+            ctx = rng.choice((REST, REST, STILL, ACTIVE))
+        if repeat:
+            repeat -= 1  # a run of repeats: the value stays
+        else:
+            hour = (ts % 86400.0) / 3600.0
+            value = 70.0 + 6.0 * math.sin(2.0 * math.pi * hour / 24.0) + rng.gauss(0.0, 2.0)
+            if shift_from <= ts < shift_from + 8 * 3600.0:
+                value += 18.0
+            if rng.random() < 0.01:
+                value += rng.choice((-1.0, 1.0)) * rng.uniform(20.0, 60.0)  # a spike
+            if rng.random() < 0.005:
+                repeat = rng.randint(2, 25)
+        tod = time_of_day(ts) if rng.random() > 0.01 else None
+        yield value, ts, ctx, rng.random() > 0.03, rng.random() > 0.05, tod
+
+
+MODELS = {
+    "default": {},
+    "prior scale": {"prior_scale": 3.0, "min_scale": 0.5},
+    "no profile": {"profile_rate": None},
+    "learns every reading": {"learn_every": 0.0, "warmup": 10},
+}
+
+
+def reference_score(before: ChannelModel, after: ChannelModel, value: float, ts: float) -> float:
+    """The score ``step`` returns, from the methods (``before``: the state before the step)."""
+    zr = (value - after.expected) / after.sd
+    if not -1e6 < zr < 1e6:
+        zr = 1e6
+    cusum = max(after.cusum_up, after.cusum_down)
+    p = before._score(after.z, zr, cusum)  # the tail frequency as it was before the reading
+    run = after.flat_run
+    if run >= 3 and run - after.long_run >= 3:
+        p = max(p, after._flat_score(run - after.long_run))
+    return after._faded(p, ts) if cusum or run >= 3 else p
+
+
+@pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_step_agrees_with_the_methods_it_inlines(params, seed):
+    m = ChannelModel(**params)
+    checked = {"settled": 0, "young": 0, "same hour": 0, "scored": 0}
+    for value, ts, ctx, reliable, learn, tod in readings(seed):
+        before = copy.deepcopy(m)
+        p = m.step(value, ts, ctx, reliable, learn, tod)
+        # the scale of every context learned (robust.ContextStats.scale, inlined in learning)
+        for c in range(3):
+            if m.n[c]:
+                assert m.sd_cache[c] == m.scale(c)
+        if not reliable or before._baseline(ctx) is None:
+            assert p == 0.0
+            continue
+        # the expected value: the context's baseline plus the daily profile (offset_at)
+        level, _, settled = before._baseline(ctx)
+        off = before.offset_at(tod) if tod is not None and m.profile_rate is not None else 0.0
+        assert m.expected == level + off
+        assert m.settled == settled
+        checked["settled" if settled else "young"] += 1
+        # the score (_score, _flat_score, _faded)
+        assert p == pytest.approx(reference_score(before, m, value, ts), rel=1e-12, abs=1e-300)
+        checked["scored"] += p > 0.1
+        # a reading learned within the hour (_learn_profile)
+        learned = m.n[ctx] > before.n[ctx]
+        if (
+            learned
+            and tod is not None
+            and m.profile_rate is not None
+            and before.n[ctx] >= m.warmup
+            and m.hour_bin == before.hour_bin
+        ):
+            ref = copy.deepcopy(m)
+            ref.hour_sum, ref.hour_n, ref.hour_all = before.hour_sum, before.hour_n, before.hour_all
+            weight = 1.0 if m.hour_n > before.hour_n else 0.1  # a frozen reading: not summed
+            ref._learn_profile(m.profile_rate, value, ctx, tod, weight)
+            assert (ref.hour_sum, ref.hour_n, ref.hour_all) == (m.hour_sum, m.hour_n, m.hour_all)
+            checked["same hour"] += 1
+    # every branch above was exercised (the stream is not too tame to test anything)
+    assert checked["settled"] > 1000 and checked["young"] > 10 and checked["scored"] > 10
+    assert checked["same hour"] > 100 or m.profile_rate is None
+
+
+def test_the_hot_path_inlines_its_constants_as_they_are():
+    # ChannelModel.step writes these as literals (a global costs every reading)
+    source = inspect.getsource(ChannelModel.step)
+    assert baseline._Z_MAX == 1e6 and "< 1e6" in source
+    assert baseline._CUSUM_UNIT == 60.0 and "dt / 60.0" in source
+    assert baseline._PROFILE_AGE == 86400.0 and "ts - self.born >= 86400.0" in source
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_activity_update_returns_its_context(seed):
+    # Activity.update returns the context property's value, inlined
+    rng = random.Random(seed)
+    a = Activity()
+    ts = MONDAY
+    seen = set()
+    for _ in range(5000):
+        ts += rng.choice((60.0, 60.0, 60.0, 1.0, 3600.0, -30.0))
+        r = rng.random()
+        motion = None if r < 0.05 else (rng.uniform(0.0, 1.2) if r < 0.3 else rng.uniform(0, 0.05))
+        quality = None if rng.random() < 0.5 else rng.random()
+        ctx, _ = a.update(motion, quality, ts)
+        assert ctx == a.context
+        seen.add(ctx)
+    assert seen == {REST, STILL, ACTIVE}
