@@ -127,6 +127,8 @@ CUSTOM_IDLE_S: Final = 24 * 3600.0
 _SEVERITY_BY_POINTS: Final = ("low", "low", "medium", "high")
 _DEFAULT_CONFIG: Final = PatientConfig()
 _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
+#: Vitals lower asleep than awake at rest (:meth:`PatientMonitor._apply_rule`).
+_SLEEP_LOWERS: Final = frozenset(("hr", "rr", "spo2", "sbp"))
 #: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
 _SCREEN_Z: Final = 1.5
 _NO_SCREEN: Final = (-math.inf, math.inf)
@@ -613,12 +615,23 @@ class PatientMonitor:
             # evidence would stop the young context from learning (rule_state), and an
             # athlete's first night at HR 42 beside 59 awake is not a departure but a normal
             # it must learn.
+            # Except below the normal when still (asleep) while awake at rest, for a vital
+            # that sleep lowers: no one wakes to a lower heart rate, breathing rate, SpO2 or
+            # blood pressure than they sleep at. There the
+            # still baseline is judged on its own scale, and holding evidence counts too, so
+            # that the resting baseline does not learn the fall as its normal: an adult
+            # asleep at 50 bpm, woken into a bradycardia, sat at 38 awake for 90 min
+            # unalerted (a simulated cohort, seed 20261128).
+            below_sleep = rule.sign < 0 and sibling == STILL and rule.vital in _SLEEP_LOWERS
             other = ch.expected_in(sibling, ts, tod)
-            if other is not None and FIRING == rule.evidence(
-                ch.xs, other, BORROWED_WIDTH * ch.sd_cache[sibling], settled=False,
-                at_rest=at_rest, settled_elsewhere=True,
-            ):  # fmt: skip
-                level = FIRING
+            if other is not None:
+                width = 1.0 if below_sleep else BORROWED_WIDTH
+                found = rule.evidence(
+                    ch.xs, other, width * ch.sd_cache[sibling], settled=False,
+                    at_rest=at_rest, settled_elsewhere=True,
+                )  # fmt: skip
+                if found == FIRING or (below_sleep and found > level):
+                    level = found
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:

@@ -16,7 +16,9 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
   a departure that fires against the settled other one at rest (widened) fires too
   (:meth:`~stream.detect.monitor.PatientMonitor.observe`): the young context learns its
   first readings as fast as they come, and a patient woken into a deterioration would have it
-  learned within the hour.
+  learned within the hour. Awake, below the still (sleeping) normal of a vital that sleep
+  lowers, that normal is judged on its own scale, and holding evidence counts too: no one
+  wakes to a lower heart rate, breathing rate, SpO2 or blood pressure than they sleep at.
 
 A relevant departure of at least ``dev_early`` (in NEWS2 3-point territory and beyond both
 normals at rest, asleep and awake: half ``dev``) that the personal model's trend detector

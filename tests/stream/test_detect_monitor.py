@@ -520,6 +520,31 @@ def test_a_tachycardia_on_waking_is_alerted_with_only_the_sleeping_baseline_lear
     assert first is not None and first - onset <= 25
 
 
+def test_a_bradycardia_on_waking_below_the_sleeping_rate_is_alerted():
+    # As on a simulated cohort (seed 20261128, p0049): an adult asleep at HR 50 wakes into a
+    # bradycardia (58 -> 38 over 28 min). The resting baseline, new on waking, settles on
+    # the fall and its scale widens with it (HR 38: 1.5 resting scales out), and 38 is 12
+    # below the sleeping rate, 3.6 of the sleeping scales: judged on those, it fires. It
+    # sat at 38 for 90 min unalerted.
+    rng = random.Random(7)
+    pipe = Pipeline()
+    alerts: list[Alert] = []
+    onset = 240
+    for m in range(onset + 120):
+        awake = m >= onset
+        hr = 50.0 + rng.gauss(0, 2.5)
+        if awake:
+            hr = 58.0 - min(1.0, (m - onset) / 28) * 20.0 + rng.gauss(0, 1.5)
+        s = Sample(
+            "p1", "d1", T0 + 60.0 * m, hr=round(hr), spo2=97.0, rr=13.0 + (m % 2), temp=36.6,
+            motion=0.1 if awake else 0.015, quality=0.95,
+        )  # fmt: skip
+        alerts.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    first = first_alert_minute(alerts, "bradycardia")
+    assert first is not None and first - onset <= 45
+    assert [a.kind for a in alerts] == ["bradycardia"]
+
+
 def _woken(rr_awake: Callable[[int], float], minutes: int = 90) -> list[Alert]:
     """Clinical alerts of an athlete asleep 4 h (RR 13-14), then awake at rest for
     ``minutes`` with RR ``rr_awake(minutes since waking)`` and HR 44 -> 56 as they wake."""
