@@ -617,11 +617,11 @@ class PatientMonitor:
             # it must learn.
             # Except below the normal when still (asleep) while awake at rest, for a vital
             # that sleep lowers: no one wakes to a lower heart rate, breathing rate, SpO2 or
-            # blood pressure than they sleep at. There the
-            # still baseline is judged on its own scale, and holding evidence counts too, so
-            # that the resting baseline does not learn the fall as its normal: an adult
-            # asleep at 50 bpm, woken into a bradycardia, sat at 38 awake for 90 min
-            # unalerted (a simulated cohort, seed 20261128).
+            # blood pressure than they sleep at. There the still baseline is judged on its
+            # own scale, and holding evidence counts too, so that the resting baseline does
+            # not learn the fall as its normal: an adult asleep at 50 bpm, woken into a
+            # bradycardia, sat at 38 awake for 90 min unalerted (a simulated cohort, seed
+            # 20261128).
             below_sleep = rule.sign < 0 and sibling == STILL and rule.vital in _SLEEP_LOWERS
             other = ch.expected_in(sibling, ts, tod)
             if other is not None:
