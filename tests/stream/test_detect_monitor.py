@@ -540,6 +540,9 @@ def test_a_bradycardia_on_waking_below_the_sleeping_rate_is_alerted():
     first = first_alert_minute(alerts, "bradycardia")
     assert first is not None and first - 240 <= 45
     assert [a.kind for a in alerts] == ["bradycardia"]
+    # ... and it says so: the sleeping baseline, not the young resting one (53, "still
+    # learning"), beside which 39 bpm would read as a modest fall
+    assert ", personal baseline 50 ± 3; NEWS2 pulse 3" in alerts[0].message
 
 
 def _woken(rr_awake: Callable[[int], float], minutes: int = 90) -> list[Alert]:
