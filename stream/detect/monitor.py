@@ -601,7 +601,8 @@ class PatientMonitor:
         # this context unsettled: another one settled (its young or a borrowed baseline,
         # widened), or none yet (young)
         elsewhere = not settled and max(ch.n) >= ch.warmup
-        judged: tuple[float, float] | None = None  # (expected, scale), if not ch's own
+        # what the message shows: the baseline that judged, and the reading's z against it
+        shown = (ch.expected, ch.sd, ch.z, ch.settled)
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
@@ -633,8 +634,9 @@ class PatientMonitor:
                 )  # fmt: skip
                 if found == FIRING or (below_sleep and found > level):
                     level = found
-                    if below_sleep:  # the message shows the baseline that judged
-                        judged = (other, ch.sd_cache[sibling])
+                    if below_sleep:
+                        sd = ch.sd_cache[sibling]
+                        shown = (other, sd, (ch.xs - other) / sd, True)
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:
@@ -665,14 +667,7 @@ class PatientMonitor:
         dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
         early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
         # explain_rule's arguments, but for the NEWS2 aggregate (after ``points``)
-        if judged is None:
-            args: _RuleArgs = (
-                rule.vital, xs, ch.expected, ch.sd, ch.z, ch.settled, ctx, minutes, limit,
-                points,
-            )  # fmt: skip
-        else:
-            e, sd = judged
-            args = (rule.vital, xs, e, sd, (xs - e) / sd, True, ctx, minutes, limit, points)
+        args: _RuleArgs = (rule.vital, xs, *shown, ctx, minutes, limit, points)
         kwargs: dict[str, Any] = {"spot_readings": spot, "dbp": dbp, "early": early}
         if not firing:
             # Holding evidence only keeps an open episode open: the alert policy reads neither
