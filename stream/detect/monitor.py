@@ -86,6 +86,8 @@ from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score
 from stream.detect.plausibility import StepGate
 from stream.detect.robust import BORROWED_WIDTH
 from stream.detect.rules import (
+    COMPENSATION_FRESH_S,
+    COMPENSATION_Z,
     FIRING,
     HOLDING,
     RULES,
@@ -603,11 +605,20 @@ class PatientMonitor:
         elsewhere = not settled and max(ch.n) >= ch.warmup
         # what the message shows: the baseline that judged, and the reading's z against it
         shown = (ch.expected, ch.sd, ch.z, ch.settled)
+        compensation = None
+        if (
+            rule.compensation is not None
+            and settled
+            and at_rest
+            and limit is None
+            and rule.sign * (ch.xs - rule.hard) >= 0.0
+        ):
+            compensation = self._compensation(*rule.compensation, ts)
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
             sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
-            beyond_both=both,
+            beyond_both=both, compensated=compensation is not None,
         )  # fmt: skip
         if elsewhere and level < FIRING and ctx != ACTIVE and limit is None:
             # A young context learns its first readings as fast as they come: woken into a
@@ -669,6 +680,8 @@ class PatientMonitor:
         # explain_rule's arguments, but for the NEWS2 aggregate (after ``points``)
         args: _RuleArgs = (rule.vital, xs, *shown, ctx, minutes, limit, points)
         kwargs: dict[str, Any] = {"spot_readings": spot, "dbp": dbp, "early": early}
+        if compensation is not None:
+            kwargs["compensation"] = compensation
         if not firing:
             # Holding evidence only keeps an open episode open: the alert policy reads neither
             # its severity (the vital's own, without the NEWS2 aggregate) nor its wording
@@ -691,6 +704,24 @@ class PatientMonitor:
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
+
+    def _compensation(self, vital: str, rise: float, ts: float) -> tuple[str, float, float] | None:
+        """``(vital, value, expected)`` if ``vital`` has risen by a compensating ``rise`` at ``ts``.
+
+        Its newest reading (within :data:`~stream.detect.rules.COMPENSATION_FRESH_S`) must be
+        at least ``rise`` and :data:`~stream.detect.rules.COMPENSATION_Z` scales above a
+        settled baseline (:attr:`~stream.detect.rules.VitalRule.compensation`).
+        """
+        ch = self.channels.get(vital)
+        if (
+            ch is None
+            or not ch.settled
+            or ts - ch.recent_at > COMPENSATION_FRESH_S
+            or ch.z < COMPENSATION_Z
+            or ch.xs - ch.expected < rise
+        ):
+            return None
+        return vital, ch.xs, ch.expected
 
     def _explain_later(
         self, ts: float, args: _RuleArgs, kwargs: dict[str, Any]

@@ -25,6 +25,13 @@ normals at rest, asleep and awake: half ``dev``) that the personal model's trend
 (its CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR
 101 for a patient whose usual is 80 ± 6 matters although no single minute is surprising.
 
+A condition the body compensates for is corroborated by the compensation: as blood pressure
+falls the heart speeds up (shock). Beyond ``hard``, half a ``dev`` below this patient's normal
+fires when the compensating vital has risen at the same time, surprisingly for this patient
+and by at least the rule's least rise, at rest (:data:`COMPENSATION_Z`). A cuff reads every
+15-60 min and cannot show that a fall has lasted; an athlete asleep at SBP 97 and HR 44 who
+reads 81 mmHg with HR 69 is in shock, not in a deep night.
+
 In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
 rounds: HR 130.6 is 131) a departure of
 twice ``dev`` is evidence whatever the personal scale says: in the first hours the scale is
@@ -69,6 +76,14 @@ awake) is enough once the trend detector has found it sustained: an athlete (43 
 ...                               beyond_both=True)
 2
 
+A cuff reading 14 mmHg below this patient's sleeping normal is noise a cuff can make, unless
+the heart is racing to make up for it:
+
+>>> RULES["hypotension"].evidence(81.0, 95.0, 6.0, settled=True)
+1
+>>> RULES["hypotension"].evidence(81.0, 95.0, 6.0, settled=True, compensated=True)
+2
+
 Awake for the first time after hours asleep, with only the sleeping baseline (44 ± 4, widened
 to ± 8) to go by: 122 bpm is still far beyond it.
 
@@ -90,6 +105,8 @@ from stream.detect.vitals import LABEL, NEWS2_NAME, UNIT, beyond_shown, fmt
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "COMPENSATION_FRESH_S",
+    "COMPENSATION_Z",
     "FIRING",
     "HOLDING",
     "NONE",
@@ -101,6 +118,12 @@ __all__ = [
 ]
 
 NONE, HOLDING, FIRING = 0, 1, 2
+#: How surprising a compensating vital's rise must be against its own baseline
+#: (:attr:`VitalRule.compensation`).
+COMPENSATION_Z: Final = 3.0
+#: How recent (s) the compensating vital's reading must be: a cuff reading is judged with the
+#: wearable's reading of the same minutes.
+COMPENSATION_FRESH_S: Final = 300.0
 
 
 class VitalRule(NamedTuple):
@@ -141,6 +164,11 @@ class VitalRule(NamedTuple):
         adult whose heart rate falls from 63 to 38 bpm must not wait for it to narrow. Once
         the trend detector finds it sustained, ``dev / 2`` beyond both normals at rest
         (``beyond_both`` of :meth:`evidence`) is enough.
+    compensation
+        The vital whose rise compensates for this condition and the least rise that counts,
+        or ``None``: ``("hr", 10.0)`` for hypotension. With that rise beyond
+        :data:`COMPENSATION_Z` of its own scale, at rest, a value beyond ``hard`` and
+        ``dev / 2`` from the expected one fires (``compensated`` of :meth:`evidence`).
     """
 
     kind: str
@@ -157,6 +185,7 @@ class VitalRule(NamedTuple):
     rel_early: float = math.nan
     exertion: bool = False
     red: float = math.nan
+    compensation: tuple[str, float] | None = None
 
     @property
     def min_departure(self) -> float:
@@ -182,6 +211,7 @@ class VitalRule(NamedTuple):
         settled_elsewhere: bool = False,
         sustained: bool = False,
         beyond_both: bool = False,
+        compensated: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
 
@@ -200,7 +230,8 @@ class VitalRule(NamedTuple):
         departure on this side sustained. ``beyond_both`` says ``expected`` is the nearer of
         this patient's two baselines at rest, asleep and awake (motion cannot always tell
         them apart, :meth:`~stream.detect.monitor.PatientMonitor.observe`): the value is
-        beyond both.
+        beyond both. ``compensated`` says the vital of :attr:`compensation` has risen as
+        that attribute requires.
         """
         s = self.sign
         if limit is not None:
@@ -216,6 +247,8 @@ class VitalRule(NamedTuple):
         red = xs >= self.red if s > 0 else xs < self.red
         if red and d >= 2.0 * self.dev:
             return FIRING  # NEWS2 3-point territory, far from what this patient has shown
+        if compensated and settled and s * (xs - self.hard) >= 0.0 and d >= 0.5 * self.dev:
+            return FIRING  # and the body is compensating (a fall in pressure: the heart races)
         if sustained and settled and s * (xs - self.rel) >= 0.0:
             # in NEWS2 3-point territory, half a dev beyond both normals at rest is enough
             # once it has lasted
@@ -254,7 +287,7 @@ RULES: Final[dict[str, VitalRule]] = {
         VitalRule("fever", "temp", +1, 37.9, 37.7, 0.8, 4.0, 38.6, 2, 4.5, 0.6, 37.5),
         VitalRule("hypothermia", "temp", -1, 35.5, 35.8, 1.0, 4.0, 35.0, 3),
         VitalRule("hypotension", "sbp", -1, 100.0, 105.0, 18.0, 3.0, 88.0, 1, 3.5, 20.0, 95.0,
-                  red=90.5),
+                  red=90.5, compensation=("hr", 10.0)),
         VitalRule("hypertension", "sbp", +1, 180.0, 170.0, 15.0, 2.0, 180.0, 1, 4.0, 30.0, 170.0,
                   True),
         # a diastolic limit is the clinician's alone: no population rule (NEWS2 has none)
@@ -299,6 +332,7 @@ def explain_rule(
     spot_readings: int = 0,
     dbp: float | None = None,
     early: bool = False,
+    compensation: tuple[str, float, float] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Message and evidence of a vital rule's finding on ``vital``.
 
@@ -309,9 +343,10 @@ def explain_rule(
     ``spot_readings`` in a row rather than minutes, and systolic pressure is shown with the
     diastolic ``dbp`` when there is one. An ``early`` warning (the value is not yet beyond the
     condition's clinical bound, e.g. HR 94 for tachycardia) says so first, so that the
-    condition's name does not overstate it. The NEWS2 clause names the vital's points only when it
-    scores (a hypertensive crisis scores 0 below 220 mmHg: "systolic BP 0" beside it would read
-    as reassurance), else the total if any.
+    condition's name does not overstate it. A ``compensation`` ``(vital, value, expected)``
+    (:attr:`VitalRule.compensation`) is shown after the baseline. The NEWS2 clause names the
+    vital's points only when it scores (a hypertensive crisis scores 0 below 220 mmHg:
+    "systolic BP 0" beside it would read as reassurance), else the total if any.
 
     >>> explain_rule("hr", 128.0, 71.0, 6.0, 9.5, True, 1, 8, None, 2, 2, {"hr": 2})[0]
     'HR 128 bpm for 8 min, personal baseline 71 ± 6; NEWS2 pulse 2'
@@ -324,6 +359,12 @@ def explain_rule(
     ...                       spot_readings=2)
     >>> msg.split(", personal")[0], msg.split("; ")[1]
     ('SBP 84 mmHg on 2 cuff readings in a row (47 min)', 'NEWS2 systolic BP 3 (total 4)')
+    >>> msg, ev = explain_rule("sbp", 81.0, 97.0, 7.0, -2.3, True, 0, 0, None, 3, 5, {"sbp": 3},
+    ...                        spot_readings=1, dbp=49.0, compensation=("hr", 69.0, 44.2))
+    >>> msg.split(", with ")[1]
+    'HR 69 bpm (usual 44); NEWS2 systolic BP 3 (total 5)'
+    >>> ev["compensation"]
+    {'vital': 'hr', 'value': 69.0, 'expected': 44.2}
     """
     label, unit = LABEL[vital], UNIT[vital]
     if settled:
@@ -346,6 +387,10 @@ def explain_rule(
     else:
         run = f" for {minutes} min" if minutes >= 1 else ""
     msg = f"{'Early warning: ' if early else ''}{shown}{run}, {base}"
+    if compensation is not None:
+        other, value, usual = compensation
+        now = f"{LABEL[other]} {fmt(other, value)}{UNIT[other]}"
+        msg += f", with {now} (usual {fmt(other, usual)})"
     if vital in NEWS2_NAME and points:
         msg += f"; NEWS2 {NEWS2_NAME[vital]} {points}"
         if total > points:
@@ -369,4 +414,11 @@ def explain_rule(
         evidence["dbp"] = round(dbp, 2)
     if limit is not None:
         evidence["limit"] = limit
+    if compensation is not None:
+        other, value, usual = compensation
+        evidence["compensation"] = {
+            "vital": other,
+            "value": round(value, 2),
+            "expected": round(usual, 2),
+        }
     return msg, evidence

@@ -606,3 +606,30 @@ def test_a_first_night_asleep_well_below_the_waking_heart_rate_is_learned_not_al
     assert alerts == []
     hr = pipe._patients["p1"].monitor.channels["hr"]
     assert hr.settled and abs(hr.expected - 42.0) < 2.0
+
+
+def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
+    # As on simulated cohorts (seed 20261209, p0098): asleep at SBP ~95 and HR ~45, the
+    # pressure falls to 81 for four hours; in shock the heart speeds up (to ``hr_to``).
+    onset = 2 * DAY + 60  # 01:00, asleep
+    mods = [ramp("sbp", onset, 20, 81.0, onset + 240)]
+    if hr_to is not None:
+        mods.append(ramp("hr", onset, 20, hr_to, onset + 240))
+    person = Person(hr=50.0, hr_sleep_drop=5.0, sbp=104.0, seed=20)
+    return clinical_alerts(person, 2 * DAY + 400, mods=tuple(mods))
+
+
+def test_a_fall_in_pressure_with_a_racing_heart_is_hypotension():
+    alerts = _low_pressure_asleep(hr_to=70.0)
+    assert [(a.kind, a.status) for a in alerts] == [("hypotension", "open")]
+    first = first_alert_minute(alerts)
+    assert first is not None and first - (2 * DAY + 60) <= 40  # the first cuff at its level
+    msg = alerts[0].message
+    assert msg.startswith("BP 81/41 mmHg (single cuff reading), personal baseline SBP ")
+    assert ", with HR 70 bpm (usual 4" in msg and msg.endswith("; NEWS2 systolic BP 3")
+    assert alerts[0].evidence["compensation"]["vital"] == "hr"
+
+
+def test_the_same_fall_alone_is_left_to_the_cuffs_noise():
+    # 14 mmHg below the sleeping normal on a scale of 6-7: within what a cuff reads at night
+    assert _low_pressure_asleep(hr_to=None) == []
