@@ -29,8 +29,8 @@ A condition the body compensates for is corroborated by the compensation: as blo
 falls the heart speeds up (shock). Beyond ``hard``, half a ``dev`` below this patient's normal
 fires when the compensating vital has risen at the same time, surprisingly for this patient
 and by at least the rule's least rise, at rest (:data:`COMPENSATION_Z`). A cuff reads every
-15-60 min and cannot show that a fall has lasted; an athlete asleep at SBP 97 and HR 44 who
-reads 81 mmHg with HR 69 is in shock, not in a deep night.
+15-60 min and cannot show that a fall has lasted. An athlete asleep at SBP 97 and HR 44 who
+reads 81 mmHg may be sleeping deeply; reading it with HR 69, the heart is making up for it.
 
 In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
 rounds: HR 130.6 is 131) a departure of
