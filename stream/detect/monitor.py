@@ -606,14 +606,9 @@ class PatientMonitor:
         # what the message shows: the baseline that judged, and the reading's z against it
         shown = (ch.expected, ch.sd, ch.z, ch.settled)
         compensation = None
-        if (
-            rule.compensation is not None
-            and settled
-            and at_rest
-            and limit is None
-            and rule.sign * (ch.xs - rule.hard) >= 0.0
-        ):
-            compensation = self._compensation(*rule.compensation, ts)
+        spec = rule.compensation
+        if spec is not None and at_rest and limit is None and rule.compensable(ch.xs, settled):
+            compensation = self._compensation(*spec, ts)
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,

@@ -187,6 +187,16 @@ class VitalRule(NamedTuple):
     red: float = math.nan
     compensation: tuple[str, float] | None = None
 
+    def compensable(self, xs: float, settled: bool) -> bool:
+        """Whether a rise of :attr:`compensation` could corroborate ``xs``: beyond ``hard``,
+        against a settled baseline.
+
+        >>> hypotension = RULES["hypotension"]
+        >>> hypotension.compensable(81.0, True), hypotension.compensable(92.0, True)
+        (True, False)
+        """
+        return settled and self.sign * (xs - self.hard) >= 0.0
+
     @property
     def min_departure(self) -> float:
         """Least departure ``sign * (xs - expected)`` that can be evidence.
@@ -247,7 +257,7 @@ class VitalRule(NamedTuple):
         red = xs >= self.red if s > 0 else xs < self.red
         if red and d >= 2.0 * self.dev:
             return FIRING  # NEWS2 3-point territory, far from what this patient has shown
-        if compensated and settled and s * (xs - self.hard) >= 0.0 and d >= 0.5 * self.dev:
+        if compensated and d >= 0.5 * self.dev and self.compensable(xs, settled):
             return FIRING  # and the body is compensating (a fall in pressure: the heart races)
         if sustained and settled and s * (xs - self.rel) >= 0.0:
             # in NEWS2 3-point territory, half a dev beyond both normals at rest is enough
