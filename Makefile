@@ -18,8 +18,9 @@ ASSETS := api/static/vendor/.installed
 
 venv: $(STAMP)
 
-# Re-install only when the dependency list changes; the pip cache lives outside the repo.
-$(STAMP): pyproject.toml
+# Re-install only when the dependency list or the compiled module changes; the pip cache lives
+# outside the repo.
+$(STAMP): pyproject.toml setup.py stream/detect/_step.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# setuptools prints an 11-line 'Editable installation' notice (not a problem) on every install
@@ -69,3 +70,4 @@ browser:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dashboard/node_modules api/static/vendor
+	rm -f stream/detect/_step.*.so

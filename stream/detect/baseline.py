@@ -66,8 +66,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from array import array
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from river import base
@@ -79,7 +80,7 @@ from stream.detect.robust import ContextStats, median3_with
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTIVE", "CONTEXTS", "REST", "STILL", "ChannelModel", "time_of_day"]
+__all__ = ["ACTIVE", "CONTEXTS", "REST", "STILL", "ChannelModel", "channel_step", "time_of_day"]
 
 
 #: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
@@ -351,6 +352,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         Unreliable readings (artifact suspects) are neither smoothed in nor learned and score 0.
         After the call, ``xs``, ``expected``, ``sd``, ``z`` and ``settled`` describe the reading.
         ``tod`` is :func:`time_of_day` of ``ts`` (computed once per sample by the caller).
+
+        ``stream/detect/_step.c`` copies this method's settled case in C (:data:`channel_step`,
+        which the monitor calls): keep the two in step (``tests/stream/test_detect_hot_path.py``
+        holds them to the same state, bit for bit).
         """
         if not reliable:
             return 0.0
@@ -579,3 +584,26 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
 
 #: The parameters' defaults, in ``PARAMS`` order (a state does not save them).
 _DEFAULTS: tuple[Any, ...] = defaults_of(ChannelModel)
+
+
+def _compiled_step() -> Callable[..., float]:
+    """``step(model, value, ts, ctx, reliable, learn, tod)``: :meth:`ChannelModel.step`
+    compiled (``stream/detect/_step.c``, built by ``pip install``) if it was built and
+    ``VIGIL_PURE_PYTHON`` is unset, else the method itself. Either leaves the same state and
+    returns the same score, bit for bit; the compiled one hands the pure-Python method every
+    call outside its common case (a settled context, state of ChannelModel's own types)."""
+    if os.environ.get("VIGIL_PURE_PYTHON"):
+        return ChannelModel.step
+    try:
+        from stream.detect import _step  # (a C extension: setup.py)
+    except ImportError:
+        return ChannelModel.step
+    _step.bind(ChannelModel, ChannelModel.step)
+    compiled: Callable[..., float] = _step.step
+    return compiled
+
+
+#: :meth:`ChannelModel.step` as a function of the model, compiled when it can be (the
+#: monitor's innermost loop calls it positionally: ``step(model, value, ts, ctx, reliable,
+#: learn, tod)``).
+channel_step = _compiled_step()

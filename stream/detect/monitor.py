@@ -78,7 +78,7 @@ from stream.detect.aggregate import CHECK_EVERY_S
 from stream.detect.aggregate import KEY as NEWS2_KEY
 from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
 from stream.detect.aggregate import check as aggregate_check
-from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, channel_step, time_of_day
 from stream.detect.config import PatientConfig
 from stream.detect.deterioration import EARLY_KEY, assess, deterioration_pending
 from stream.detect.findings import Finding
@@ -387,7 +387,8 @@ class PatientMonitor:
                     w = ch.recent
                     if runs or not w or not -step <= x - w[-1] <= step:
                         plausible = gate(vital, x, ts, w[-1] if w else None, ch.recent_at)
-                p = ch.step(x, ts, ctx, plausible, learn, tod)  # (positional: innermost loop)
+                # (positional, compiled if built: the innermost loop)
+                p = channel_step(ch, x, ts, ctx, plausible, learn, tod)
                 if plausible:
                     z = ch.z
                     if z >= 2.0 or z <= -2.0:
@@ -442,7 +443,7 @@ class PatientMonitor:
             if late:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                p = ch.step(x, ts, ctx, reliable, True, tod)
+                p = channel_step(ch, x, ts, ctx, reliable, True, tod)
                 if name in self.config.alert_channels and evaluate:
                     f = self._channel_finding(name, ch, ts, p)
                     if f is not None:

@@ -8,6 +8,10 @@ gaps, reordered readings, spikes, runs of repeats, a sustained departure that is
 absorbed, unreliable readings, readings not learned, no time of day) go through the hot path,
 and after every reading the state it leaves is checked against the methods: a copy edited
 without its original, or the other way round, fails here.
+
+The compiled step (``stream/detect/_step.c``, which the monitor calls) copies ``step`` in C.
+On the same streams, and on calls it hands back to the method, it must leave the same state
+and return the same score, bit for bit; so must a replay of a simulated cohort.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import os
+import pickle
 import random
 from collections.abc import Iterator
 
 import pytest
 
-from stream.detect import baseline
+from ingest.simulator.cohort import CohortSpec, simulate_cohort
+from stream.detect import _step, baseline, monitor
 from stream.detect.activity import Activity
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.channel_state import FIELDS
+from stream.replay import replay
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
 
@@ -153,3 +162,119 @@ def test_activity_update_returns_its_context(seed):
         assert ctx == a.context
         seen.add(ctx)
     assert seen == {REST, STILL, ACTIVE}
+
+
+# -- the compiled step (stream/detect/_step.c) -------------------------------------------------
+
+
+def state_of(m: ChannelModel) -> list[str]:
+    """Every saved field of ``m``, exactly (``repr`` tells -0.0 from 0.0 and shows NaN)."""
+    return [f"{k}={getattr(m, k)!r}:{type(getattr(m, k)).__name__}" for k in FIELDS]
+
+
+@pytest.fixture
+def handed_over():
+    """Count the calls the compiled step hands to the pure-Python method."""
+    calls = [0]
+
+    def method(*args):
+        calls[0] += 1
+        return ChannelModel.step(*args)
+
+    _step.bind(ChannelModel, method)
+    try:
+        yield calls
+    finally:
+        _step.bind(ChannelModel, ChannelModel.step)
+
+
+def test_the_compiled_step_is_built_and_used():
+    # CI builds it (pip install runs setup.py); a missing compiler must not pass unnoticed
+    assert baseline.channel_step is _step.step or os.environ.get("VIGIL_PURE_PYTHON")
+
+
+@pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_compiled_step_leaves_the_state_the_method_does(params, seed, handed_over):
+    method, compiled = ChannelModel(**params), ChannelModel(**params)
+    calls = 0
+    for value, ts, ctx, reliable, learn, tod in readings(seed):
+        p = method.step(value, ts, ctx, reliable, learn, tod)
+        q = _step.step(compiled, value, ts, ctx, reliable, learn, tod)
+        assert repr(q) == repr(p)
+        assert state_of(compiled) == state_of(method)
+        calls += 1
+    # most readings took the compiled path (the others: contexts warming up)
+    assert handed_over[0] < 0.1 * calls
+    assert pickle.dumps(compiled) == pickle.dumps(method)
+
+
+ODD = {
+    "an integer reading": (70, 1e5, REST, True, True, None),
+    "an integer time": (70.0, 100000, REST, True, True, None),
+    "a negative context": (70.0, 1e5, -1, True, True, None),
+    "a time of day as a list": (70.0, 1e5, REST, True, True, [3, 4, 0.5]),
+    "an infinite reading": (math.inf, 1e5, REST, True, True, None),
+    "a NaN reading": (math.nan, 1e5, REST, True, True, None),
+    "unreliable": (70.0, 1e5, REST, False, True, None),
+    "not learned": (70.0, 1e5, REST, True, False, time_of_day(1e5)),
+}
+
+
+def warm(**params: object) -> ChannelModel:
+    m = ChannelModel(**params)
+    for i in range(200):
+        m.step(70.0 + i % 5, 60.0 * i, REST, True, True, time_of_day(60.0 * i))
+    return m
+
+
+@pytest.mark.parametrize("call", ODD.values(), ids=ODD.keys())
+def test_odd_calls_give_what_the_method_gives(call):
+    method, compiled = warm(), warm()
+    assert repr(_step.step(compiled, *call)) == repr(method.step(*call))
+    assert state_of(compiled) == state_of(method)
+
+
+@pytest.mark.parametrize(
+    "params", [{"z_on": 0.0}, {"tau_scale": 0.0}, {"warmup": 0}, {"cusum_h": 0.0}]
+)
+def test_degenerate_parameters_fail_as_the_method_does(params):
+    outcomes = []
+    for run in (lambda m, *a: m.step(*a), _step.step):
+        m = ChannelModel(**params)
+        try:
+            for i in range(200):
+                run(m, 70.0 + 9 * (i % 7), 60.0 * i, REST, True, True, time_of_day(60.0 * i))
+            outcomes.append(("ok", state_of(m)))
+        except ZeroDivisionError as e:
+            outcomes.append(("raised", str(e), i, state_of(m)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_state_of_other_types_is_handed_to_the_method(handed_over):
+    # a direct caller's integers in the state (as an older release could save them)
+    method, compiled = warm(), warm()
+    for m in (method, compiled):
+        m.recent = [70, 71]
+        m.cusum_up = 0
+    for i in range(3):
+        ts = 12000.0 + 60 * i
+        p = method.step(72.0, ts, REST, True, True, time_of_day(ts))
+        assert repr(_step.step(compiled, 72.0, ts, REST, True, True, time_of_day(ts))) == repr(p)
+    assert state_of(compiled) == state_of(method)
+    assert handed_over[0] >= 1
+
+
+def test_replay_gives_the_same_output_with_the_compiled_step(monkeypatch):
+    # a simulated cohort past its first day (the trend detector runs), every regime of it
+    cohort = simulate_cohort(CohortSpec(patients=6, days=1.5, seed=11))
+    records = [dict(r.payload) for r in cohort.records()]
+
+    def run() -> tuple[list[dict[str, object]], list[tuple[str, float, float]]]:
+        result = replay(records, partitions=3)
+        return [a.to_json_dict() for a in result.alerts], result.scores
+
+    compiled = run()
+    monkeypatch.setattr(monitor, "channel_step", ChannelModel.step)
+    assert run() == compiled
+    assert any(a["category"] == "clinical" for a in compiled[0])
