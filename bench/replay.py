@@ -18,6 +18,11 @@ Usage::
    of the process holding all of them.
 
 Each phase runs in its own subprocess so peak RSS (``ru_maxrss``) belongs to that phase only.
+
+The detectors run the compiled ``ChannelModel.step`` (``stream/detect/_step.c``) when it was
+built, and each run says so. ``--compare`` replays each run twice, with it and with the
+pure-Python method (``VIGIL_PURE_PYTHON``), in alternating order, and prints both medians and
+their ratio: one run's figures on the same noisy machine.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
     from alerts.model import Alert
     from ingest.simulator import read_labels
     from stream.cohort_eval import configs_from_labels
+    from stream.detect.baseline import ChannelModel, channel_step
     from stream.records import RecordReader
     from stream.replay import replay
     from vigil.settings import get_settings
@@ -113,6 +119,7 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
         "samples_per_cpu_s": result.samples / cpu,
         "peak_rss_mib": _peak_rss_mib(),
         "alerts": len(result.alerts),
+        "compiled": channel_step is not ChannelModel.step,
     }
 
 
@@ -159,9 +166,13 @@ def monitor_last_ts(monitor: object) -> float:
     return 1_736_600_000.0
 
 
-def _sub(*args: str) -> dict[str, float]:
+def _sub(*args: str, pure_python: bool = False) -> dict[str, float]:
+    env = dict(os.environ)
+    env.pop("VIGIL_PURE_PYTHON", None)
+    if pure_python:
+        env["VIGIL_PURE_PYTHON"] = "1"
     out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=env
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -172,6 +183,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--days", type=float, default=5.0)
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="each run also with the pure-Python step (VIGIL_PURE_PYTHON); print the ratio",
+    )
     ap.add_argument("--phase", choices=["replay", "states"], help=argparse.SUPPRESS)
     ap.add_argument("--cohort", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--states-file", type=Path, help=argparse.SUPPRESS)
@@ -187,23 +203,36 @@ def main() -> None:
 
     cohort = _cohort(args.patients, args.days)
     states_file = _cache_dir() / "mature-states.pickle"
-    runs = []
+    runs: list[dict[str, float]] = []
+    pure: list[dict[str, float]] = []
     for i in range(args.runs):
-        extra = ["--states-file", str(states_file)] if i == args.runs - 1 else []
-        r = _sub("--phase", "replay", "--cohort", str(cohort), *extra)
-        print(
-            f"run {i + 1}: {r['samples']:.0f} samples in {r['seconds']:.1f} s = "
-            f"{r['samples_per_s']:,.0f} samples/s wall ({r['samples_per_cpu_s']:,.0f} per CPU-s), "
-            f"peak RSS {r['peak_rss_mib']:.0f} MiB",
-            flush=True,
+        # with --compare, alternate which goes first: a machine slowing down favours neither
+        modes = ((False, True) if i % 2 == 0 else (True, False)) if args.compare else (False,)
+        for pure_python in modes:
+            last = i == args.runs - 1 and not pure_python
+            extra = ["--states-file", str(states_file)] if last else []
+            r = _sub("--phase", "replay", "--cohort", str(cohort), *extra, pure_python=pure_python)
+            step = "compiled step" if r["compiled"] else "pure-Python step"
+            print(
+                f"run {i + 1} ({step}): {r['samples']:.0f} samples in {r['seconds']:.1f} s = "
+                f"{r['samples_per_s']:,.0f} samples/s wall ({r['samples_per_cpu_s']:,.0f} per "
+                f"CPU-s), peak RSS {r['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
+            (pure if pure_python else runs).append(r)
+    for label, rs in (("replay", runs), ("replay, pure-Python step", pure)):
+        if rs:
+            print(
+                f"{label} (median of {len(rs)}): "
+                f"{statistics.median(r['samples_per_s'] for r in rs):,.0f} samples/s wall, "
+                f"{statistics.median(r['samples_per_cpu_s'] for r in rs):,.0f} per CPU-second, "
+                f"peak RSS {statistics.median(r['peak_rss_mib'] for r in rs):.0f} MiB"
+            )
+    if pure:
+        ratio = statistics.median(r["samples_per_s"] for r in runs) / statistics.median(
+            r["samples_per_s"] for r in pure
         )
-        runs.append(r)
-    print(
-        f"replay (median of {len(runs)}): "
-        f"{statistics.median(r['samples_per_s'] for r in runs):,.0f} samples/s wall, "
-        f"{statistics.median(r['samples_per_cpu_s'] for r in runs):,.0f} per CPU-second, "
-        f"peak RSS {statistics.median(r['peak_rss_mib'] for r in runs):.0f} MiB"
-    )
+        print(f"compiled / pure-Python step: {ratio:.2f}x (medians, wall)")
     for n in (10_000, 100_000):
         s = _sub("--phase", "states", "--states-file", str(states_file), "--n", str(n))
         per_patient_kib = (s["rss_mib"] - s["base_rss_mib"]) * 1024.0 / n
