@@ -60,7 +60,7 @@ static PyObject *s_learn_profile = NULL;
 
 /* Constants of baseline.py and robust.py (their names there). */
 #define CUSUM_UNIT 60.0    /* _CUSUM_UNIT */
-#define PROFILE_AGE 86400.0 /* _PROFILE_AGE */
+#define TREND_AFTER_S 86400.0 /* TREND_AFTER_S */
 #define Z_MAX 1e6          /* _Z_MAX */
 #define RHO_FREE 0.3       /* _RHO_FREE */
 #define CORR_FREE_S 600.0  /* _CORR_FREE_S */
@@ -79,43 +79,37 @@ static PyObject *s_learn_profile = NULL;
 #define R_MAX 1e300        /* robust._R_MAX */
 #define REL_RESOLUTION 1e-9 /* robust._REL_RESOLUTION */
 
-/* Replace slot i of self by a new reference. */
+/* Replace slot i of self by the new reference o; -1 if o is NULL (an allocation failed). */
+static inline int
+set_new(PyObject *self, int i, PyObject *o)
+{
+    if (o == NULL) {
+        return -1;
+    }
+    PyObject **p = (PyObject **)((char *)self + offsets[i]);
+    PyObject *old = *p;
+    *p = o;
+    Py_XDECREF(old);
+    return 0;
+}
+
 static inline void
 set_obj(PyObject *self, int i, PyObject *v)
 {
-    PyObject **p = (PyObject **)((char *)self + offsets[i]);
-    PyObject *old = *p;
     Py_INCREF(v);
-    *p = v;
-    Py_XDECREF(old);
+    (void)set_new(self, i, v);
 }
 
 static inline int
 set_f(PyObject *self, int i, double v)
 {
-    PyObject *o = PyFloat_FromDouble(v);
-    if (o == NULL) {
-        return -1;
-    }
-    PyObject **p = (PyObject **)((char *)self + offsets[i]);
-    PyObject *old = *p;
-    *p = o;
-    Py_XDECREF(old);
-    return 0;
+    return set_new(self, i, PyFloat_FromDouble(v));
 }
 
 static inline int
 set_i(PyObject *self, int i, long v)
 {
-    PyObject *o = PyLong_FromLong(v);
-    if (o == NULL) {
-        return -1;
-    }
-    PyObject **p = (PyObject **)((char *)self + offsets[i]);
-    PyObject *old = *p;
-    *p = o;
-    Py_XDECREF(old);
-    return 0;
+    return set_new(self, i, PyLong_FromLong(v));
 }
 
 static inline double
@@ -462,7 +456,7 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         double zc = z > 6.0 ? 6.0 : (z < -6.0 ? -6.0 : z);
-        double per = (dt > 0.0 && ts - F(self, F_BORN) >= PROFILE_AGE) ? dt / 60.0 : 0.0;
+        double per = (dt > 0.0 && ts - F(self, F_BORN) >= TREND_AFTER_S) ? dt / 60.0 : 0.0;
         double zz = F(self, F_ZZ), z2 = F(self, F_Z2);
         if (per != 0.0 && zz > RHO_FREE * z2 && 0.0 < step_s && step_s <= max_gap) {
             if (z2 == 0.0) {
@@ -679,11 +673,7 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (run >= 3 && run - long_run >= 3) {
-        double rp = F(self, F_REP_P);
-        double x = (double)(run - long_run) * -log10(rp > REP_FLOOR ? rp : REP_FLOOR);
-        x *= x;
-        x *= x;
-        x /= x + FLAT_HALF4;
+        double x = flat_score(run - long_run, F(self, F_REP_P));
         if (x > p) {
             p = x;
         }

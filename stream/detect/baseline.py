@@ -80,11 +80,21 @@ from stream.detect.robust import ContextStats, median3_with
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTIVE", "CONTEXTS", "REST", "STILL", "ChannelModel", "channel_step", "time_of_day"]
+__all__ = [
+    "ACTIVE",
+    "CONTEXTS",
+    "REST",
+    "STILL",
+    "TREND_AFTER_S",
+    "ChannelModel",
+    "channel_step",
+    "time_of_day",
+]
 
 
-#: Age (s of data) before the CUSUM runs: the first day has no time-of-day profile to judge by.
-_PROFILE_AGE = 86400.0
+#: Age (s of data) before the CUSUM (the trend detector) runs: the first day has no time-of-day
+#: profile to judge by.
+TREND_AFTER_S = 86400.0
 #: Stuck readings: the repeat rate is a running mean over this many readings, never trusted
 #: below ``_REP_FLOOR``; a run scores 0.5 when its chance is 10 ** -_FLAT_HALF.
 _REP_MEMORY = 250
@@ -431,7 +441,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         if -k <= z <= k and up == 0.0 and down == 0.0:  # the common case: nothing to add
             self.up_since = self.down_since = ts
         else:
-            # (constants inlined below: _Z_MAX, _CUSUM_UNIT, _PROFILE_AGE)
+            # (constants inlined below: _Z_MAX, _CUSUM_UNIT, TREND_AFTER_S)
             if not -1e6 < z < 1e6:  # any finite input, however extreme, scores finitely
                 self.z = z = 1e6 if z > 0.0 else -1e6
             zc = 6.0 if z > 6.0 else (-6.0 if z < -6.0 else z)

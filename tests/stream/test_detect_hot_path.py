@@ -143,7 +143,7 @@ def test_the_hot_path_inlines_its_constants_as_they_are():
     source = inspect.getsource(ChannelModel.step)
     assert baseline._Z_MAX == 1e6 and "< 1e6" in source
     assert baseline._CUSUM_UNIT == 60.0 and "dt / 60.0" in source
-    assert baseline._PROFILE_AGE == 86400.0 and "ts - self.born >= 86400.0" in source
+    assert baseline.TREND_AFTER_S == 86400.0 and "ts - self.born >= 86400.0" in source
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
