@@ -78,7 +78,15 @@ from stream.detect.aggregate import CHECK_EVERY_S
 from stream.detect.aggregate import KEY as NEWS2_KEY
 from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
 from stream.detect.aggregate import check as aggregate_check
-from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, channel_step, time_of_day
+from stream.detect.baseline import (
+    ACTIVE,
+    REST,
+    STILL,
+    TREND_AFTER_S,
+    ChannelModel,
+    channel_step,
+    time_of_day,
+)
 from stream.detect.config import PatientConfig
 from stream.detect.deterioration import EARLY_KEY, assess, deterioration_pending
 from stream.detect.findings import Finding
@@ -111,6 +119,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CUSTOM_IDLE_S",
+    "FIRST_DAY_SUSTAINED_S",
     "FRESH_S",
     "MAX_CUSTOM_MODELS",
     "VITALS",
@@ -133,6 +142,9 @@ _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
 _SLEEP_LOWERS: Final = frozenset(("hr", "rr", "spo2", "sbp"))
 #: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
 _SCREEN_Z: Final = 1.5
+#: On a vital's first day (its trend detector not yet running), evidence beyond both normals at
+#: rest that has lasted this long (s) is sustained (:meth:`PatientMonitor._apply_rule`).
+FIRST_DAY_SUSTAINED_S: Final = 1800.0
 _NO_SCREEN: Final = (-math.inf, math.inf)
 #: Per vital, the least extreme hard bounds of its rules (beyond them z is not needed).
 _HARD_SCREEN: Final = {
@@ -610,11 +622,24 @@ class PatientMonitor:
         spec = rule.compensation
         if spec is not None and at_rest and limit is None and rule.compensable(ch.xs, settled):
             compensation = self._compensation(*spec, ts)
+        sustained = (ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h
+        if both and not sustained and ts - ch.born < TREND_AFTER_S:
+            # The trend detector does not run on a vital's first day: an hours-long departure
+            # may be the daily rhythm, not yet learned. Beyond both normals at rest, asleep
+            # and awake, it is not the rhythm, and a run of evidence that has lasted is
+            # sustained: an adult (63 bpm awake, 48 asleep) at HR 37 for an hour on the first
+            # evening was not alerted (a simulated cohort, seed 20261222).
+            run = self.rule_state.get(rule.kind)
+            sustained = (
+                run is not None
+                and len(run) > 2
+                and ts - run[1] >= FIRST_DAY_SUSTAINED_S
+                and ts - run[2] <= EVIDENCE_FRESH_S.get(rule.vital, 900.0)
+            )
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
-            sustained=(ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h,
-            beyond_both=both, compensated=compensation is not None,
+            sustained=sustained, beyond_both=both, compensated=compensation is not None,
         )  # fmt: skip
         if elsewhere and level < FIRING and ctx != ACTIVE and limit is None:
             # A young context learns its first readings as fast as they come: woken into a

@@ -24,6 +24,9 @@ A relevant departure of at least ``dev_early`` (in NEWS2 3-point territory and b
 normals at rest, asleep and awake: half ``dev``) that the personal model's trend detector
 (its CUSUM) has found sustained is evidence too, however modest its ``z``: an hour at HR
 101 for a patient whose usual is 80 ± 6 matters although no single minute is surprising.
+On a vital's first day, before the trend detector runs, a run of evidence beyond both
+normals at rest that has lasted 30 min is sustained
+(:data:`~stream.detect.monitor.FIRST_DAY_SUSTAINED_S`).
 
 A condition the body compensates for is corroborated by the compensation: as blood pressure
 falls the heart speeds up (shock). Beyond ``hard``, half a ``dev`` below this patient's normal

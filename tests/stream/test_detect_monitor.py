@@ -146,6 +146,24 @@ def test_a_sustained_bradycardia_below_an_athletes_sleeping_rate_is_alerted():
     assert first is not None and first - onset <= 60
 
 
+def test_a_bradycardia_on_the_first_evening_beyond_both_normals_is_alerted():
+    # As on a simulated cohort (seed 20261222, p0021): an adult (60 bpm awake, 49 asleep) falls
+    # to HR 40 at 20:00 on the first day and stays there. Judged against the sleeping baseline
+    # too (motion cannot always tell), that is 9 below it: a dev short, and the trend
+    # detector, which would find it sustained, does not run on a vital's first day. Beyond
+    # both normals for 30 min it is sustained all the same.
+    onset = 1200  # 20:00 on day 1 (asleep 00:00-07:00)
+    person = Person(hr=60.0, hr_sleep_drop=11.0, seed=21)
+    mods = (ramp("hr", onset, 30, 40.0, onset + 150),)
+    alerts = clinical_alerts(person, onset + 300, mods=mods)
+    assert [a.kind for a in alerts] == ["bradycardia"]
+    assert alerts[0].message.startswith("HR 40 bpm for 31 min, personal baseline 60 ± 3")
+    first = first_alert_minute(alerts)
+    assert first is not None and 30 <= first - onset <= 60
+    # without the fall, the first evening is quiet
+    assert clinical_alerts(person, onset + 300) == []
+
+
 def test_an_athlete_asleep_at_40_bpm_for_nights_is_not_bradycardic():
     # The other side: NEWS2 scores a sleeping 40 bpm 3 points, but it is this athlete's night.
     person = Person(hr=46.0, hr_sleep_drop=6.0, seed=13)
