@@ -4,10 +4,10 @@
  * module is a line-by-line C copy of that method's common case: a context that has settled
  * (n[ctx] >= warmup), every piece of state of the types ChannelModel itself keeps, and a
  * time of day given as time_of_day() returns it (or None). Every other call (a baseline
- * still warming up, a direct caller's integer state, a subclass of unusual layout) is handed
- * to the pure-Python method, unchanged, before anything is touched: the compiled step and the
- * method leave the same state and return the same score, bit for bit
- * (tests/stream/test_detect_hot_path.py checks it on streams with every regime).
+ * still warming up, a direct caller's integer state) is handed to the pure-Python method,
+ * unchanged, before anything is touched, and an instance of a subclass gets its own step():
+ * the compiled step and the method leave the same state and return the same score, bit for
+ * bit (tests/stream/test_detect_hot_path.py checks it on streams with every regime).
  *
  * Keep the two in step: the statements below follow the method's, in its order and with its
  * names (and those of the methods it inlines). The arithmetic is in the same order (compiled
@@ -55,6 +55,7 @@ static Py_ssize_t offsets[N_FIELDS];
 static PyTypeObject *bound_cls = NULL;  /* ChannelModel */
 static PyObject *py_step = NULL;        /* ChannelModel.step, the pure-Python method */
 static PyObject *s_learn_profile = NULL;
+static PyObject *s_step = NULL;
 
 #define SLOT(self, i) (*(PyObject **)((char *)(self) + offsets[i]))
 
@@ -249,7 +250,11 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *self = args[0], *value_o = args[1], *ts_o = args[2], *ctx_o = args[3];
     PyObject *tod_o = args[6];
     /* -- whether this call is the common case; nothing is touched before it is known -- */
-    if (!PyObject_TypeCheck(self, bound_cls) || !PyFloat_CheckExact(value_o)
+    if (Py_TYPE(self) != bound_cls) {
+        /* self.step(...): a subclass may have its own (and its own slots) */
+        return PyObject_VectorcallMethod(s_step, args, 7, NULL);
+    }
+    if (!PyFloat_CheckExact(value_o)
         || !PyFloat_CheckExact(ts_o) || !PyLong_CheckExact(ctx_o)) {
         return fallback(args);
     }
@@ -741,7 +746,8 @@ PyMODINIT_FUNC
 PyInit__step(void)
 {
     s_learn_profile = PyUnicode_InternFromString("_learn_profile");
-    if (s_learn_profile == NULL) {
+    s_step = PyUnicode_InternFromString("step");
+    if (s_learn_profile == NULL || s_step == NULL) {
         return NULL;
     }
     return PyModule_Create(&module);

@@ -601,7 +601,8 @@ def _compiled_step() -> Callable[..., float]:
     compiled (``stream/detect/_step.c``, built by ``pip install``) if it was built and
     ``VIGIL_PURE_PYTHON`` is unset, else the method itself. Either leaves the same state and
     returns the same score, bit for bit; the compiled one hands the pure-Python method every
-    call outside its common case (a settled context, state of ChannelModel's own types)."""
+    call outside its common case (a settled context, state of ChannelModel's own types), and
+    calls a subclass's instance's own ``step``."""
     if os.environ.get("VIGIL_PURE_PYTHON"):
         return ChannelModel.step
     try:

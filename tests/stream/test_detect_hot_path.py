@@ -278,3 +278,19 @@ def test_replay_gives_the_same_output_with_the_compiled_step(monkeypatch):
     monkeypatch.setattr(monitor, "channel_step", ChannelModel.step)
     assert run() == compiled
     assert any(a["category"] == "clinical" for a in compiled[0])
+
+
+def test_a_subclass_gets_its_own_step():
+    class Counting(ChannelModel):
+        __slots__ = ("calls",)
+
+        def step(self, *args: object, **kwargs: object) -> float:
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().step(*args, **kwargs)
+
+    sub, method = Counting(), warm()
+    sub.__setstate__(method.__getstate__())
+    p = _step.step(sub, 72.0, 12000.0, REST, True, True, time_of_day(12000.0))
+    assert sub.calls == 1
+    assert repr(p) == repr(method.step(72.0, 12000.0, REST, True, True, time_of_day(12000.0)))
+    assert state_of(sub) == state_of(method)
