@@ -176,12 +176,11 @@ def open_notifier_consumer(bootstrap: str, group: str, topics: SinkTopics) -> An
     """A kafka-python consumer for the notifier (manual commits, new groups start at latest)."""
     from kafka import KafkaConsumer
 
-    from ingest.topics import wait_for_topics
+    from ingest.topics import subscribe_when_known, wait_for_topics
 
-    wait_for_topics(bootstrap, [topics.alerts, topics.alert_events])
-    return KafkaConsumer(
-        topics.alerts,
-        topics.alert_events,
+    names = [topics.alerts, topics.alert_events]
+    wait_for_topics(bootstrap, names)
+    consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         client_id=f"{group}-notifier",
@@ -192,3 +191,5 @@ def open_notifier_consumer(bootstrap: str, group: str, topics: SinkTopics) -> An
         # A crashed sink's partitions move to a restarted one within ~10 s, not Kafka's 45 s.
         session_timeout_ms=10_000,
     )
+    subscribe_when_known(consumer, names)
+    return consumer

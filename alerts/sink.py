@@ -331,11 +331,10 @@ def open_consumer(bootstrap: str, group: str, topics: list[str], batch_size: int
     """A kafka-python consumer for the sink: manual commits, bounded fetch buffers."""
     from kafka import KafkaConsumer
 
-    from ingest.topics import wait_for_topics
+    from ingest.topics import subscribe_when_known, wait_for_topics
 
     wait_for_topics(bootstrap, topics)
-    return KafkaConsumer(
-        *topics,
+    consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         client_id=f"{group}-sink",
@@ -350,6 +349,8 @@ def open_consumer(bootstrap: str, group: str, topics: list[str], batch_size: int
         # A crashed sink's partitions move to a restarted one within ~10 s, not Kafka's 45 s.
         session_timeout_ms=10_000,
     )
+    subscribe_when_known(consumer, topics)
+    return consumer
 
 
 def open_producer(bootstrap: str) -> Any:

@@ -21,7 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TopicNames", "TopicSpec", "create_topics", "topic_specs", "wait_for_topics"]
+__all__ = [
+    "TopicNames",
+    "TopicSpec",
+    "create_topics",
+    "subscribe_when_known",
+    "topic_specs",
+    "wait_for_topics",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -168,3 +175,20 @@ def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) 
         probe.close()
     if missing:
         logger.warning("subscribing before these topics exist: %s", ", ".join(sorted(missing)))
+
+
+def subscribe_when_known(consumer: Any, topics: list[str]) -> None:
+    """Subscribe a kafka-python ``consumer`` and fetch its topics' metadata before it joins.
+
+    A member joins its group (at its first poll) with the metadata it holds. A new consumer's
+    first metadata has no topics (:func:`wait_for_topics` only showed that they exist), so its
+    first generation got no partitions, the metadata that came next differed from what it had
+    assigned with, and an immediate rebalance followed, in which kafka-python 3.0's group join
+    could hang for good (the sink's integration test, its second generation elected leader and
+    then silent: 2 runs in 6 with both cores busy). Asking for each topic's partitions once
+    subscribed fetches the metadata the coordinator assigns and compares with, so the first
+    generation is the only one.
+    """
+    consumer.subscribe(topics)
+    for topic in topics:
+        consumer.partitions_for_topic(topic)

@@ -2,7 +2,7 @@
 
 - 1,000 alerts (and malformed records) through Kafka -> exactly 1,000 distinct alert ids, one
   point each, also with the sink SIGKILLed mid-stream and restarted; the malformed records are
-  in the DLQ.
+  in the DLQ. The first sink joins its group once.
 - InfluxDB stopped for 60 s while alerts keep coming: nothing committed, memory flat, and
   after it returns every alert is there.
 """
@@ -89,6 +89,10 @@ def test_thousand_alerts_land_once_each_through_a_sigkill(stack_env, influx_buck
     try:
         wait_for(lambda: counter.distinct_ids() >= 200, 60, "the first 200 alerts in InfluxDB")
         first.kill()
+        # Alone in its group, the sink joined once: a second join right after the first (its
+        # metadata arriving late) could hang for good (ingest.topics.subscribe_when_known).
+        joins = (tmp_path / "sink1.log").read_text().count("Successfully joined group")
+        assert joins == 1, f"{joins} joins"
         at_kill = counter.distinct_ids()
         committed_at_kill = committed(bootstrap, f"{prefix}vigil-sink")
         assert at_kill < 1000, "the kill was meant to land mid-stream"
