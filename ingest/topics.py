@@ -157,10 +157,9 @@ def create_topics(
 def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> None:
     """Return once the cluster's metadata shows all ``topics`` (or, after ``timeout_s``, say so).
 
-    A group member that joins before its topics are visible gets a first generation without
-    partitions and an immediate rebalance, and kafka-python 3.0 can hang for good in that
-    second join (1 run in 3 of the sink's integration test with freshly created topics). A
-    throwaway client looks, so that the consumer's own first metadata is complete.
+    A throwaway client looks: a group member must not subscribe to topics that do not exist
+    yet (freshly created ones take a moment to show). The member's own metadata is another
+    matter (:func:`subscribe_when_known`).
     """
     from kafka import KafkaConsumer
 
