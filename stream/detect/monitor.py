@@ -201,6 +201,13 @@ def _glucose_severity(mg_dl: float) -> str:
     return "high" if mg_dl < 54.0 or mg_dl >= 400.0 else "medium"
 
 
+def _fresh(state: list[float], ts: float, vital: str) -> bool:
+    """Whether a run of evidence ``[count, since, last seen]`` of a rule on ``vital`` was last
+    seen within :data:`~stream.detect.vitals.EVIDENCE_FRESH_S` of ``ts`` (a state saved before
+    runs kept the time last seen is fresh)."""
+    return len(state) < 3 or ts - state[2] <= EVIDENCE_FRESH_S.get(vital, 900.0)
+
+
 class PatientMonitor:
     """Per-patient detection state and logic (see the module docstring).
 
@@ -504,13 +511,7 @@ class PatientMonitor:
             active = sorted(
                 kind
                 for kind, state in self.rule_state.items()
-                if (
-                    kind in RULES
-                    and (
-                        len(state) < 3
-                        or last - state[2] <= EVIDENCE_FRESH_S.get(RULES[kind].vital, 900.0)
-                    )
-                )
+                if (kind in RULES and _fresh(state, last, RULES[kind].vital))
                 or (kind == NEWS2_KEY and state[0] >= NEWS2_SUSTAIN)  # an emergency NEWS2
             )
             if active:
@@ -558,7 +559,7 @@ class PatientMonitor:
             rule = RULES.get(kind)
             if rule is None or kind in seen or len(state) < 3:
                 continue
-            if ts - state[2] <= EVIDENCE_FRESH_S.get(rule.vital, 900.0):
+            if _fresh(state, ts, rule.vital):
                 findings.append(
                     Finding(kind, "clinical", "low", (rule.vital,), state[1], False, 0.0)
                 )
@@ -634,7 +635,7 @@ class PatientMonitor:
                 run is not None
                 and len(run) > 2
                 and ts - run[1] >= FIRST_DAY_SUSTAINED_S
-                and ts - run[2] <= EVIDENCE_FRESH_S.get(rule.vital, 900.0)
+                and _fresh(run, ts, rule.vital)
             )
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
@@ -674,9 +675,7 @@ class PatientMonitor:
             if state is not None:
                 del self.rule_state[rule.kind]
             return None
-        if state is None or (
-            len(state) > 2 and ts - state[2] > EVIDENCE_FRESH_S.get(rule.vital, 900.0)
-        ):
+        if state is None or not _fresh(state, ts, rule.vital):
             # a new run of evidence; also after a silence longer than evidence stays fresh
             # (one reading after a 6-hour dropout is one reading, not "for 453 min")
             state = [0.0, ts, ts]
