@@ -21,7 +21,7 @@ Each phase runs in its own subprocess so peak RSS (``ru_maxrss``) belongs to tha
 
 The detectors run the compiled ``ChannelModel.step`` (``stream/detect/_step.c``) when it was
 built, and each run says so. ``--compare`` replays each run twice, with it and with the
-pure-Python method (``VIGIL_PURE_PYTHON``), in alternating order, and prints both medians and
+pure-Python method, in alternating order, and prints both medians and
 their ratio: one run's figures on the same noisy machine.
 """
 
@@ -166,13 +166,9 @@ def monitor_last_ts(monitor: object) -> float:
     return 1_736_600_000.0
 
 
-def _sub(*args: str, pure_python: bool = False) -> dict[str, float]:
-    env = dict(os.environ)
-    env.pop("VIGIL_PURE_PYTHON", None)
-    if pure_python:
-        env["VIGIL_PURE_PYTHON"] = "1"
+def _sub(*args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=env
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -186,8 +182,9 @@ def main() -> None:
     ap.add_argument(
         "--compare",
         action="store_true",
-        help="each run also with the pure-Python step (VIGIL_PURE_PYTHON); print the ratio",
+        help="each run also with the pure-Python step; print the ratio",
     )
+    ap.add_argument("--pure-python", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--phase", choices=["replay", "states"], help=argparse.SUPPRESS)
     ap.add_argument("--cohort", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--states-file", type=Path, help=argparse.SUPPRESS)
@@ -195,6 +192,8 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.phase == "replay":
+        if args.pure_python:  # as if the compiled module had not been built
+            sys.modules["stream.detect._step"] = None  # type: ignore[assignment]
         print(json.dumps(phase_replay(args.cohort, args.states_file)))
         return
     if args.phase == "states":
@@ -211,7 +210,9 @@ def main() -> None:
         for pure_python in modes:
             last = i == args.runs - 1 and not pure_python
             extra = ["--states-file", str(states_file)] if last else []
-            r = _sub("--phase", "replay", "--cohort", str(cohort), *extra, pure_python=pure_python)
+            if pure_python:
+                extra.append("--pure-python")
+            r = _sub("--phase", "replay", "--cohort", str(cohort), *extra)
             step = "compiled step" if r["compiled"] else "pure-Python step"
             print(
                 f"run {i + 1} ({step}): {r['samples']:.0f} samples in {r['seconds']:.1f} s = "

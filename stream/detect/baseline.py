@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from array import array
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -598,13 +597,11 @@ _DEFAULTS: tuple[Any, ...] = defaults_of(ChannelModel)
 
 def _compiled_step() -> Callable[..., float]:
     """``step(model, value, ts, ctx, reliable, learn, tod)``: :meth:`ChannelModel.step`
-    compiled (``stream/detect/_step.c``, built by ``pip install``) if it was built and
-    ``VIGIL_PURE_PYTHON`` is unset, else the method itself. Either leaves the same state and
-    returns the same score, bit for bit; the compiled one hands the pure-Python method every
-    call outside its common case (a settled context, state of ChannelModel's own types), and
-    calls a subclass's instance's own ``step``."""
-    if os.environ.get("VIGIL_PURE_PYTHON"):
-        return ChannelModel.step
+    compiled (``stream/detect/_step.c``, built by ``pip install``) if it was built, else the
+    method itself. Either leaves the same state and returns the same score, bit for bit; the
+    compiled one hands the pure-Python method every call outside its common case (a settled
+    context, state of ChannelModel's own types), and calls a subclass's instance's own
+    ``step``."""
     try:
         from stream.detect import _step  # (a C extension: setup.py)
     except ImportError:
