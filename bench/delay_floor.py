@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/delay_floor.py [--patients 100] [--days 5] [--seed 424242] [--vigil]
+                                          [--ramp MIN]
 
 A simulated cohort (``vigil simulate``, generated in memory) labels each event's onset at the
 first minute its vitals start to move; they then ramp to the plateau along a smoothstep over
@@ -30,6 +31,12 @@ Delays are scored as ``vigil eval`` scores alerts (:func:`stream.evaluation.scor
 
 With ``--vigil`` the cohort is also replayed through the exact ``vigil replay`` path and Vigil's
 delays are shown beside the oracle's, per event type. Figures are exact (no timing).
+
+With ``--ramp MIN`` every event but sepsis reaches its plateau in ``MIN`` minutes instead of
+10-60, at the same times (``vigil simulate --ramp``). With ``--ramp 1`` (abrupt onsets) the
+oracles see nearly every such event at once, and what is left of Vigil's delay is its own:
+smoothing, the step check of :mod:`stream.detect.plausibility`, persistence and the cuff's
+schedule. The difference from the default run is what the ramp costs.
 """
 
 from __future__ import annotations
@@ -234,9 +241,15 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=424242)
     parser.add_argument("--vigil", action="store_true", help="also replay the cohort")
+    parser.add_argument(
+        "--ramp", type=int, metavar="MIN", help="events but sepsis ramp in MIN minutes (1-60)"
+    )
     args = parser.parse_args()
+    if args.ramp is not None and not 1 <= args.ramp <= 60:
+        parser.error("--ramp must be 1-60 minutes")
     t0 = time.perf_counter()
-    cohort = simulate_cohort(CohortSpec(patients=args.patients, days=args.days, seed=args.seed))
+    spec = CohortSpec(patients=args.patients, days=args.days, seed=args.seed, ramp=args.ramp)
+    cohort = simulate_cohort(spec)
     labels = cohort.labels()
     events = events_from_labels(labels)
     days = patient_days_from_labels(labels)
@@ -249,7 +262,8 @@ def main() -> None:
         result = replay(records, configs=configs_from_labels(labels), keep_scores=False)
         methods["vigil"] = clinical_alert_times(result.alerts)
     print(
-        f"{args.patients} patients x {args.days:g} days (seed {args.seed}): {len(events)} "
+        f"{args.patients} patients x {args.days:g} days (seed {args.seed}"
+        f"{'' if args.ramp is None else f', ramps of {args.ramp} min'}): {len(events)} "
         f"events; median delay (min) and share detected within {TARGET_MIN:g} min"
     )
     header = f"{'type':20s} {'n':>4s}"

@@ -72,11 +72,22 @@ def simulate(
             help="Milder events: each one's departures from the usual values x U(SEVERITY, 1).",
         ),
     ] = 1.0,
+    ramp: Annotated[
+        int | None,
+        typer.Option(
+            "--ramp",
+            min=1,
+            max=60,
+            metavar="MIN",
+            help="Every event but sepsis reaches its plateau in MIN minutes (1: abrupt), "
+            "instead of 10-60, at the same times.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a labelled cohort of wearable patients (1 sample/min per device)."""
     from ingest.simulator import CohortSpec, write_cohort
 
-    spec = CohortSpec(patients=patients, days=days, seed=seed, severity=severity)
+    spec = CohortSpec(patients=patients, days=days, seed=seed, severity=severity, ramp=ramp)
     if rate is not None or duration is not None:  # (ingest) --rate/--duration of issue 4
         from ingest.mqtt_fleet import parse_duration
 

@@ -72,6 +72,12 @@ class CohortSpec:
         event's factor is drawn uniformly from ``[severity, 1]`` (1: the events as drawn;
         0.6: milder ones, some within static thresholds). Below 1 it changes the events only:
         times, patients and noise stay those of the same seed at 1.
+    ramp
+        Minutes in which every event but a sepsis-like deterioration reaches its plateau,
+        instead of the 10-60 drawn (``None``: as drawn; 1: an abrupt onset, from one minute
+        to the next). Onsets and ends stay the same (the plateau lasts longer), as do the
+        patients and the noise: how much of a detector's delay is its own, and how much the
+        ramp's (``bench/delay_floor.py --ramp``).
     """
 
     patients: int = 150
@@ -83,6 +89,7 @@ class CohortSpec:
     cold_start_fraction: float = 0.3
     invalid_fraction: float = 0.0005
     severity: float = 1.0
+    ramp: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +198,8 @@ def simulate_patient(spec: CohortSpec, index: int) -> PatientTrace:
     if spec.severity < 1.0:  # a generator of its own: the rest of the patient stays the same
         mild = np.random.default_rng(np.random.SeedSequence([spec.seed, index, 1]))
         events = [ev.scaled(phys, float(mild.uniform(spec.severity, 1.0))) for ev in events]
+    if spec.ramp is not None:
+        events = [ev.with_ramp(spec.ramp) for ev in events]
     protected = [(int(a * per_min), int(b * per_min)) for a, b in (e.protected for e in events)]
     vitals = true_vitals(
         rng, phys, n=n, start=start, period_s=spec.period_s, events=events, protected=protected

@@ -24,6 +24,8 @@ sepsis               over hours: HR +25-40 (100-125), RR 21-23.5 (>= +3), temp 3
 ``vigil simulate --severity S`` (S < 1) scales each event's plateau departures from the
 patient's usual values by a factor drawn from [S, 1] (:meth:`Event.scaled`): milder events,
 some of them inside static thresholds, to see how detection holds up beyond these ranges.
+``vigil simulate --ramp M`` has every event but sepsis reach its plateau in ``M`` minutes
+(:meth:`Event.with_ramp`; 1: abrupt), at the same times: a detector's own reaction time.
 
 Key vitals are driven to an absolute *level* (so a night-time trough cannot hide a fever);
 secondary vitals move by a *delta*. Blood-pressure events hold for at least 2 h so that a
@@ -139,6 +141,21 @@ class Event:
             levels[vital] = usual + factor * (level - usual)
         deltas = {vital: factor * delta for vital, delta in self.deltas.items()}
         return replace(self, levels=levels, deltas=deltas)
+
+    def with_ramp(self, minutes: int) -> Event:
+        """This event reaching its plateau in ``minutes`` (at least 1, at most until ``end``),
+        with the same onset and end (``vigil simulate --ramp``). A sepsis-like deterioration
+        is its slow course: it is returned as it is.
+
+        >>> ev = Event("tachycardia", 60, 35, 200, 15, {"hr": 140.0})
+        >>> ev.with_ramp(1).ramp, ev.with_ramp(1).end, ev.with_ramp(500).ramp
+        (1, 200, 140)
+        >>> replace(ev, type="sepsis").with_ramp(1).ramp
+        35
+        """
+        if self.type == "sepsis":
+            return self
+        return replace(self, ramp=max(1, min(int(minutes), self.end - self.onset)))
 
     @property
     def protected(self) -> tuple[int, int]:

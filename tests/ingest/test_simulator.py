@@ -125,6 +125,30 @@ def test_severity_makes_the_same_events_milder_and_leaves_the_rest() -> None:
     assert departures and min(departures) < 0.8  # some events really are milder
 
 
+def test_ramp_makes_the_same_events_abrupt_and_leaves_the_rest() -> None:
+    drawn = CohortSpec(patients=6, days=2.0, seed=11, events_per_day=1.0)
+    abrupt = CohortSpec(patients=6, days=2.0, seed=11, events_per_day=1.0, ramp=1)
+    kinds = set()
+    for i in range(drawn.patients):
+        a, b = simulate_patient(drawn, i), simulate_patient(abrupt, i)
+        assert [(e.type, e.onset, e.end, e.levels) for e in a.events] == [
+            (e.type, e.onset, e.end, e.levels) for e in b.events
+        ]
+        for ea, eb in zip(a.events, b.events, strict=True):
+            kinds.add(ea.type)
+            assert eb.ramp == (ea.ramp if ea.type == "sepsis" else 1)
+            if ea.type in ("tachycardia", "bradycardia"):
+                # one minute after onset the heart rate is at its plateau, not on its way
+                hr = b.device.columns["hr"][ea.onset + 2 : ea.onset + 12]
+                hr = hr[np.isfinite(hr)]
+                assert hr.size and abs(float(np.median(hr)) - ea.levels["hr"]) < 8.0
+        # before the first event the readings are the same
+        first = min((ev.onset for ev in a.events), default=a.device.columns["hr"].size)
+        hr_a, hr_b = a.device.columns["hr"][:first], b.device.columns["hr"][:first]
+        assert np.array_equal(hr_a, hr_b, equal_nan=True)
+    assert len(kinds) >= 3
+
+
 def test_events_reach_clinically_meaningful_levels(eventful: list[PatientTrace]) -> None:
     seen: dict[str, int] = defaultdict(int)
     for p in eventful:

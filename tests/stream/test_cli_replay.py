@@ -242,6 +242,14 @@ def test_simulate_writes_a_cohort(app, tmp_path):
     assert "wrote" in out
 
 
+def test_simulate_ramp_is_written_to_the_labels_and_bounded(app, tmp_path):
+    _run(app, "simulate", "--out", tmp_path, "--patients", "2", "--days", "0.2", "--ramp", "1")
+    assert json.loads((tmp_path / "labels.json").read_text())["spec"]["ramp"] == 1
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--ramp", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--ramp" in result.output
+
+
 def test_simulate_needs_an_output(app):
     assert runner.invoke(app, ["simulate"]).exit_code != 0
 
