@@ -13,6 +13,11 @@ patient-day). Every variant keeps the physiology and the labels; only the report
 - ``no quality``: the device sends no signal-quality index (artifacts are only in the values);
 - ``raw magnitude``: motion is the accelerometer magnitude with gravity (~1 g at rest);
 - ``bias +0.04 g``: motion with a constant bias;
+- ``motion x0.5`` / ``motion x0.3``: motion read on a smaller scale than the simulator's (a
+  device's filtering or averaging window): a workout at 0.3-1 g instead of 0.8-2 g, under the
+  burst bound as given (:attr:`~stream.detect.activity.Activity.typical`);
+- ``motion x2``: on a larger scale (sleep then reads 0.02-0.03 g, above the still bound:
+  reported, not a target);
 - ``cuff apart``: blood pressure comes from a separate cuff device (its own ``device_id``);
 - ``cuff 10 min ahead``: that cuff's clock runs 10 minutes ahead of the wearable's (or the
   wearable's behind: devices keep clocks of their own, and ingest bounds only a lead);
@@ -108,6 +113,9 @@ VARIANTS: dict[str, Variant] = {
     "no quality": _each(lambda r: r.pop("quality", None)),
     "raw magnitude": _each(_motion(lambda m: 1.0 + m)),
     "bias +0.04 g": _each(_motion(lambda m: m + 0.04)),
+    "motion x0.5": _each(_motion(lambda m: 0.5 * m)),
+    "motion x0.3": _each(_motion(lambda m: 0.3 * m)),
+    "motion x2": _each(_motion(lambda m: 2.0 * m)),
     "cuff apart": _cuff_apart,
     "cuff 10 min ahead": lambda records: _cuff_apart(records, ahead=600.0),
     "redelivered": _redelivered,

@@ -12,6 +12,11 @@ gets:
 - a **reliable** flag: ``False`` when the device reports poor quality, when the sample itself
   shows a burst of motion, or during vigorous exertion and its recovery period. Unreliable
   readings are neither learned nor allowed to build clinical evidence.
+- the bounds are in g, set for a sensor on which a wearer's typical awake motion reads
+  0.08-0.12 g. Devices do not all read motion on that scale (filtering, averaging window,
+  placement), so each wearer's typical awake motion is learned, and on a device that reads
+  lower the active and burst bounds come down with it: a workout there is still exertion,
+  not a tachycardia (:attr:`Activity.typical`).
 
 Examples
 --------
@@ -46,6 +51,15 @@ _OFFSET_ABOVE = 0.03
 _QUIET = 0.01
 #: Hours of motion minima the floor is taken from.
 _FLOOR_HOURS = 24
+#: Typical awake motion (g) for which the burst bound, and the active bound, hold as given; a
+#: wearer whose typical motion is lower has them scaled down in proportion ...
+_TYPICAL_FOR_BURST = 0.12
+_TYPICAL_FOR_ACTIVE = 0.08
+#: ... by a factor of at most this much.
+_SCALE_MIN = 0.15
+#: Awake readings before the typical motion is used, and over which it is then averaged.
+_TYPICAL_AFTER = 30
+_TYPICAL_SPAN = 720.0
 
 
 class Activity:
@@ -81,6 +95,16 @@ class Activity:
         hour, the lowest reading so far); a floor above ``_OFFSET_ABOVE`` is an offset,
         removed so that the floor reads as a still sensor does (``_QUIET``). State:
         ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
+    typical
+        The wearer's typical awake motion, and what it makes of the bounds:
+        ``[mean log motion, readings, burst factor, active factor]``. The mean is over awake
+        readings (neither still nor bursts; over the first 720, then a moving average of
+        that span). From the 30th on, ``burst_motion`` is scaled by ``typical / 0.12`` and
+        ``active_above`` by ``typical / 0.08``, each factor at most 1 and at least 0.15. On
+        the simulated cohorts (typical motion 0.02-0.15 g, a workout 0.8-2 g) the bounds hold
+        nearly as given; on the same cohort read at half the scale, a workout at 0.4-1 g
+        would otherwise be neither a burst nor exertion, and its heart rate of 150 a
+        tachycardia.
     """
 
     __slots__ = (
@@ -101,6 +125,7 @@ class Activity:
         "vigorous_above",
         "vigorous_until",
         "floor",  # added after the first release: see __setstate__
+        "typical",  # (likewise)
     )
 
     def __init__(
@@ -131,13 +156,16 @@ class Activity:
         self.last_t = -math.inf
         self.vigorous_until = -math.inf
         self.floor: list[float] = []
+        self.typical: list[float] = [0.0, 0.0, 1.0, 1.0]
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if len(state) == len(self.__slots__) - 1:  # saved before the motion floor existed
+        if len(state) == len(self.__slots__) - 2:  # saved before the motion floor existed
             state = (*state, [])
+        if len(state) == len(self.__slots__) - 1:  # ... before the typical motion
+            state = (*state, [0.0, 0.0, 1.0, 1.0])
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -166,7 +194,10 @@ class Activity:
             offset = f[0]
             if offset:
                 motion = motion - offset if motion > offset else 0.0
-            burst = motion >= self.burst_motion
+            typ = self.typical
+            burst = motion >= self.burst_motion * typ[2]
+            if not burst and motion >= self.still_below:
+                self._learn_typical(motion)
             dt = ts - self.last_t
             if self.ewm != self.ewm:  # first motion reading
                 self.ewm = motion if not burst else self.burst_motion
@@ -196,8 +227,9 @@ class Activity:
                 self.vigorous_until = ts + self.recovery
             # two moving samples in a row (turning over in bed is one) or a moving average
             prev = self.prev_motion
-            moving = (prev if prev < motion else motion) >= self.active_above  # min(), inlined
-            if not burst and (moving or self.ewm >= self.active_above):
+            active_above = self.active_above * typ[3]
+            moving = (prev if prev < motion else motion) >= active_above  # min(), inlined
+            if not burst and (moving or self.ewm >= active_above):
                 self.active_until = ts + self.active_linger
             self.prev_motion = motion
         if ts > self.last_t:
@@ -210,6 +242,20 @@ class Activity:
         if self.last_t < self.active_until:
             return ACTIVE, reliable
         return (STILL if self.still else REST), reliable
+
+    def _learn_typical(self, motion: float) -> None:
+        """Fold an awake reading into :attr:`typical` and rescale the bounds."""
+        typ = self.typical
+        n = typ[1]
+        if n < _TYPICAL_SPAN:
+            typ[1] = n = n + 1.0
+            typ[0] += (math.log(motion) - typ[0]) / n
+        else:
+            typ[0] += (math.log(motion) - typ[0]) / _TYPICAL_SPAN
+        if n >= _TYPICAL_AFTER:
+            typical = math.exp(typ[0])
+            typ[2] = min(1.0, max(typical / _TYPICAL_FOR_BURST, _SCALE_MIN))
+            typ[3] = min(1.0, max(typical / _TYPICAL_FOR_ACTIVE, _SCALE_MIN))
 
     def _new_hour(self, motion: float, ts: float) -> None:
         """Motion floor bookkeeping at the first reading of an hour (see :attr:`floor`)."""

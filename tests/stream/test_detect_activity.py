@@ -10,7 +10,7 @@ import pytest
 from alerts.model import Alert
 from stream.detect.activity import Activity
 from stream.pipeline import Pipeline
-from tests.stream.detect_synth import Mod, Person, exercise, ramp, samples
+from tests.stream.detect_synth import T0, Mod, Person, exercise, ramp, samples
 
 DAY = 1440
 
@@ -73,12 +73,65 @@ def test_state_saved_before_the_floor_existed_restores():
     a = Activity()
     for ts, m in day_of_motion(minutes=120):
         a.update(m, 0.95, ts)
-    old = a.__getstate__()[:-1]
+    old = a.__getstate__()[:-2]  # (the floor, and the typical motion added after it)
     b = Activity.__new__(Activity)
     b.__setstate__(old)
     assert b.floor == []
     assert b.update(0.1, 0.95, 7200.0) == a.update(0.1, 0.95, 7200.0)
     assert pickle.loads(pickle.dumps(a)).floor == a.floor  # noqa: S301 - our own bytes
+
+
+def test_state_saved_before_the_typical_motion_existed_restores():
+    a = Activity()
+    for ts, m in day_of_motion(minutes=600):
+        a.update(m, 0.95, ts)
+    b = Activity.__new__(Activity)
+    b.__setstate__(a.__getstate__()[:-1])
+    assert b.typical == [0.0, 0.0, 1.0, 1.0]  # the bounds as given, until it has learned
+    assert b.floor == a.floor
+    assert b.update(0.06, 0.95, 36000.0) == a.update(0.06, 0.95, 36000.0)
+    for i in range(1, 31):  # and it learns again
+        b.update(0.06, 0.95, 36000.0 + 60.0 * i)
+    assert b.typical[1] == 31.0 and b.typical[3] == pytest.approx(0.75)
+    assert pickle.loads(pickle.dumps(a)).typical == a.typical  # noqa: S301 - our own bytes
+
+
+def scaled(motions: list[tuple[float, float]], k: float) -> list[tuple[float, float]]:
+    return [(ts, round(m * k, 4)) for ts, m in motions]
+
+
+def workout(motions: list[tuple[float, float]], activity: Activity) -> list[bool]:
+    """Reliability of each minute of the second day's workout (17:00-18:00)."""
+    out = []
+    for ts, m in motions:
+        _, reliable = activity.update(m, 0.95, ts)
+        if DAY + 17 * 60 <= ts / 60.0 < DAY + 18 * 60:
+            out.append(reliable)
+    return out
+
+
+@pytest.mark.parametrize("k", [1.0, 0.5, 0.3])
+def test_a_workout_is_exertion_on_a_device_that_reads_motion_lower(k):
+    # a workout at 1.4 g on a wearer typically at 0.08 g, read by a device at k times the scale
+    base = workout(day_of_motion(), Activity())
+    assert sum(base) <= 5  # exertion: its vitals are not read
+    out = workout(scaled(day_of_motion(), k), Activity())
+    assert sum(out) <= sum(base) + 2
+
+
+def test_a_device_that_reads_lower_has_its_bounds_scaled_from_the_typical_motion():
+    a, b = Activity(), Activity()
+    for ts, m in day_of_motion(minutes=DAY):
+        a.update(m, 0.95, ts)
+    for ts, m in scaled(day_of_motion(minutes=DAY), 0.4):
+        b.update(m, 0.95, ts)
+    burst_a, active_a = a.typical[2:]
+    burst_b, active_b = b.typical[2:]
+    # typical about 0.08 g: the active bound nearly as given, the burst bound lower
+    assert active_a > 0.9 and 0.55 < burst_a < 0.75
+    # (a little higher: the device's quietest awake readings now count as still)
+    assert 0.4 * burst_a <= burst_b < 0.5 * burst_a
+    assert 0.4 * active_a <= active_b < 0.5 * active_a
 
 
 def with_gravity(m: int, v: dict[str, float | None]) -> None:
@@ -103,3 +156,31 @@ def test_a_raw_magnitude_device_alerts_as_a_calibrated_one():
     assert [(a.kind, a.status, a.detected_at) for a in gravity] == [
         (a.kind, a.status, a.detected_at) for a in calibrated
     ]
+
+
+def read_at(k: float) -> Mod:
+    """A device that reads motion at ``k`` times the scale (applied after the other mods)."""
+
+    def mod(m: int, v: dict[str, float | None]) -> None:
+        if v["motion"] is not None:
+            v["motion"] = round(v["motion"] * k, 3)
+
+    return mod
+
+
+def test_workouts_on_a_device_that_reads_motion_lower_are_not_tachycardias():
+    # daily workouts at HR 160; read at 0.4 of the scale the workout is 0.56 g, under the
+    # burst bound as given (0.8 g): without the typical motion each was a tachycardia
+    onset = 3 * DAY + 300
+    mods = (
+        exercise(DAY + 600, 45),
+        exercise(2 * DAY + 600, 60),
+        exercise(3 * DAY + 1000, 30),
+        ramp("hr", onset, 20, 140.0, onset + 120),
+    )
+    calibrated = clinical(mods, 3 * DAY + 1100)
+    lower = clinical((*mods, read_at(0.4)), 3 * DAY + 1100)
+    assert {a.kind for a in calibrated} == {"tachycardia"}
+    assert [(a.kind, a.status) for a in lower] == [(a.kind, a.status) for a in calibrated]
+    assert all(a.detected_at >= T0 + 60.0 * onset for a in lower)
+    assert abs(lower[0].detected_at - calibrated[0].detected_at) <= 300.0
