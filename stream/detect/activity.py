@@ -16,7 +16,9 @@ gets:
   0.08-0.12 g. Devices do not all read motion on that scale (filtering, averaging window,
   placement), so each wearer's typical awake motion is learned, and on a device that reads
   lower the active and burst bounds come down with it: a workout there is still exertion,
-  not a tachycardia (:attr:`Activity.typical`).
+  not a tachycardia (:attr:`Activity.typical`); on a device whose quietest readings are
+  higher, the still bound goes up with them (up to 0.06 g, beyond which the floor is an
+  offset, removed), so that sleep is still sleep (:attr:`Activity.still_at`).
 
 Examples
 --------
@@ -70,8 +72,9 @@ class Activity:
     tau
         Time constant (s) of the motion average.
     still_below
-        Motion (g) under which a sample counts as still; the wearer is still (context
-        ``STILL``) once 70 % of recent samples are, and until fewer than 40 % are.
+        Motion (g) under which a sample counts as still (at least: :attr:`still_at`); the
+        wearer is still (context ``STILL``) once 70 % of recent samples are, and until fewer
+        than 40 % are.
     active_above
         Average motion (g) from which the wearer counts as active (walking).
     vigorous_above
@@ -105,6 +108,11 @@ class Activity:
         nearly as given; on the same cohort read at half the scale, a workout at 0.4-1 g
         would otherwise be neither a burst nor exertion, and its heart rate of 150 a
         tachycardia.
+    still_at
+        The still bound in use: ``still_below``, or twice the floor (after any offset is
+        removed) if that is higher. A sensor whose quietest readings are 0.02 g (a night
+        reads 0.02-0.04) would otherwise never be still: its nights would be learned as
+        rest, and the wearer's sleeping and waking normals as one.
     """
 
     __slots__ = (
@@ -126,6 +134,7 @@ class Activity:
         "vigorous_until",
         "floor",  # added after the first release: see __setstate__
         "typical",  # (likewise)
+        "still_at",  # (likewise)
     )
 
     def __init__(
@@ -157,15 +166,16 @@ class Activity:
         self.vigorous_until = -math.inf
         self.floor: list[float] = []
         self.typical: list[float] = [0.0, 0.0, 1.0, 1.0]
+        self.still_at = still_below
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if len(state) == len(self.__slots__) - 2:  # saved before the motion floor existed
+        if len(state) == len(self.__slots__) - 3:  # saved before the motion floor existed
             state = (*state, [])
-        if len(state) == len(self.__slots__) - 1:  # ... before the typical motion
-            state = (*state, [0.0, 0.0, 1.0, 1.0])
+        if len(state) == len(self.__slots__) - 2:  # ... before the typical motion
+            state = (*state, [0.0, 0.0, 1.0, 1.0], state[self.__slots__.index("still_below")])
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -196,21 +206,19 @@ class Activity:
                 motion = motion - offset if motion > offset else 0.0
             typ = self.typical
             burst = motion >= self.burst_motion * typ[2]
-            if not burst and motion >= self.still_below:
+            if not burst and motion >= self.still_at:
                 self._learn_typical(motion)
             dt = ts - self.last_t
             if self.ewm != self.ewm:  # first motion reading
                 self.ewm = motion if not burst else self.burst_motion
                 self.exertion = 1.0 if burst else 0.0
-                self.stillness = 1.0 if motion < self.still_below else 0.0
+                self.stillness = 1.0 if motion < self.still_at else 0.0
             elif dt > 0.0:
                 a = 1.0 - math.exp(-dt / self.tau) if dt < 5.0 * self.tau else 1.0
                 # stillness: share of recent samples with hardly any motion, over twice the
                 # time constant, so that turning over in bed does not wake the context
                 a2 = a
-                self.stillness += a2 * (
-                    (1.0 if motion < self.still_below else 0.0) - self.stillness
-                )
+                self.stillness += a2 * ((1.0 if motion < self.still_at else 0.0) - self.stillness)
                 if burst:
                     reliable = False
                     self.exertion += a * (1.0 - self.exertion)
@@ -283,6 +291,7 @@ class Activity:
         # baselines that sleep is rest (an awake wearer's first hours may be corrected a
         # little, harmlessly: the floor settles with the first night)
         f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
+        self.still_at = max(self.still_below, 2.0 * (floor - f[0]))
 
     @property
     def context(self) -> int:

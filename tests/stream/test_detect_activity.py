@@ -9,6 +9,7 @@ import pytest
 
 from alerts.model import Alert
 from stream.detect.activity import Activity
+from stream.detect.contexts import STILL
 from stream.pipeline import Pipeline
 from tests.stream.detect_synth import T0, Mod, Person, exercise, ramp, samples
 
@@ -73,7 +74,7 @@ def test_state_saved_before_the_floor_existed_restores():
     a = Activity()
     for ts, m in day_of_motion(minutes=120):
         a.update(m, 0.95, ts)
-    old = a.__getstate__()[:-2]  # (the floor, and the typical motion added after it)
+    old = a.__getstate__()[:-3]  # (the floor, and the typical motion and still bound after it)
     b = Activity.__new__(Activity)
     b.__setstate__(old)
     assert b.floor == []
@@ -86,8 +87,9 @@ def test_state_saved_before_the_typical_motion_existed_restores():
     for ts, m in day_of_motion(minutes=600):
         a.update(m, 0.95, ts)
     b = Activity.__new__(Activity)
-    b.__setstate__(a.__getstate__()[:-1])
+    b.__setstate__(a.__getstate__()[:-2])
     assert b.typical == [0.0, 0.0, 1.0, 1.0]  # the bounds as given, until it has learned
+    assert b.still_at == b.still_below
     assert b.floor == a.floor
     assert b.update(0.06, 0.95, 36000.0) == a.update(0.06, 0.95, 36000.0)
     for i in range(1, 31):  # and it learns again
@@ -184,3 +186,15 @@ def test_workouts_on_a_device_that_reads_motion_lower_are_not_tachycardias():
     assert [(a.kind, a.status) for a in lower] == [(a.kind, a.status) for a in calibrated]
     assert all(a.detected_at >= T0 + 60.0 * onset for a in lower)
     assert abs(lower[0].detected_at - calibrated[0].detected_at) <= 300.0
+
+
+def test_a_device_whose_quietest_readings_are_higher_still_sees_sleep():
+    # read at twice the scale, a night is 0.024-0.04 g: all above the still bound as given
+    motions = day_of_motion()
+    ref = contexts(motions, 0.0)
+    a = Activity()
+    doubled = [a.update(2.0 * m, 0.95, ts) for ts, m in motions]
+    nights = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and ts % 86400 < 7 * 3600]
+    assert all(ref[i][0] == STILL for i in nights[30:])
+    assert sum(doubled[i][0] == STILL for i in nights) >= 0.95 * len(nights)
+    assert 0.035 < a.still_at < 0.06
