@@ -73,8 +73,8 @@ class Activity:
         Time constant (s) of the motion average.
     still_below
         Motion (g) under which a sample counts as still (at least: :attr:`still_at`); the
-        wearer is still (context ``STILL``) once 70 % of recent samples are, and until fewer
-        than 40 % are.
+        wearer is still (context ``STILL``) once 60 % of recent samples are, and until fewer
+        than 30 % are.
     active_above
         Average motion (g) from which the wearer counts as active (walking).
     vigorous_above
