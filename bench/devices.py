@@ -16,8 +16,8 @@ patient-day). Every variant keeps the physiology and the labels; only the report
 - ``motion x0.5`` / ``motion x0.3``: motion read on a smaller scale than the simulator's (a
   device's filtering or averaging window): a workout at 0.3-1 g instead of 0.8-2 g, under the
   burst bound as given (:attr:`~stream.detect.activity.Activity.typical`);
-- ``motion x2``: on a larger scale (sleep then reads 0.02-0.03 g, above the still bound:
-  reported, not a target);
+- ``motion x2``: on a larger scale (sleep then reads 0.02-0.04 g, above the still bound as
+  given: :attr:`~stream.detect.activity.Activity.still_at`);
 - ``cuff apart``: blood pressure comes from a separate cuff device (its own ``device_id``);
 - ``cuff 10 min ahead``: that cuff's clock runs 10 minutes ahead of the wearable's (or the
   wearable's behind: devices keep clocks of their own, and ingest bounds only a lead);
