@@ -16,9 +16,10 @@ gets:
   0.08-0.12 g. Devices do not all read motion on that scale (filtering, averaging window,
   placement), so each wearer's typical awake motion is learned, and on a device that reads
   lower the active and burst bounds come down with it: a workout there is still exertion,
-  not a tachycardia (:attr:`Activity.typical`); on a device whose quietest readings are
-  higher, the still bound goes up with them (up to 0.06 g, beyond which the floor is an
-  offset, removed), so that sleep is still sleep (:attr:`Activity.still_at`).
+  not a tachycardia (:attr:`Activity.typical`); the still bound follows the device's
+  quietest readings and the wearer's typical motion (up to 0.06 g, beyond which the floor is
+  an offset, removed), so that sleep is still sleep and sitting awake is not
+  (:attr:`Activity.still_at`).
 
 Examples
 --------
@@ -100,19 +101,22 @@ class Activity:
         ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
     typical
         The wearer's typical awake motion, and what it makes of the bounds:
-        ``[mean log motion, readings, burst factor, active factor]``. The mean is over awake
-        readings (neither still nor bursts; over the first 720, then a moving average of
-        that span). From the 30th on, ``burst_motion`` is scaled by ``typical / 0.12`` and
+        ``[mean log motion, readings, burst factor, active factor, floor]`` (the floor:
+        :attr:`still_at`). The mean is over awake readings (neither still nor bursts; over
+        the first 720, then a moving average of that span). From the 30th on,
+        ``burst_motion`` is scaled by ``typical / 0.12`` and
         ``active_above`` by ``typical / 0.08``, each factor at most 1 and at least 0.15. On
         the simulated cohorts (typical motion 0.02-0.15 g, a workout 0.8-2 g) the bounds hold
         nearly as given; on the same cohort read at half the scale, a workout at 0.4-1 g
         would otherwise be neither a burst nor exertion, and its heart rate of 150 a
         tachycardia.
     still_at
-        The still bound in use: ``still_below``, or twice the floor (after any offset is
-        removed) if that is higher. A sensor whose quietest readings are 0.02 g (a night
-        reads 0.02-0.04) would otherwise never be still: its nights would be learned as
-        rest, and the wearer's sleeping and waking normals as one.
+        The still bound in use: ``still_below``, or lower, the geometric mean of the floor
+        (after any offset is removed; at least 0.005 g) and the typical awake motion; or
+        twice the floor if that is higher. A sensor whose quietest readings are 0.02 g (a
+        night reads 0.02-0.04) would otherwise never be still, and one on which a wearer
+        sitting awake reads 0.01-0.03 g would be still all day: either way the wearer's
+        sleeping and waking normals would be learned as one.
     """
 
     __slots__ = (
@@ -165,7 +169,7 @@ class Activity:
         self.last_t = -math.inf
         self.vigorous_until = -math.inf
         self.floor: list[float] = []
-        self.typical: list[float] = [0.0, 0.0, 1.0, 1.0]
+        self.typical: list[float] = [0.0, 0.0, 1.0, 1.0, 0.0]
         self.still_at = still_below
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -175,7 +179,7 @@ class Activity:
         if len(state) == len(self.__slots__) - 3:  # saved before the motion floor existed
             state = (*state, [])
         if len(state) == len(self.__slots__) - 2:  # ... before the typical motion
-            state = (*state, [0.0, 0.0, 1.0, 1.0], state[self.__slots__.index("still_below")])
+            state = (*state, [0.0, 0.0, 1.0, 1.0, 0.0], state[self.__slots__.index("still_below")])
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -264,6 +268,7 @@ class Activity:
             typical = math.exp(typ[0])
             typ[2] = min(1.0, max(typical / _TYPICAL_FOR_BURST, _SCALE_MIN))
             typ[3] = min(1.0, max(typical / _TYPICAL_FOR_ACTIVE, _SCALE_MIN))
+            self._set_still()
 
     def _new_hour(self, motion: float, ts: float) -> None:
         """Motion floor bookkeeping at the first reading of an hour (see :attr:`floor`)."""
@@ -291,7 +296,17 @@ class Activity:
         # baselines that sleep is rest (an awake wearer's first hours may be corrected a
         # little, harmlessly: the floor settles with the first night)
         f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
-        self.still_at = max(self.still_below, 2.0 * (floor - f[0]))
+        self.typical[4] = floor - f[0]
+        self._set_still()
+
+    def _set_still(self) -> None:
+        """The still bound from the floor and the typical motion: see :attr:`still_at`."""
+        typ = self.typical
+        level = typ[4]
+        bound = self.still_below
+        if typ[1] >= _TYPICAL_AFTER:
+            bound = min(bound, math.sqrt(max(level, 0.5 * _QUIET) * math.exp(typ[0])))
+        self.still_at = max(bound, 2.0 * level)
 
     @property
     def context(self) -> int:

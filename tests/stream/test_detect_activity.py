@@ -88,7 +88,7 @@ def test_state_saved_before_the_typical_motion_existed_restores():
         a.update(m, 0.95, ts)
     b = Activity.__new__(Activity)
     b.__setstate__(a.__getstate__()[:-2])
-    assert b.typical == [0.0, 0.0, 1.0, 1.0]  # the bounds as given, until it has learned
+    assert b.typical == [0.0, 0.0, 1.0, 1.0, 0.0]  # the bounds as given, until it has learned
     assert b.still_at == b.still_below
     assert b.floor == a.floor
     assert b.update(0.06, 0.95, 36000.0) == a.update(0.06, 0.95, 36000.0)
@@ -127,8 +127,8 @@ def test_a_device_that_reads_lower_has_its_bounds_scaled_from_the_typical_motion
         a.update(m, 0.95, ts)
     for ts, m in scaled(day_of_motion(minutes=DAY), 0.4):
         b.update(m, 0.95, ts)
-    burst_a, active_a = a.typical[2:]
-    burst_b, active_b = b.typical[2:]
+    burst_a, active_a = a.typical[2:4]
+    burst_b, active_b = b.typical[2:4]
     # typical about 0.08 g: the active bound nearly as given, the burst bound lower
     assert active_a > 0.9 and 0.55 < burst_a < 0.75
     # (a little higher: the device's quietest awake readings now count as still)
@@ -198,3 +198,15 @@ def test_a_device_whose_quietest_readings_are_higher_still_sees_sleep():
     assert all(ref[i][0] == STILL for i in nights[30:])
     assert sum(doubled[i][0] == STILL for i in nights) >= 0.95 * len(nights)
     assert 0.035 < a.still_at < 0.06
+
+
+def test_a_device_that_reads_lower_does_not_make_a_wearer_awake_still():
+    # read at 0.3 of the scale, a wearer awake reads 0.01-0.05 g, some of it under the still
+    # bound as given: 59 of 480 daytime minutes were still, judged by the sleeping normal
+    motions = day_of_motion()
+    a = Activity()
+    lower = [a.update(0.3 * m, 0.95, ts) for ts, m in motions]
+    days = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and 9 <= ts % 86400 / 3600 < 17]
+    assert sum(lower[i][0] == STILL for i in days) <= 0.01 * len(days)
+    nights = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and ts % 86400 < 7 * 3600]
+    assert sum(lower[i][0] == STILL for i in nights) >= 0.95 * len(nights)
