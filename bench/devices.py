@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/devices.py [--patients 100] [--days 5] [--seed 424242]
+    .venv/bin/python bench/devices.py [--patients 100] [--days 5] [--seed 424242] [--start-hour 0]
 
 One labelled cohort (``vigil simulate``, generated in memory) is rewritten the way real
 devices differ from our simulator's, then replayed through the exact ``vigil replay`` path and
@@ -28,6 +28,9 @@ patient-day). Every variant keeps the physiology and the labels; only the report
   cannot be seen: reported, not a target).
 
 A variant is robust when its figures stay near the reference. Figures are exact (no timing).
+
+``--start-hour H`` begins every patient's monitoring at about ``H``:00 UTC instead of midnight
+(the simulator's day is UTC): patients enrolled by day meet their first night only hours in.
 """
 
 from __future__ import annotations
@@ -45,7 +48,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ingest.sample import format_ts, parse_ts  # noqa: E402
-from ingest.simulator.cohort import Cohort, CohortSpec, simulate_cohort  # noqa: E402
+from ingest.simulator.cohort import (  # noqa: E402
+    DEFAULT_START,
+    Cohort,
+    CohortSpec,
+    simulate_cohort,
+)
 from stream.cohort_eval import configs_from_labels  # noqa: E402
 from stream.evaluation import (  # noqa: E402
     clinical_alert_times,
@@ -136,8 +144,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100)
     parser.add_argument("--days", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=424242)
+    parser.add_argument(
+        "--start-hour", type=float, default=0.0, help="monitoring begins about then (UTC)"
+    )
     args = parser.parse_args()
-    spec = CohortSpec(patients=args.patients, days=args.days, seed=args.seed)
+    start = DEFAULT_START + 3600.0 * args.start_hour
+    spec = CohortSpec(patients=args.patients, days=args.days, seed=args.seed, start=start)
     t0 = time.perf_counter()
     cohort = simulate_cohort(spec)
     labels = cohort.labels()
@@ -145,8 +157,8 @@ def main() -> None:
     days = patient_days_from_labels(labels)
     configs = configs_from_labels(labels)
     print(
-        f"{args.patients} patients x {args.days:g} days (seed {args.seed}): {len(events)} "
-        f"events, {days:.1f} patient-days"
+        f"{args.patients} patients x {args.days:g} days (seed {args.seed}, from "
+        f"{args.start_hour:g}:00): {len(events)} events, {days:.1f} patient-days"
     )
     print(f"{'variant':17s} {'recall':>7s} {'cold':>6s} {'median':>7s} {'p90':>6s} {'FA/pd':>7s}")
     for name, variant in VARIANTS.items():

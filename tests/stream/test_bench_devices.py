@@ -42,6 +42,8 @@ def test_a_missing_sensor_removes_only_its_field(name, field):
 def test_motion_variants_move_motion_only():
     assert [r["motion"] for r in run("raw magnitude")] == [1.01, 1.5]
     assert [r["motion"] for r in run("bias +0.04 g")] == [0.05, 0.54]
+    assert [r["motion"] for r in run("motion x0.5")] == [0.005, 0.25]
+    assert [r["motion"] for r in run("motion x2")] == [0.02, 1.0]
     assert [r["hr"] for r in run("raw magnitude")] == [70, 71]
 
 
