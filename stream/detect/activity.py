@@ -54,6 +54,10 @@ _OFFSET_ABOVE = 0.03
 _QUIET = 0.01
 #: Hours of motion minima the floor is taken from.
 _FLOOR_HOURS = 24
+#: A floor above this (g) is the raw magnitude (gravity, ~1 g): removed from the first
+#: reading; a lower one once it rests on this many hourly minima (a night among them).
+_RAW_ABOVE = 0.3
+_FLOOR_TRUSTED = 18
 #: Typical awake motion (g) for which the burst bound, and the active bound, hold as given; a
 #: wearer whose typical motion is lower has them scaled down in proportion ...
 _TYPICAL_FOR_BURST = 0.12
@@ -97,7 +101,10 @@ class Activity:
         devices send the raw magnitude (~1 g at rest), and some have a bias. The floor is the
         3rd lowest of the last 24 hourly minima (a glitch or two cannot move it; in the first
         hour, the lowest reading so far); a floor above ``_OFFSET_ABOVE`` is an offset,
-        removed so that the floor reads as a still sensor does (``_QUIET``). State:
+        removed so that the floor reads as a still sensor does (``_QUIET``). Gravity (a floor
+        from 0.3 g) is removed from the first reading; a smaller floor counts once it rests
+        on 18 hourly minima, a night among them: until then, the quietest minutes of a
+        wearer who started awake (0.02-0.06 g) would pass for a bias. State:
         ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
     typical
         The wearer's typical awake motion, and what it makes of the bounds:
@@ -113,7 +120,8 @@ class Activity:
     still_at
         The still bound in use: ``still_below``, or lower, the geometric mean of the floor
         (after any offset is removed; at least 0.005 g) and the typical awake motion; or
-        twice the floor if that is higher. A sensor whose quietest readings are 0.02 g (a
+        twice the floor if that is higher. The floor counts once it rests on three hourly
+        minima. A sensor whose quietest readings are 0.02 g (a
         night reads 0.02-0.04) would otherwise never be still, and one on which a wearer
         sitting awake reads 0.01-0.03 g would be still all day: either way the wearer's
         sleeping and waking normals would be learned as one.
@@ -292,17 +300,24 @@ class Activity:
         minima = f[3:]
         # first hour: the lowest reading so far; then the 3rd lowest hourly minimum
         floor = sorted(minima)[min(3, len(minima)) - 1] if minima else f[2]
-        # from the first hour on: a night begun with a biased sensor must not teach the
-        # baselines that sleep is rest (an awake wearer's first hours may be corrected a
-        # little, harmlessly: the floor settles with the first night)
-        f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
-        self.typical[4] = floor - f[0]
+        if floor < _RAW_ABOVE and len(minima) < _FLOOR_TRUSTED:
+            # An awake wearer's quietest minutes read 0.02-0.06 g: taken for an offset, they
+            # would make sitting awake read as still, and the still baseline learn waking
+            # values its first night would then depart from (a cohort begun at 09:00).
+            f[0] = 0.0
+            self.typical[4] = 0.0
+        else:
+            f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
+            self.typical[4] = floor - f[0]
         self._set_still()
 
     def _set_still(self) -> None:
         """The still bound from the floor and the typical motion: see :attr:`still_at`."""
         typ = self.typical
         level = typ[4]
+        if level <= 0.0:  # not known yet (or a sensor that reads exactly 0 at rest)
+            self.still_at = self.still_below
+            return
         bound = self.still_below
         if typ[1] >= _TYPICAL_AFTER:
             bound = min(bound, math.sqrt(max(level, 0.5 * _QUIET) * math.exp(typ[0])))
