@@ -101,10 +101,10 @@ class Activity:
         devices send the raw magnitude (~1 g at rest), and some have a bias. The floor is the
         3rd lowest of the last 24 hourly minima (a glitch or two cannot move it; in the first
         hour, the lowest reading so far); a floor above ``_OFFSET_ABOVE`` is an offset,
-        removed so that the floor reads as a still sensor does (``_QUIET``). Gravity (a floor
-        from 0.3 g) is removed from the first reading; a smaller floor counts once it rests
-        on 18 hourly minima, a night among them: until then, the quietest minutes of a
-        wearer who started awake (0.02-0.06 g) would pass for a bias. State:
+        removed so that the floor reads as a still sensor does (``_QUIET``). The floor counts
+        once it rests on 18 hourly minima, a night among them: until then the quietest
+        minutes of a wearer who started awake (0.02-0.06 g) would pass for a bias, and only
+        gravity is removed (a floor from 0.3 g, as 1 g at most). State:
         ``[offset, end of the current hour, its minimum, earlier hourly minima...]``.
     typical
         The wearer's typical awake motion, and what it makes of the bounds:
@@ -300,11 +300,12 @@ class Activity:
         minima = f[3:]
         # first hour: the lowest reading so far; then the 3rd lowest hourly minimum
         floor = sorted(minima)[min(3, len(minima)) - 1] if minima else f[2]
-        if floor < _RAW_ABOVE and len(minima) < _FLOOR_TRUSTED:
-            # An awake wearer's quietest minutes read 0.02-0.06 g: taken for an offset, they
-            # would make sitting awake read as still, and the still baseline learn waking
-            # values its first night would then depart from (a cohort begun at 09:00).
-            f[0] = 0.0
+        if len(minima) < _FLOOR_TRUSTED:
+            # An awake wearer's quietest minutes read 0.02-0.06 g (over gravity, 1.02-1.06):
+            # taken for an offset, they would make sitting awake read as still, and the still
+            # baseline learn waking values its first night would then depart from (a cohort
+            # begun at 09:00). Until a night is among the minima, only gravity is removed.
+            f[0] = min(floor, 1.0) if floor >= _RAW_ABOVE else 0.0
             self.typical[4] = 0.0
         else:
             f[0] = floor - _QUIET if floor > _OFFSET_ABOVE else 0.0
