@@ -110,8 +110,9 @@ class Activity:
         The wearer's typical awake motion, and what it makes of the bounds:
         ``[mean log motion, readings, burst factor, active factor, floor]`` (the floor:
         :attr:`still_at`). The mean is over awake readings (neither still nor bursts; over
-        the first 720, then a moving average of that span). From the 30th on,
-        ``burst_motion`` is scaled by ``typical / 0.12`` and
+        the first 720, then a moving average of that span). From the 30th on (with every
+        reading until the 60th, then every 8th), ``burst_motion`` is scaled by
+        ``typical / 0.12`` and
         ``active_above`` by ``typical / 0.08``, each factor at most 1 and at least 0.15. On
         the simulated cohorts (typical motion 0.02-0.15 g, a workout 0.8-2 g) the bounds hold
         nearly as given; on the same cohort read at half the scale, a workout at 0.4-1 g
@@ -266,13 +267,10 @@ class Activity:
     def _learn_typical(self, motion: float) -> None:
         """Fold an awake reading into :attr:`typical` and rescale the bounds."""
         typ = self.typical
-        n = typ[1]
-        if n < _TYPICAL_SPAN:
-            typ[1] = n = n + 1.0
-            typ[0] += (math.log(motion) - typ[0]) / n
-        else:
-            typ[0] += (math.log(motion) - typ[0]) / _TYPICAL_SPAN
-        if n >= _TYPICAL_AFTER:
+        typ[1] = n = typ[1] + 1.0
+        typ[0] += (math.log(motion) - typ[0]) / (n if n < _TYPICAL_SPAN else _TYPICAL_SPAN)
+        # the bounds follow it every reading at first, then every 8th (it moves slowly)
+        if n >= _TYPICAL_AFTER and (n < 2.0 * _TYPICAL_AFTER or n % 8.0 == 0.0):
             typical = math.exp(typ[0])
             typ[2] = min(1.0, max(typical / _TYPICAL_FOR_BURST, _SCALE_MIN))
             typ[3] = min(1.0, max(typical / _TYPICAL_FOR_ACTIVE, _SCALE_MIN))
