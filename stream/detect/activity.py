@@ -112,20 +112,19 @@ class Activity:
         :attr:`still_at`). The mean is over awake readings (neither still nor bursts; over
         the first 720, then a moving average of that span). From the 30th on (with every
         reading until the 60th, then every 8th), ``burst_motion`` is scaled by
-        ``typical / 0.12`` and
-        ``active_above`` by ``typical / 0.08``, each factor at most 1 and at least 0.15. On
-        the simulated cohorts (typical motion 0.02-0.15 g, a workout 0.8-2 g) the bounds hold
-        nearly as given; on the same cohort read at half the scale, a workout at 0.4-1 g
-        would otherwise be neither a burst nor exertion, and its heart rate of 150 a
-        tachycardia.
+        ``typical / 0.12`` and ``active_above`` by ``typical / 0.08``, each factor at most 1
+        and at least 0.15. On the simulated cohorts (typical motion 0.02-0.15 g, a workout
+        0.8-2 g) the bounds hold nearly as given; on the same cohort read at half the scale,
+        a workout at 0.4-1 g would otherwise be neither a burst nor exertion, and its heart
+        rate of 150 a tachycardia.
     still_at
         The still bound in use: ``still_below``, or lower, the geometric mean of the floor
         (after any offset is removed; at least 0.005 g) and the typical awake motion; or
-        twice the floor if that is higher. The floor counts once it rests on three hourly
-        minima. A sensor whose quietest readings are 0.02 g (a
-        night reads 0.02-0.04) would otherwise never be still, and one on which a wearer
-        sitting awake reads 0.01-0.03 g would be still all day: either way the wearer's
-        sleeping and waking normals would be learned as one.
+        twice the floor if that is higher. Until the floor is trusted (:attr:`floor`), it is
+        ``still_below``. A sensor whose quietest readings are 0.02 g (a night reads
+        0.02-0.04) would otherwise never be still, and one on which a wearer sitting awake
+        reads 0.01-0.03 g would be still all day: either way the wearer's sleeping and waking
+        normals would be learned as one.
     """
 
     __slots__ = (
