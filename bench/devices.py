@@ -12,12 +12,14 @@ patient-day). Every variant keeps the physiology and the labels; only the report
 - ``as simulated``: the reference;
 - ``no quality``: the device sends no signal-quality index (artifacts are only in the values);
 - ``raw magnitude``: motion is the accelerometer magnitude with gravity (~1 g at rest);
-- ``bias +0.04 g``: motion with a constant bias;
+- ``bias +0.04 g``: motion with a constant bias (removed once the floor is trusted, 18 h
+  in: :attr:`~stream.detect.activity.Activity.floor`);
 - ``motion x0.5`` / ``motion x0.3``: motion read on a smaller scale than the simulator's (a
   device's filtering or averaging window): a workout at 0.3-1 g instead of 0.8-2 g, under the
   burst bound as given (:attr:`~stream.detect.activity.Activity.typical`);
 - ``motion x2``: on a larger scale (sleep then reads 0.02-0.04 g, above the still bound as
-  given: :attr:`~stream.detect.activity.Activity.still_at`);
+  given, which follows the floor once that is trusted, 18 h in:
+  :attr:`~stream.detect.activity.Activity.still_at`);
 - ``cuff apart``: blood pressure comes from a separate cuff device (its own ``device_id``);
 - ``cuff 10 min ahead``: that cuff's clock runs 10 minutes ahead of the wearable's (or the
   wearable's behind: devices keep clocks of their own, and ingest bounds only a lead);
