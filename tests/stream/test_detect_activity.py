@@ -190,13 +190,22 @@ def test_workouts_on_a_device_that_reads_motion_lower_are_not_tachycardias():
     assert abs(lower[0].detected_at - calibrated[0].detected_at) <= 300.0
 
 
+def after_day_one(motions: list[tuple[float, float]], from_h: int, to_h: int) -> list[int]:
+    """Indices of the readings after the first day between ``from_h`` and ``to_h`` o'clock."""
+    return [
+        i
+        for i, (ts, _) in enumerate(motions)
+        if ts > DAY * 60 and from_h <= ts % 86400 / 3600 < to_h
+    ]
+
+
 def test_a_device_whose_quietest_readings_are_higher_still_sees_sleep():
     # read at twice the scale, a night is 0.024-0.04 g: all above the still bound as given
     motions = day_of_motion()
     ref = contexts(motions, 0.0)
     a = Activity()
     doubled = [a.update(2.0 * m, 0.95, ts) for ts, m in motions]
-    nights = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and ts % 86400 < 7 * 3600]
+    nights = after_day_one(motions, 0, 7)
     assert all(ref[i][0] == STILL for i in nights[30:])
     assert sum(doubled[i][0] == STILL for i in nights) >= 0.95 * len(nights)
     assert 0.035 < a.still_at < 0.06
@@ -208,9 +217,9 @@ def test_a_device_that_reads_lower_does_not_make_a_wearer_awake_still():
     motions = day_of_motion()
     a = Activity()
     lower = [a.update(0.3 * m, 0.95, ts) for ts, m in motions]
-    days = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and 9 <= ts % 86400 / 3600 < 17]
+    days = after_day_one(motions, 9, 17)
     assert sum(lower[i][0] == STILL for i in days) <= 0.01 * len(days)
-    nights = [i for i, (ts, _) in enumerate(motions) if ts > DAY * 60 and ts % 86400 < 7 * 3600]
+    nights = after_day_one(motions, 0, 7)
     assert sum(lower[i][0] == STILL for i in nights) >= 0.95 * len(nights)
 
 
