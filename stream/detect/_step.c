@@ -323,6 +323,8 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (learn < 0) {
         return NULL;
     }
+    /* learn == LEARN_LOWS (2, an int, not a bool): a departure below is learned as ordinary */
+    int learn_lows = PyLong_CheckExact(args[5]) && PyLong_AsLong(args[5]) == 2;
     Arrays a;
     if (!acquire(self, &a)) {
         return fallback(args);
@@ -505,7 +507,14 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         double az = z >= 0.0 ? z : -z;
         double weight = 1.0, weight_scale = 1.0, clip = sd;
         double freeze_z = F(self, F_FREEZE_Z);
-        if (az >= freeze_z) {
+        int young = 0;  /* a departure below, learned as a young baseline learns */
+        if (learn_lows && z < 0.0) {
+            if (az >= freeze_z) {
+                young = 1;
+                clip = 0.0;
+            }
+        }
+        else if (az >= freeze_z) {
             double since = z > 0.0 ? up_since : down_since;
             if (ts - since < F(self, F_ABSORB_AFTER)) {
                 weight = 0.1;
@@ -564,7 +573,7 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             double warm = n_ctx < 4 * (long long)warmup ? 1.0 / (double)(n_ctx + 1) : 0.0;
             double tau = ts - born + YOUNG_TAU;
             double self_tau = F(self, F_TAU);
-            if (tau < YOUNG_TAU) {
+            if (tau < YOUNG_TAU || young) {
                 tau = YOUNG_TAU;
             }
             if (tau > self_tau || tau != tau) {

@@ -9,7 +9,7 @@ def step(
     ts: float,
     ctx: int,
     reliable: bool,
-    learn: bool,
+    learn: bool | int,
     tod: tuple[int, int, float] | None,
     /,
 ) -> float:

@@ -68,7 +68,7 @@ import logging
 import math
 from array import array
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Final
 
 from river import base
 
@@ -86,6 +86,7 @@ __all__ = [
     "STILL",
     "TREND_AFTER_S",
     "ChannelModel",
+    "LEARN_LOWS",
     "channel_step",
     "time_of_day",
 ]
@@ -117,6 +118,10 @@ _RHO_FREE = 0.3
 #: A departure scored 0.5 or more for _KNOWN_S fades with time constant _FADE_S.
 _KNOWN_S = 2 * 3600.0
 _FADE_S = 3600.0
+#: ``learn`` of :meth:`ChannelModel.step` that learns a departure below the expected value as
+#: a new baseline learns (whole: neither frozen nor clipped, at its 2 h time constant); one
+#: above, as ``True`` does.
+LEARN_LOWS: Final = 2
 #: The CUSUM counts evidence per this many seconds (``cusum_k``, ``cusum_h`` are per minute).
 _CUSUM_UNIT = 60.0
 
@@ -353,7 +358,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         ts: float,
         ctx: int = REST,
         reliable: bool = True,
-        learn: bool = True,
+        learn: bool | int = True,
         tod: tuple[int, int, float] | None = None,
     ) -> float:
         """Smooth, score and (optionally) learn one reading; return its score in [0, 1].
@@ -361,6 +366,10 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
         Unreliable readings (artifact suspects) are neither smoothed in nor learned and score 0.
         After the call, ``xs``, ``expected``, ``sd``, ``z`` and ``settled`` describe the reading.
         ``tod`` is :func:`time_of_day` of ``ts`` (computed once per sample by the caller).
+        ``learn`` is ``True``, ``False`` (score only) or :data:`LEARN_LOWS`: a reading below
+        the expected value is then learned as an ordinary one, however far (not frozen, not
+        clipped, at a new baseline's time constant), because the caller has judged it the
+        channel's normal; one above is learned as with ``True``.
 
         ``stream/detect/_step.c`` copies this method's settled case in C (:data:`channel_step`,
         which the monitor calls): keep the two in step (``tests/stream/test_detect_hot_path.py``
@@ -476,7 +485,14 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             az = z if z >= 0.0 else -z
             weight = weight_scale = 1.0
             clip = sd
-            if az >= self.freeze_z:
+            young = False
+            if learn == LEARN_LOWS and z < 0.0:
+                if az >= self.freeze_z:
+                    # a departure below is learned as a young baseline learns (whole, at
+                    # its time constant): the monitor has judged it the patient's normal
+                    young = True
+                    clip = 0.0
+            elif az >= self.freeze_z:
                 # ... until it has lasted absorb_after: then it is the new normal, learned
                 # unclipped (a scale that cannot describe it, e.g. of a channel that was
                 # constant so far, must not stop it from being learned)
@@ -521,6 +537,7 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                     weight,
                     own,
                     weight_scale,
+                    young,
                 )
                 rate = self.profile_rate
                 if n and tod is not None and rate is not None and n >= self.warmup:

@@ -80,6 +80,7 @@ from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
 from stream.detect.aggregate import check as aggregate_check
 from stream.detect.baseline import (
     ACTIVE,
+    LEARN_LOWS,
     REST,
     STILL,
     TREND_AFTER_S,
@@ -166,12 +167,20 @@ _RULESETS: Final = {
             tuple(r.kind for r in rules),
             *_HARD_SCREEN.get(vital, _NO_SCREEN),
             MAX_STEP.get(vital, 0.0),
+            max((r.rel for r in rules if r.sign < 0), default=math.nan)
+            if vital in _SLEEP_LOWERS
+            else math.nan,
         )
         for vital, rules in table.items()
     }
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
-_NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0)
+_NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0, math.nan)
+#: A sleeping (still) baseline with fewer learned readings than this (about a night) learns
+#: the readings below it of a vital that sleep lowers as its normal (``LEARN_LOWS``), down to
+#: the relevance bound of the vital's low-side rule (HR 45, SpO2 93 or 87 on scale 2, RR 9,
+#: SBP 100): its first night deepens as the night goes on (:meth:`PatientMonitor.observe`).
+YOUNG_SLEEP_READINGS: Final = 240
 #: The vitals :meth:`PatientMonitor.observe` reads, in its order: the wearable's, then a cuff's
 #: or a meter's (dbp before sbp, whose alert message shows both).
 _OBSERVED: Final = ("hr", "spo2", "rr", "temp", "dbp", "sbp", "glucose")
@@ -384,7 +393,7 @@ class PatientMonitor:
         gate = self.gate.check
         runs = self.gate.state
         # (zip: a sample without a cuff or meter reading has fewer readings than rows)
-        for (vital, rules, kinds, lo, hi, step), x in zip(rows, readings):  # noqa: B905
+        for (vital, rules, kinds, lo, hi, step, sleep_floor), x in zip(rows, readings):  # noqa: B905
             if x is None:
                 continue
             try:
@@ -397,7 +406,20 @@ class PatientMonitor:
             ):
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
-                learn = not rule_state or rule_state.keys().isdisjoint(kinds)
+                learn: bool | int = not rule_state or rule_state.keys().isdisjoint(kinds)
+                if (
+                    ctx == STILL
+                    and x >= sleep_floor
+                    and ch.n[STILL] < YOUNG_SLEEP_READINGS
+                    and x < ch.level[STILL]
+                ):
+                    # A first night deepens: the sleeping baseline learned its first hour
+                    # (sleep onset, an evening's event winding down) and the deeper sleep
+                    # after it departs below. Held as a departure, it never learned it, and
+                    # every night after alerted (seed 20261225 started at 09:00: "Early
+                    # warning: HR 55 bpm, personal baseline 71 ± 3", night after night).
+                    # Its lows within the normal range are its normal.
+                    learn = LEARN_LOWS
                 plausible = reliable or (own_ok and vital in OWN_DEVICE)
                 if reliable and step:
                     # the last plausible reading is the newest in the smoothing window; within

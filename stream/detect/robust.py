@@ -120,11 +120,13 @@ class ContextStats:
         weight: float,
         expected: float,
         weight_scale: float,
+        young: bool = False,
     ) -> int:
         """Fold one reading into the level and deviation of ``ctx``; return its prior count.
 
         ``sd`` > 0 clips the residual at ``huber`` scales; ``weight`` and ``weight_scale``
-        multiply the level's and the deviation's rates.
+        multiply the level's and the deviation's rates. ``young`` learns the level at a new
+        baseline's time constant whatever the model's age.
         """
         n = self.n[ctx]
         if self.born != self.born:
@@ -145,7 +147,7 @@ class ContextStats:
         # a young baseline follows faster (time constant grows from 2 h to tau with its age),
         # so the first day's daily rhythm is tracked before the time-of-day profile exists
         tau = ts - self.born + _YOUNG_TAU
-        if tau < _YOUNG_TAU:  # a reading older than the first learned one is of age 0
+        if tau < _YOUNG_TAU or young:  # (a reading older than the first learned: age 0)
             tau = _YOUNG_TAU
         if tau > self.tau or tau != tau:
             tau = self.tau

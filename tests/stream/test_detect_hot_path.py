@@ -28,14 +28,14 @@ import pytest
 from ingest.simulator.cohort import CohortSpec, simulate_cohort
 from stream.detect import _step, baseline, monitor
 from stream.detect.activity import Activity
-from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import ACTIVE, LEARN_LOWS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.channel_state import FIELDS
 from stream.replay import replay
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
 
-#: (value, ts, context, reliable, learn, tod) of one reading.
-Reading = tuple[float, float, int, bool, bool, tuple[int, int, float] | None]
+#: (value, ts, context, reliable, learn, tod) of one reading (learn: a bool or LEARN_LOWS).
+Reading = tuple[float, float, int, bool, bool | int, tuple[int, int, float] | None]
 
 
 def readings(seed: int, days: float = 2.5) -> Iterator[Reading]:
@@ -69,7 +69,9 @@ def readings(seed: int, days: float = 2.5) -> Iterator[Reading]:
             if rng.random() < 0.005:
                 repeat = rng.randint(2, 25)
         tod = time_of_day(ts) if rng.random() > 0.01 else None
-        yield value, ts, ctx, rng.random() > 0.03, rng.random() > 0.05, tod
+        reliable, learn = rng.random() > 0.03, rng.random() > 0.05
+        # still: a young sleeping baseline's lows are learned as ordinary (PatientMonitor)
+        yield value, ts, ctx, reliable, LEARN_LOWS if learn and ctx == STILL else learn, tod
 
 
 MODELS = {

@@ -11,6 +11,7 @@ import pytest
 
 from alerts.model import Alert
 from ingest.sample import Sample
+from stream.detect.baseline import STILL
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
 from stream.detect.monitor import MAX_CUSTOM_MODELS, PatientMonitor
@@ -624,6 +625,28 @@ def test_a_first_night_asleep_well_below_the_waking_heart_rate_is_learned_not_al
     assert alerts == []
     hr = pipe._patients["p1"].monitor.channels["hr"]
     assert hr.settled and abs(hr.expected - 42.0) < 2.0
+
+
+def test_a_first_night_that_deepens_after_a_restless_hour_is_learned_as_it_deepens():
+    # Monitoring starts at 09:00 (as on simulated cohorts started by day, seed 20261225, from
+    # 09:00: p0083). The first hour and a half asleep stays at the waking rate (HR ~75: an
+    # evening's event winding down), then sleep deepens to ~56. The young sleeping baseline
+    # learned 75 first; holding evidence and the slow learning of departures kept it there,
+    # and every night after alerted "Early warning: HR 52-55 bpm, personal baseline 73 ± 3".
+    def restless_first_hour(m: int, v: dict[str, float | None]) -> None:
+        hour = (m / 60.0) % 24.0
+        if m < DAY + 90 and (hour >= 23.0 or hour < 1.5) and v["hr"] is not None:
+            v["hr"] += 16.0
+
+    person = Person(hr=75.0, hr_sleep_drop=19.0, seed=3)
+    pipe = Pipeline()
+    alerts: list[Alert] = []
+    for s in samples(person, 4 * DAY - 9 * 60, start=9 * 60, mods=(restless_first_hour,)):
+        alerts.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    # the first night may still alert once, as it deepens; the nights after it do not
+    assert [a.kind for a in alerts if a.detected_at > T0 + 60.0 * (DAY + 7 * 60)] == []
+    hr = pipe._patients["p1"].monitor.channels["hr"]
+    assert abs(hr.level[STILL] - 56.0) < 4.0
 
 
 def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
