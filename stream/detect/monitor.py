@@ -159,7 +159,9 @@ _HARD_SCREEN: Final = {
 
 #: Per SpO2 scale and vital, what :meth:`PatientMonitor.observe` needs per reading: the
 #: rules with their least departure (:attr:`VitalRule.min_departure`), their kinds, the
-#: hard screen and the step bound (:data:`~stream.detect.vitals.MAX_STEP`; 0 = not gated).
+#: hard screen, the step bound (:data:`~stream.detect.vitals.MAX_STEP`; 0 = not gated), the
+#: floor of a young sleeping baseline's learning (:data:`YOUNG_SLEEP_READINGS`; nan: none)
+#: and the normal range (the rules' holding bounds, low and high).
 _RULESETS: Final = {
     scale: {
         vital: (
@@ -170,12 +172,14 @@ _RULESETS: Final = {
             max((r.rel for r in rules if r.sign < 0), default=math.nan)
             if vital in _SLEEP_LOWERS
             else math.nan,
+            max((r.rel_hold for r in rules if r.sign < 0), default=-math.inf),
+            min((r.rel_hold for r in rules if r.sign > 0), default=math.inf),
         )
         for vital, rules in table.items()
     }
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
-_NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0, math.nan)
+_NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0, math.nan, -math.inf, math.inf)
 #: A sleeping (still) baseline with fewer learned readings than this (about a night) learns
 #: the readings below it of a vital that sleep lowers as its normal (``LEARN_LOWS``), down to
 #: the relevance bound of the vital's low-side rule (HR 45, SpO2 93 or 87 on scale 2, RR 9,
@@ -393,7 +397,9 @@ class PatientMonitor:
         gate = self.gate.check
         runs = self.gate.state
         # (zip: a sample without a cuff or meter reading has fewer readings than rows)
-        for (vital, rules, kinds, lo, hi, step, sleep_floor), x in zip(rows, readings):  # noqa: B905
+        for (vital, rules, kinds, lo, hi, step, sleep_floor, normal_lo, normal_hi), x in zip(  # noqa: B905
+            rows, readings
+        ):
             if x is None:
                 continue
             try:
@@ -407,6 +413,18 @@ class PatientMonitor:
                 p = ch.score_one({"value": x, "ts": ts, "context": ctx})
             else:
                 learn: bool | int = not rule_state or rule_state.keys().isdisjoint(kinds)
+                if not learn and normal_lo < x < normal_hi:
+                    # Holding evidence stops learning, but not for ever: a departure inside
+                    # the normal range (no rule's holding bound crossed) that the trend
+                    # detector has found sustained for absorb_after is the new normal, as
+                    # ChannelModel learns it. A resting baseline learned from a lower state
+                    # (a night a biased accelerometer did not show as still, seed 20261225)
+                    # held HR 80-90 by day as a departure, day after day.
+                    up = x > ch.expected
+                    if (ch.cusum_up if up else ch.cusum_down) > 0.0 and ts - (
+                        ch.up_since if up else ch.down_since
+                    ) >= ch.absorb_after:
+                        learn = True
                 if (
                     ctx == STILL
                     and x >= sleep_floor

@@ -11,7 +11,7 @@ import pytest
 
 from alerts.model import Alert
 from ingest.sample import Sample
-from stream.detect.baseline import STILL
+from stream.detect.baseline import REST, STILL
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
 from stream.detect.monitor import MAX_CUSTOM_MODELS, PatientMonitor
@@ -647,6 +647,25 @@ def test_a_first_night_that_deepens_after_a_restless_hour_is_learned_as_it_deepe
     assert [a.kind for a in alerts if a.detected_at > T0 + 60.0 * (DAY + 7 * 60)] == []
     hr = pipe._patients["p1"].monitor.channels["hr"]
     assert abs(hr.level[STILL] - 56.0) < 4.0
+
+
+def test_a_departure_within_the_normal_range_that_has_lasted_is_learned_as_the_new_normal():
+    # A resting baseline learned from a lower state than the patient's usual one: a device
+    # whose motion reads 0.04 g high (seed 20261225, bench/devices.py) is not still on its
+    # first night, and the resting baseline learned the night (HR 66). Every day after sat
+    # at 80-90, holding evidence of a tachycardia (HR 90 fires an early warning), so nothing
+    # was learned for days. A departure inside the normal range (HR 84: below the rule's
+    # holding bound, 95) that the trend detector has found sustained for 6 hours is learned,
+    # as ChannelModel learns one that lasts (absorb_after).
+    def higher(m: int, v: dict[str, float | None]) -> None:
+        if m >= 600 and v["hr"] is not None:
+            v["hr"] += 18.0
+
+    monitor = PatientMonitor("p1")
+    for s in samples(Person(hr=66.0, sleep=False, seed=5), 3 * DAY, mods=(higher,)):
+        monitor.observe(s)
+    hr = monitor.channels["hr"]
+    assert hr.level[REST] > 78.0  # (66 when holding evidence stopped it)
 
 
 def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
