@@ -323,8 +323,11 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (learn < 0) {
         return NULL;
     }
-    /* learn == LEARN_LOWS (2, an int, not a bool): a departure below is learned as ordinary */
-    int learn_lows = PyLong_CheckExact(args[5]) && PyLong_AsLong(args[5]) == 2;
+    /* learn == baseline.LEARN_LOWS (2, an int, not a bool): a departure below is learned as a
+     * new baseline learns (an int too large for a long is merely true, as in Python) */
+    int overflow = 0;
+    int learn_lows = PyLong_CheckExact(args[5])
+                     && PyLong_AsLongAndOverflow(args[5], &overflow) == 2 && !overflow;
     Arrays a;
     if (!acquire(self, &a)) {
         return fallback(args);

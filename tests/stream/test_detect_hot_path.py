@@ -219,6 +219,9 @@ ODD = {
     "a NaN reading": (math.nan, 1e5, REST, True, True, None),
     "unreliable": (70.0, 1e5, REST, False, True, None),
     "not learned": (70.0, 1e5, REST, True, False, time_of_day(1e5)),
+    "lows learned, a reading below": (40.0, 1e5, REST, True, LEARN_LOWS, time_of_day(1e5)),
+    "lows learned, a reading above": (99.0, 1e5, REST, True, LEARN_LOWS, time_of_day(1e5)),
+    "learned, as an integer too large": (40.0, 1e5, REST, True, 2**70, time_of_day(1e5)),
 }
 
 
