@@ -29,11 +29,14 @@ normals at rest that has lasted 30 min is sustained
 (:data:`~stream.detect.monitor.FIRST_DAY_SUSTAINED_S`).
 
 A condition the body compensates for is corroborated by the compensation: as blood pressure
-falls the heart speeds up (shock). Beyond ``hard``, half a ``dev`` below this patient's normal
-fires when the compensating vital has risen at the same time, surprisingly for this patient
-and by at least the rule's least rise, at rest (:data:`COMPENSATION_Z`). A cuff reads every
-15-60 min and cannot show that a fall has lasted. An athlete asleep at SBP 97 and HR 44 who
-reads 81 mmHg may be sleeping deeply; reading it with HR 69, the heart is making up for it.
+falls the heart speeds up (shock). Beyond ``rel`` (SBP 100, NEWS2 2 points), half a ``dev``
+below this patient's normal fires when the compensating vital has risen at the same time,
+surprisingly for this patient and by at least the rule's least rise, at rest
+(:data:`COMPENSATION_Z`). A cuff reads every 15-60 min and cannot show that a fall has
+lasted. An athlete asleep at SBP 97 and HR 44 who reads 81 mmHg may be sleeping deeply;
+reading it with HR 69, the heart is making up for it. So is an adult's, usually at 105, who
+reads 90/46 mmHg with HR 78 (usual 61): waiting for 88 (NEWS2 3 points) alerted 30 min later
+(a simulated cohort, seed 20261207).
 
 In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
 rounds: HR 130.6 is 131) a departure of
@@ -170,7 +173,7 @@ class VitalRule(NamedTuple):
     compensation
         The vital whose rise compensates for this condition and the least rise that counts,
         or ``None``: ``("hr", 10.0)`` for hypotension. With that rise beyond
-        :data:`COMPENSATION_Z` of its own scale, at rest, a value beyond ``hard`` and
+        :data:`COMPENSATION_Z` of its own scale, at rest, a value beyond ``rel`` and
         ``dev / 2`` from the expected one fires (``compensated`` of :meth:`evidence`).
     """
 
@@ -191,14 +194,14 @@ class VitalRule(NamedTuple):
     compensation: tuple[str, float] | None = None
 
     def compensable(self, xs: float, settled: bool) -> bool:
-        """Whether a rise of :attr:`compensation` could corroborate ``xs``: beyond ``hard``,
+        """Whether a rise of :attr:`compensation` could corroborate ``xs``: beyond ``rel``,
         against a settled baseline.
 
         >>> hypotension = RULES["hypotension"]
-        >>> hypotension.compensable(81.0, True), hypotension.compensable(92.0, True)
+        >>> hypotension.compensable(92.0, True), hypotension.compensable(102.0, True)
         (True, False)
         """
-        return settled and self.sign * (xs - self.hard) >= 0.0
+        return settled and self.sign * (xs - self.rel) >= 0.0
 
     @property
     def min_departure(self) -> float:

@@ -690,6 +690,20 @@ def test_a_fall_in_pressure_with_a_racing_heart_is_hypotension():
     assert alerts[0].evidence["compensation"]["vital"] == "hr"
 
 
+def test_a_smaller_fall_in_pressure_with_a_racing_heart_is_hypotension_before_90():
+    # SBP 108 asleep (118 awake) falling to 93, 15 below, as the heart goes from 54 to 80:
+    # NEWS2 scores the pressure 2, and the heart is making up for it (as on a simulated
+    # cohort, seed 20261207, p0076: 90/46 with HR 78, usual 61, alerted 30 min later at 88).
+    onset = 2 * DAY + 60  # 01:00, asleep
+    mods = (ramp("sbp", onset, 20, 93.0, onset + 240), ramp("hr", onset, 20, 80.0, onset + 240))
+    person = Person(hr=62.0, hr_sleep_drop=8.0, sbp=118.0, seed=20)
+    alerts = clinical_alerts(person, 2 * DAY + 400, mods=mods)
+    hypotension = [a for a in alerts if a.kind == "hypotension"]
+    assert hypotension and ", with HR 8" in hypotension[0].message
+    first = first_alert_minute(hypotension)
+    assert first is not None and first - onset <= 40  # the first cuff reading at its level
+
+
 def test_the_same_fall_alone_is_left_to_the_cuffs_noise():
     # 14 mmHg below the sleeping normal on a scale of 6-7: within what a cuff reads at night
     assert _low_pressure_asleep(hr_to=None) == []
