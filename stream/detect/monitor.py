@@ -170,7 +170,7 @@ _RULESETS: Final = {
             *_HARD_SCREEN.get(vital, _NO_SCREEN),
             MAX_STEP.get(vital, 0.0),
             max((r.rel for r in rules if r.sign < 0), default=math.nan)
-            if vital in _SLEEP_LOWERS
+            if vital in _SLEEP_LOWERS and vital not in OWN_DEVICE
             else math.nan,
             max((r.rel_hold for r in rules if r.sign < 0), default=-math.inf),
             min((r.rel_hold for r in rules if r.sign > 0), default=math.inf),
@@ -180,10 +180,12 @@ _RULESETS: Final = {
     for scale, table in ((1, RULES_BY_VITAL), (2, _RULES_SCALE2))
 }
 _NO_RULES: Final = ((), (), *_NO_SCREEN, 0.0, math.nan, -math.inf, math.inf)
-#: A sleeping (still) baseline with fewer learned readings than this (about a night) learns
-#: the readings below it of a vital that sleep lowers as its normal (``LEARN_LOWS``), down to
-#: the relevance bound of the vital's low-side rule (HR 45, SpO2 93 or 87 on scale 2, RR 9,
-#: SBP 100): its first night deepens as the night goes on (:meth:`PatientMonitor.observe`).
+#: A sleeping (still) baseline with fewer learned readings than this learns the readings
+#: below it of a wearable's vital that sleep lowers as its normal (``LEARN_LOWS``), down to
+#: the relevance bound of the vital's low-side rule (HR 45, SpO2 93 or 87 on scale 2, RR 9):
+#: its first night deepens as the night goes on (:meth:`PatientMonitor.observe`). Read every
+#: minute and learned at most every 5 min after the first 120, they reach it after about
+#: 12 h asleep. Not a cuff's pressure: 240 readings every 15-60 min would take days.
 YOUNG_SLEEP_READINGS: Final = 240
 #: The vitals :meth:`PatientMonitor.observe` reads, in its order: the wearable's, then a cuff's
 #: or a meter's (dbp before sbp, whose alert message shows both).
