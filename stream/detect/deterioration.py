@@ -8,7 +8,8 @@ smoothed values and personal baselines (:class:`~stream.detect.baseline.ChannelM
   way (:data:`ADVERSE`); medium, critical from NEWS2 7;
 - before that, an early low-severity warning: at rest, at least two vitals ``EARLY_Z``
   personal scales or more the adverse way, ``EARLY_SUM`` in all, each past the edge of its
-  NEWS2 0-point band (:data:`EARLY_FLOOR`), for ``EARLY_PERSIST`` consecutive readings.
+  NEWS2 0-point band (:data:`EARLY_FLOOR`), for ``EARLY_PERSIST`` consecutive readings,
+  each vital from its second day of data (its daily rhythm is not known before).
 
 The state lives on the monitor (``deterioration`` and the ``rule_state`` entry
 :data:`EARLY_KEY`), so it pickles with it; this module only reads and updates it through
@@ -32,7 +33,7 @@ import logging
 from functools import partial
 from typing import Any, Final, Protocol
 
-from stream.detect.baseline import ChannelModel
+from stream.detect.baseline import TREND_AFTER_S, ChannelModel
 from stream.detect.findings import Finding
 from stream.detect.rules import FIRING, HOLDING
 from stream.detect.vitals import LABEL, UNIT, fmt
@@ -174,7 +175,12 @@ def _early_drift(
     """Early warning: several vitals departing together from a settled personal normal.
 
     At rest, at least two vitals ``EARLY_Z`` personal scales or more the adverse way, with
-    ``EARLY_SUM`` scales in all, for ``EARLY_PERSIST`` consecutive readings.
+    ``EARLY_SUM`` scales in all, for ``EARLY_PERSIST`` consecutive readings. A vital counts
+    from its second day (:data:`~stream.detect.baseline.TREND_AFTER_S`), as the trend
+    detector does: before its time-of-day profile exists, an hours-long departure of
+    several vitals may be the daily rhythm. A day-time start whose first night a biased
+    accelerometer did not show as asleep learned the night as its resting normal, and the
+    day drifted from it: "HR 82 bpm (usual 62), Temp 37.0 °C (usual 36.5)" (seed 20261225).
     """
     channels = mon.channels
     strong = [
@@ -182,6 +188,7 @@ def _early_drift(
         for v, z in drifting
         if z >= EARLY_Z
         and channels[v].settled
+        and ts - channels[v].born >= TREND_AFTER_S
         and _ADVERSE_SIGN[v] * (channels[v].xs - EARLY_FLOOR[v]) >= 0.0
     ]
     if not at_rest or len(strong) < 2 or sum(strong) < EARLY_SUM:

@@ -668,6 +668,24 @@ def test_a_departure_within_the_normal_range_that_has_lasted_is_learned_as_the_n
     assert hr.level[REST] > 78.0  # (66 when holding evidence stopped it)
 
 
+def test_vitals_apart_from_the_first_hours_on_the_first_day_are_not_yet_a_drift():
+    # The first 8 h (a night a biased accelerometer showed as rest) are the resting normal;
+    # the day then runs higher (HR +20, temp +0.5, RR +3), all within normal ranges. On the
+    # first day that may be the daily rhythm, not yet learned: no multi-vital early warning
+    # (seed 20261225, bias +0.04 g: "Drifting from this patient's normal at rest: HR 82 bpm
+    # (usual 62), Temp 37.0 °C (usual 36.5)").
+    def day(m: int, v: dict[str, float | None]) -> None:
+        if 480 <= m < 1200:
+            for vital, up in (("hr", 20.0), ("temp", 0.5), ("rr", 3.0)):
+                x = v[vital]
+                assert x is not None
+                v[vital] = round(x + up, 1)
+
+    person = Person(hr=62.0, temp=36.5, rr=14.0, sleep=False, seed=8)
+    alerts = clinical_alerts(person, 1200, mods=(day,))
+    assert [a.kind for a in alerts if a.kind == "deterioration"] == []
+
+
 def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
     # As on simulated cohorts (seed 20261209, p0098): asleep at SBP ~95 and HR ~45, the
     # pressure falls to 81 for four hours; in shock the heart speeds up (to ``hr_to``).
