@@ -178,9 +178,10 @@ def _early_drift(
     ``EARLY_SUM`` scales in all, for ``EARLY_PERSIST`` consecutive readings. A vital counts
     from its second day (:data:`~stream.detect.baseline.TREND_AFTER_S`), as the trend
     detector does: before its time-of-day profile exists, an hours-long departure of
-    several vitals may be the daily rhythm. A day-time start whose first night a biased
-    accelerometer did not show as asleep learned the night as its resting normal, and the
-    day drifted from it: "HR 82 bpm (usual 62), Temp 37.0 °C (usual 36.5)" (seed 20261225).
+    several vitals may be the daily rhythm. A patient started at midnight whose first night
+    a biased accelerometer did not show as asleep learned the night as the resting normal,
+    and the day drifted from it: "HR 82 bpm (usual 62), Temp 37.0 °C (usual 36.5)" (seed
+    20261225).
     """
     channels = mon.channels
     strong = [
