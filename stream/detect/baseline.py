@@ -300,6 +300,19 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
                 p = flat
         return self._faded(p, ts) if cusum or run >= 3 else p
 
+    def lasted(self, up: bool, ts: float) -> bool:
+        """Whether the departure above (``up``) or below the expected value has been
+        sustained (its CUSUM above zero) for ``absorb_after`` at ``ts``: the new normal, as
+        :meth:`step` learns it.
+
+        >>> m = ChannelModel()
+        >>> m.lasted(True, 0.0)
+        False
+        """
+        if (self.cusum_up if up else self.cusum_down) <= 0.0:
+            return False
+        return ts - (self.up_since if up else self.down_since) >= self.absorb_after
+
     def expected_in(
         self, ctx: int, ts: float, tod: tuple[int, int, float] | None = None
     ) -> float | None:

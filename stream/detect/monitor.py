@@ -422,11 +422,7 @@ class PatientMonitor:
                     # ChannelModel learns it. A resting baseline learned from a lower state
                     # (a night a biased accelerometer did not show as still, seed 20261225)
                     # held HR 80-90 by day as a departure, day after day.
-                    up = x > ch.expected
-                    if (ch.cusum_up if up else ch.cusum_down) > 0.0 and ts - (
-                        ch.up_since if up else ch.down_since
-                    ) >= ch.absorb_after:
-                        learn = True
+                    learn = ch.lasted(x > ch.expected, ts)
                 if (
                     ctx == STILL
                     and x >= sleep_floor
