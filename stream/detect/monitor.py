@@ -708,6 +708,22 @@ class PatientMonitor:
                     if below_sleep:
                         sd = ch.sd_cache[sibling]
                         shown = (other, sd, (ch.xs - other) / sd, True)
+        if level == FIRING and rule.exertion and at_rest and limit is None:
+            # An early warning (a value not yet beyond ``rel``) of a vital that exertion moves
+            # must also be half a ``dev_early`` beyond this patient's usual level while moving
+            # about: a reading at rest no further than that is how this patient is after a
+            # walk, whatever the resting baseline says. A resting baseline learned from a
+            # night not shown as still (a device reading motion twice as high, seed 20261225)
+            # is the sleeping one, and every pause by day alerted "Early warning: HR 90 bpm,
+            # personal baseline 70 ± 3" against an HR of 84 moving about. It stays holding
+            # evidence, as it was.
+            moving = ch.expected_in(ACTIVE, ts, tod)
+            if (
+                moving is not None
+                and rule.sign * (ch.xs - rule.rel) < 0.0
+                and rule.sign * (ch.xs - moving) < 0.5 * rule.dev_early
+            ):
+                level = HOLDING
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
             if state is not None:

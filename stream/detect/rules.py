@@ -160,7 +160,9 @@ class VitalRule(NamedTuple):
         the value becomes clinically abnormal).
     exertion
         Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
-        active, only the ``hard`` bound fires.
+        active, only the ``hard`` bound fires. At rest, the monitor lets an early warning
+        fire only half a ``dev_early`` beyond the wearer's settled level while active
+        (:meth:`~stream.detect.monitor.PatientMonitor._apply_rule`).
     red
         The edge of the vital's NEWS2 3-point band as the chart places a value, halves rounded
         up (:mod:`stream.detect.news2`): HR below 40.5 or from 130.5, SpO2 below 91.5, SBP
