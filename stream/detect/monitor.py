@@ -651,6 +651,13 @@ class PatientMonitor:
             if other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
                 both = True
+            elif other is None and ctx == STILL and rule.sign < 0 and rule.vital in _SLEEP_LOWERS:
+                # asleep before any waking baseline exists: below the sleeping normal of a
+                # vital sleep lowers is below the waking one too (no one wakes lower), so a
+                # run of evidence that lasts is sustained on the first day. An athlete asleep
+                # at 46 bpm, then at HR 36-38 for 90 min from 3 h in, stayed holding evidence
+                # (z -2.8, 9 below) and was not alerted (a simulated cohort, seed 20261228).
+                both = True
         settled = ch.settled
         # this context unsettled: another one settled (its young or a borrowed baseline,
         # widened), or none yet (young)

@@ -771,3 +771,26 @@ def test_a_tachycardia_at_rest_beyond_the_usual_level_while_moving_about_is_stil
     alerts = _night_not_still_then_up_and_about(tachycardia_from=DAY + 14 * 60 + 30)
     first = first_alert_minute(alerts, "tachycardia")
     assert first is not None and first - (DAY + 14 * 60 + 30) <= 15
+
+
+def test_a_bradycardia_asleep_before_any_waking_baseline_is_alerted_once_it_lasts():
+    # As on a simulated cohort (seed 20261228, p0045, HR 36-38 for 90 min): an athlete
+    # monitored from midnight, asleep at HR 46, falls to 39 from 3 h in. Only the sleeping
+    # baseline exists; 7 below it on its scale of 3 is neither far nor surprising enough, and
+    # the trend detector does not run on the first day, so it stayed holding evidence.
+    rng = random.Random(19)
+    pipe = Pipeline()
+    alerts: list[Alert] = []
+    onset = 200
+    for m in range(onset + 100):
+        hr = 46.0 - 7.0 * min(1.0, max(0.0, (m - onset) / 12.0))
+        s = Sample(
+            "p1", "d1", T0 + 60.0 * m, spo2=97.0,
+            hr=round(hr + rng.gauss(0, 2.0 if m < onset else 1.0)),  # steadier when slow
+            rr=13.0 + (m % 2), temp=36.4, motion=round(0.012 + abs(rng.gauss(0, 0.003)), 3),
+            quality=0.95,
+        )  # fmt: skip
+        alerts.extend(a for a in pipe.process(s).alerts if a.category == "clinical")
+    first = first_alert_minute(alerts, "bradycardia")
+    assert first is not None and first - onset <= 50
+    assert [a.kind for a in alerts] == ["bradycardia"]
