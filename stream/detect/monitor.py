@@ -715,7 +715,8 @@ class PatientMonitor:
                     if below_sleep:
                         sd = ch.sd_cache[sibling]
                         shown = (other, sd, (ch.xs - other) / sd, True)
-        if level == FIRING and rule.exertion and at_rest and limit is None:
+        early = limit is None and rule.sign * (ch.xs - rule.rel) < 0.0  # not yet clinically so
+        if level == FIRING and early and rule.exertion and at_rest:
             # An early warning (a value not yet beyond ``rel``) of a vital that exertion moves
             # must also be half a ``dev_early`` beyond this patient's usual level while moving
             # about: a reading at rest no further than that is how this patient is after a
@@ -725,11 +726,7 @@ class PatientMonitor:
             # personal baseline 70 ± 3" against an HR of 84 moving about. It stays holding
             # evidence, as it was.
             moving = ch.expected_in(ACTIVE, ts, tod)
-            if (
-                moving is not None
-                and rule.sign * (ch.xs - rule.rel) < 0.0
-                and rule.sign * (ch.xs - moving) < 0.5 * rule.dev_early
-            ):
+            if moving is not None and rule.sign * (ch.xs - moving) < 0.5 * rule.dev_early:
                 level = HOLDING
         state = self.rule_state.get(rule.kind)
         if level < HOLDING:
@@ -757,7 +754,6 @@ class PatientMonitor:
         minutes = int((ts - state[1]) // 60.0)
         spot = int(state[0]) if rule.vital in OWN_DEVICE else 0
         dbp = self.latest("dbp", ts) if rule.vital == "sbp" else None
-        early = limit is None and rule.sign * (xs - rule.rel) < 0.0  # not yet clinically so
         # explain_rule's arguments, but for the NEWS2 aggregate (after ``points``)
         args: _RuleArgs = (rule.vital, xs, *shown, ctx, minutes, limit, points)
         kwargs: dict[str, Any] = {"spot_readings": spot, "dbp": dbp, "early": early}
