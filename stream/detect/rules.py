@@ -4,7 +4,8 @@ A :class:`VitalRule` turns what the personal baseline says (smoothed value, expe
 scale) into clinical evidence for one condition such as tachycardia. Evidence needs all of:
 
 - **relevance**: the value is beyond a population bound where a clinician would care
-  (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic;
+  (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic (at
+  rest, twice as far, to 80, is worth an early warning: :attr:`VitalRule.z_early`);
 - **magnitude**: it is at least ``dev`` units away from this patient's expected value, so a
   COPD patient's usual SpO2 of 89 % is not a desaturation;
 - **surprise**: ``|z| >= z_on`` against the personal scale (in a context not yet settled
@@ -69,6 +70,10 @@ Examples
 2
 >>> RULES["desaturation"].evidence(89.0, 90.0, 1.0, settled=True)  # a COPD patient's normal
 0
+>>> rule.evidence(70.0, 45.0, 3.0, settled=True)  # an athlete at 70: inside the normal range
+1
+>>> rule.evidence(80.0, 45.0, 3.0, settled=True)  # at 80, twice an early warning's distance
+2
 >>> RULES["bradycardia"].evidence(38.0, 62.6, 8.5, settled=True)  # 2.9 wide scales, 25 bpm: red
 2
 
@@ -113,6 +118,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "COMPENSATION_FRESH_S",
     "COMPENSATION_Z",
+    "FAR_EARLY",
     "FIRING",
     "HOLDING",
     "NONE",
@@ -127,6 +133,10 @@ NONE, HOLDING, FIRING = 0, 1, 2
 #: How surprising a compensating vital's rise must be against its own baseline
 #: (:attr:`VitalRule.compensation`).
 COMPENSATION_Z: Final = 3.0
+#: An early warning this many times as far and as surprising as :attr:`VitalRule.dev_early`
+#: and :attr:`VitalRule.z_early` ask for fires inside the normal range too (before
+#: :attr:`VitalRule.rel_early`): an athlete asleep at 41 bpm whose heart climbs to 80.
+FAR_EARLY: Final = 2.0
 #: How recent (s) the compensating vital's reading must be: a cuff reading is judged with the
 #: wearable's reading of the same minutes.
 COMPENSATION_FRESH_S: Final = 300.0
@@ -157,7 +167,10 @@ class VitalRule(NamedTuple):
         Early warning: a departure this surprising and this large from a *settled*
         personal baseline, at rest, beyond the edge of the normal range ``rel_early``, fires
         before the value reaches ``rel`` (the episode opens at low severity and escalates as
-        the value becomes clinically abnormal).
+        the value becomes clinically abnormal). A departure :data:`FAR_EARLY` times as
+        large and as surprising fires before ``rel_early`` too: an athlete asleep at 41 bpm
+        whose heart climbs to 80 over half an hour is not in the normal range for them, and
+        waited for 90 (a simulated cohort, seed 20261229).
     exertion
         Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
         active, only the ``hard`` bound fires. At rest, the monitor lets an early warning
@@ -274,7 +287,9 @@ class VitalRule(NamedTuple):
                 return FIRING
         z = d / sd
         if settled and at_rest and z >= self.z_early and d >= self.dev_early:
-            if s * (xs - self.rel_early) >= 0.0:
+            if s * (xs - self.rel_early) >= 0.0 or (
+                d >= FAR_EARLY * self.dev_early and z >= FAR_EARLY * self.z_early
+            ):
                 return FIRING
         if s * (xs - self.rel_hold) < 0.0 or d < 0.5 * self.dev:
             if settled and z >= 0.5 * self.z_early and d >= 0.5 * self.dev_early:

@@ -794,3 +794,27 @@ def test_a_bradycardia_asleep_before_any_waking_baseline_is_alerted_once_it_last
     first = first_alert_minute(alerts, "bradycardia")
     assert first is not None and first - onset <= 50
     assert [a.kind for a in alerts] == ["bradycardia"]
+
+
+def test_an_athletes_heart_racing_asleep_is_alerted_before_it_reaches_90():
+    # As on a simulated cohort (seed 20261229, p0057, 41 bpm asleep): the heart rate climbed
+    # to 85 over 25 minutes at night, 14 scales above the sleeping normal, and stayed holding
+    # evidence until it reached the edge of the normal range (90 bpm), 27 min after onset.
+    # Twice the early warning's distance and surprise is a departure wherever the value is.
+    onset = DAY + 2 * 60
+    person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
+    mods = (ramp("hr", onset, 30, 84.0, onset + 180),)
+    alerts = clinical_alerts(person, DAY + 6 * 60, mods=mods)
+    assert [a.kind for a in alerts] == ["tachycardia"]
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 30
+    assert alerts[0].message.startswith("Early warning: HR ")
+    assert alerts[0].evidence["value"] < 90.0
+
+
+def test_an_athletes_heart_rate_a_little_raised_at_rest_is_no_early_warning():
+    # ... but 20 bpm above an athlete's normal, inside the normal range, is not.
+    onset = DAY + 10 * 60
+    person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
+    mods = (ramp("hr", onset, 30, 68.0, onset + 180),)
+    assert clinical_alerts(person, DAY + 16 * 60, mods=mods) == []
