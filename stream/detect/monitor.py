@@ -666,7 +666,12 @@ class PatientMonitor:
         shown = (ch.expected, ch.sd, ch.z, ch.settled)
         compensation = None
         spec = rule.compensation
-        if spec is not None and at_rest and limit is None and rule.compensable(ch.xs, settled):
+        if (
+            spec is not None
+            and at_rest
+            and limit is None
+            and rule.compensable(ch.xs, expected, settled)
+        ):
             compensation = self._compensation(*spec, ts)
         sustained = (ch.cusum_up if rule.sign > 0 else ch.cusum_down) >= ch.cusum_h
         if both and not sustained and ts - ch.born < TREND_AFTER_S:

@@ -37,7 +37,10 @@ surprisingly for this patient and by at least the rule's least rise, at rest
 lasted. An athlete asleep at SBP 97 and HR 44 who reads 81 mmHg may be sleeping deeply;
 reading it with HR 69, the heart is making up for it. So is an adult's, usually at 105, who
 reads 90/46 mmHg with HR 78 (usual 61): waiting for 88 (NEWS2 3 points) alerted 30 min later
-(a simulated cohort, seed 20261207).
+(a simulated cohort, seed 20261207). Above ``rel``, a fall of ``1.5 * dev`` with the heart
+making up for it is an early warning: a hypertensive patient usually at 150 who reads
+107/67 mmHg with HR 88 (usual 73) (seed 20261229, alerted 30 min after onset instead of 32;
+on the tuning cohorts, one fall from 160 to 112 mmHg was alerted that was missed).
 
 In NEWS2 3-point territory (``red``: HR <= 40 or >= 131, SpO2 <= 91, SBP <= 90, as the chart
 rounds: HR 130.6 is 131) a departure of
@@ -189,7 +192,8 @@ class VitalRule(NamedTuple):
         The vital whose rise compensates for this condition and the least rise that counts,
         or ``None``: ``("hr", 10.0)`` for hypotension. With that rise beyond
         :data:`COMPENSATION_Z` of its own scale, at rest, a value beyond ``rel`` and
-        ``dev / 2`` from the expected one fires (``compensated`` of :meth:`evidence`).
+        ``dev / 2`` from the expected one fires (``compensated`` of :meth:`evidence`), and
+        so does one ``1.5 * dev`` from it anywhere (:meth:`compensable`).
     """
 
     kind: str
@@ -208,15 +212,21 @@ class VitalRule(NamedTuple):
     red: float = math.nan
     compensation: tuple[str, float] | None = None
 
-    def compensable(self, xs: float, settled: bool) -> bool:
-        """Whether a rise of :attr:`compensation` could corroborate ``xs``: beyond ``rel``,
-        against a settled baseline.
+    def compensable(self, xs: float, expected: float, settled: bool) -> bool:
+        """Whether a rise of :attr:`compensation` could corroborate ``xs`` against a settled
+        ``expected``: half a ``dev`` beyond it and beyond ``rel``, or ``1.5 * dev`` beyond it
+        wherever the value is (a hypertensive patient usually at 155 who reads 107 mmHg).
 
         >>> hypotension = RULES["hypotension"]
-        >>> hypotension.compensable(92.0, True), hypotension.compensable(102.0, True)
+        >>> hypotension.compensable(92.0, 110.0, True), hypotension.compensable(102.0, 110.0, True)
         (True, False)
+        >>> hypotension.compensable(107.0, 150.0, True)
+        True
         """
-        return settled and self.sign * (xs - self.rel) >= 0.0
+        if not settled:
+            return False
+        d = self.sign * (xs - expected)
+        return d >= (0.5 * self.dev if self.sign * (xs - self.rel) >= 0.0 else 1.5 * self.dev)
 
     @property
     def min_departure(self) -> float:
@@ -278,7 +288,7 @@ class VitalRule(NamedTuple):
         red = xs >= self.red if s > 0 else xs < self.red
         if red and d >= 2.0 * self.dev:
             return FIRING  # NEWS2 3-point territory, far from what this patient has shown
-        if compensated and d >= 0.5 * self.dev and self.compensable(xs, settled):
+        if compensated and self.compensable(xs, expected, settled):
             return FIRING  # and the body is compensating (a fall in pressure: the heart races)
         if sustained and settled and s * (xs - self.rel) >= 0.0:
             # in NEWS2 3-point territory, half a dev beyond both normals at rest is enough

@@ -727,6 +727,31 @@ def test_the_same_fall_alone_is_left_to_the_cuffs_noise():
     assert _low_pressure_asleep(hr_to=None) == []
 
 
+def _hypertensive_pressure_falls(hr_to: float | None) -> list[Alert]:
+    # A hypertensive patient (SBP 155 awake, 145 asleep) whose pressure falls to 110 from
+    # 01:00, still above NEWS2's bands, as the heart goes from 62 to ``hr_to`` (as on a
+    # simulated cohort, seed 20261229, p0089: 107/67 mmHg, usual 150, with HR 88, usual 73).
+    onset = 2 * DAY + 60
+    mods = [ramp("sbp", onset, 20, 110.0, onset + 240)]
+    if hr_to is not None:
+        mods.append(ramp("hr", onset, 20, hr_to, onset + 240))
+    person = Person(hr=70.0, hr_sleep_drop=8.0, sbp=155.0, seed=20)
+    return clinical_alerts(person, 2 * DAY + 400, mods=tuple(mods))
+
+
+def test_a_hypertensives_fall_in_pressure_with_a_racing_heart_is_an_early_warning():
+    alerts = _hypertensive_pressure_falls(hr_to=82.0)
+    hypotension = [a for a in alerts if a.kind == "hypotension"]
+    assert hypotension and hypotension[0].message.startswith("Early warning: BP 1")
+    assert ", with HR 8" in hypotension[0].message
+    first = first_alert_minute(hypotension)
+    assert first is not None and first - (2 * DAY + 60) <= 40  # the first cuff at its level
+
+
+def test_a_hypertensives_fall_in_pressure_alone_above_the_bands_is_no_alert():
+    assert _hypertensive_pressure_falls(hr_to=None) == []
+
+
 def _night_not_still_then_up_and_about(tachycardia_from: int | None = None) -> list[Alert]:
     """Two days from midnight on a device whose night reads 0.03 g (not still at first).
 
