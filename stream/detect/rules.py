@@ -5,7 +5,8 @@ scale) into clinical evidence for one condition such as tachycardia. Evidence ne
 
 - **relevance**: the value is beyond a population bound where a clinician would care
   (``rel``; e.g. HR >= 100) — an athlete going from 45 to 70 bpm is not tachycardic (at
-  rest, twice as far, to 80, is worth an early warning: :attr:`VitalRule.z_early`);
+  rest, from 75 on, twice an early warning's distance, it is worth an early warning:
+  :attr:`VitalRule.z_early`);
 - **magnitude**: it is at least ``dev`` units away from this patient's expected value, so a
   COPD patient's usual SpO2 of 89 % is not a desaturation;
 - **surprise**: ``|z| >= z_on`` against the personal scale (in a context not yet settled
@@ -215,7 +216,7 @@ class VitalRule(NamedTuple):
     def compensable(self, xs: float, expected: float, settled: bool) -> bool:
         """Whether a rise of :attr:`compensation` could corroborate ``xs`` against a settled
         ``expected``: half a ``dev`` beyond it and beyond ``rel``, or ``1.5 * dev`` beyond it
-        wherever the value is (a hypertensive patient usually at 155 who reads 107 mmHg).
+        wherever the value is (a hypertensive patient usually at 150 who reads 107 mmHg).
 
         >>> hypotension = RULES["hypotension"]
         >>> hypotension.compensable(92.0, 110.0, True), hypotension.compensable(102.0, 110.0, True)
