@@ -686,15 +686,22 @@ def test_vitals_apart_from_the_first_hours_on_the_first_day_are_not_yet_a_drift(
     assert [a.kind for a in alerts if a.kind == "deterioration"] == []
 
 
+def _pressure_falls_asleep(person: Person, sbp_to: float, hr_to: float | None) -> list[Alert]:
+    """From 01:00 on the third day, asleep, SBP falls to ``sbp_to`` for four hours over
+    20 min, and with ``hr_to`` the heart speeds up to it."""
+    onset = 2 * DAY + 60
+    mods = [ramp("sbp", onset, 20, sbp_to, onset + 240)]
+    if hr_to is not None:
+        mods.append(ramp("hr", onset, 20, hr_to, onset + 240))
+    return clinical_alerts(person, 2 * DAY + 400, mods=tuple(mods))
+
+
 def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
     # As on simulated cohorts (seed 20261209, p0098): asleep at SBP ~95 and HR ~45, the
     # pressure falls to 81 for four hours; in shock the heart speeds up (to ``hr_to``).
-    onset = 2 * DAY + 60  # 01:00, asleep
-    mods = [ramp("sbp", onset, 20, 81.0, onset + 240)]
-    if hr_to is not None:
-        mods.append(ramp("hr", onset, 20, hr_to, onset + 240))
-    person = Person(hr=50.0, hr_sleep_drop=5.0, sbp=104.0, seed=20)
-    return clinical_alerts(person, 2 * DAY + 400, mods=tuple(mods))
+    return _pressure_falls_asleep(
+        Person(hr=50.0, hr_sleep_drop=5.0, sbp=104.0, seed=20), 81.0, hr_to
+    )
 
 
 def test_a_fall_in_pressure_with_a_racing_heart_is_hypotension():
@@ -731,12 +738,8 @@ def _hypertensive_pressure_falls(hr_to: float | None) -> list[Alert]:
     # A hypertensive patient (SBP 155 awake, 145 asleep) whose pressure falls to 110 from
     # 01:00, still above NEWS2's bands, as the heart goes from 62 to ``hr_to`` (as on a
     # simulated cohort, seed 20261229, p0089: 107/67 mmHg, usual 150, with HR 88, usual 73).
-    onset = 2 * DAY + 60
-    mods = [ramp("sbp", onset, 20, 110.0, onset + 240)]
-    if hr_to is not None:
-        mods.append(ramp("hr", onset, 20, hr_to, onset + 240))
     person = Person(hr=70.0, hr_sleep_drop=8.0, sbp=155.0, seed=20)
-    return clinical_alerts(person, 2 * DAY + 400, mods=tuple(mods))
+    return _pressure_falls_asleep(person, 110.0, hr_to)
 
 
 def test_a_hypertensives_fall_in_pressure_with_a_racing_heart_is_an_early_warning():
