@@ -19,7 +19,10 @@ gets:
   not a tachycardia (:attr:`Activity.typical`); the still bound follows the device's
   quietest readings and the wearer's typical motion (up to 0.06 g, beyond which the floor is
   an offset, removed), so that sleep is still sleep and sitting awake is not
-  (:attr:`Activity.still_at`).
+  (:attr:`Activity.still_at`);
+- the wearer's **waking hours**, learned from the share of still readings in each hour of the
+  day (:attr:`Activity.hours`): resting then, a heart rate a scale below the sleeping
+  normal is no doze.
 
 Examples
 --------
@@ -67,6 +70,14 @@ _SCALE_MIN = 0.15
 #: Awake readings before the typical motion is used, and over which it is then averaged.
 _TYPICAL_AFTER = 30
 _TYPICAL_SPAN = 720.0
+#: An hour of the day counts in :attr:`Activity.hours` if it had this many motion readings;
+#: its share of still readings (%) is averaged over the days, the newest day weighing this.
+_HOUR_READINGS = 6
+_HOUR_WEIGHT = 0.3
+#: Waking hours: a share of still readings at most this (%), the hour and those either side.
+_WAKING_SHARE = 20
+#: The share of an hour not yet seen.
+_UNSEEN = 255
 
 
 class Activity:
@@ -125,6 +136,14 @@ class Activity:
         0.02-0.04) would otherwise never be still, and one on which a wearer sitting awake
         reads 0.01-0.03 g would be still all day: either way the wearer's sleeping and waking
         normals would be learned as one.
+    hours
+        The wearer's waking hours: ``[still readings this hour, readings this hour, then
+        for each hour of the day (UTC) its share of still readings in %, 255 until seen]``.
+        An hour with at least 6 motion readings is folded in as the next one begins, the
+        share averaged over the days (the newest day weighing 0.3). A waking hour
+        (:meth:`waking_hour`) has a share of at most 20 %, as have the hours either side:
+        the wearer is usually neither asleep nor falling asleep or waking then. Learned, not
+        clock hours: wearers live in other time zones and work night shifts.
     """
 
     __slots__ = (
@@ -147,6 +166,7 @@ class Activity:
         "floor",  # added after the first release: see __setstate__
         "typical",  # (likewise)
         "still_at",  # (likewise)
+        "hours",  # (likewise)
     )
 
     def __init__(
@@ -179,15 +199,18 @@ class Activity:
         self.floor: list[float] = []
         self.typical: list[float] = [0.0, 0.0, 1.0, 1.0, 0.0]
         self.still_at = still_below
+        self.hours: list[int] = [0, 0, *([_UNSEEN] * 24)]
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if len(state) == len(self.__slots__) - 3:  # saved before the motion floor existed
+        if len(state) == len(self.__slots__) - 4:  # saved before the motion floor existed
             state = (*state, [])
-        if len(state) == len(self.__slots__) - 2:  # ... before the typical motion
+        if len(state) == len(self.__slots__) - 3:  # ... before the typical motion
             state = (*state, [0.0, 0.0, 1.0, 1.0, 0.0], state[self.__slots__.index("still_below")])
+        if len(state) == len(self.__slots__) - 1:  # ... before the hours of the day
+            state = (*state, [0, 0, *([_UNSEEN] * 24)])
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -243,6 +266,10 @@ class Activity:
                 self.still = self.stillness >= 0.3
             else:
                 self.still = self.stillness >= 0.6
+            hours = self.hours  # this hour's readings, and its still ones
+            hours[1] += 1
+            if self.still:
+                hours[0] += 1
             if self.exertion >= self.vigorous_above:
                 self.vigorous_until = ts + self.recovery
             # two moving samples in a row (turning over in bed is one) or a moving average
@@ -282,6 +309,7 @@ class Activity:
         if not f:
             f.extend((0.0, hour_end, motion))
         elif hour_end > f[1]:
+            self._end_hour(f[1])
             f.append(f[2])
             if len(f) > 3 + _FLOOR_HOURS:
                 del f[3]
@@ -290,6 +318,36 @@ class Activity:
         else:  # an older hour (reordered samples): its minimum is not kept
             return
         self._set_offset()
+
+    def _end_hour(self, end: float) -> None:
+        """Fold the share of still readings of the hour ending at ``end`` into :attr:`hours`."""
+        hours = self.hours
+        if hours[1] >= _HOUR_READINGS:
+            i = 2 + int(end // 3600.0 - 1.0) % 24
+            share = 100 * hours[0] // hours[1]
+            old = hours[i]
+            hours[i] = share if old == _UNSEEN else round(old + _HOUR_WEIGHT * (share - old))
+        hours[0] = hours[1] = 0
+
+    def waking_hour(self, ts: float) -> bool:
+        """Whether ``ts`` is in one of the wearer's waking hours (:attr:`hours`).
+
+        Examples
+        --------
+        >>> a = Activity()
+        >>> for m in range(2 * 1440):  # asleep 23:00-07:00
+        ...     asleep = not 7 <= m // 60 % 24 < 23
+        ...     _ = a.update(0.01 if asleep else 0.1, 0.95, 60.0 * m)
+        >>> [a.waking_hour(86400.0 + 3600.0 * h) for h in (3, 7, 8, 12, 21, 22)]
+        [False, False, True, True, True, False]
+        """
+        hours = self.hours
+        i = int(ts // 3600.0) % 24
+        return (
+            hours[2 + i] <= _WAKING_SHARE
+            and hours[2 + (i - 1) % 24] <= _WAKING_SHARE
+            and hours[2 + (i + 1) % 24] <= _WAKING_SHARE
+        )
 
     def _set_offset(self) -> None:
         """The offset to remove from motion: see :attr:`floor`."""

@@ -141,6 +141,9 @@ _DEFAULT_CONFIG: Final = PatientConfig()
 _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
 #: Vitals lower asleep than awake at rest (:meth:`PatientMonitor._apply_rule`).
 _SLEEP_LOWERS: Final = frozenset(("hr", "rr", "spo2", "sbp"))
+#: ... of which those the wearable reads (not a cuff's): judged by day against the waking
+#: normal alone once a scale below the sleeping one.
+_WORN: Final = frozenset(("hr", "rr", "spo2"))
 #: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
 _SCREEN_Z: Final = 1.5
 #: On a vital's first day (its trend detector not yet running), evidence beyond both normals at
@@ -648,7 +651,22 @@ class PatientMonitor:
             # Still or merely resting? Motion cannot always tell (a frail patient awake in a
             # chair barely moves): a departure must hold against both baselines.
             other = ch.expected_in(sibling, ts, tod)
-            if other is not None and rule.sign * (other - expected) > 0.0:
+            if (
+                other is not None
+                and ctx == REST
+                and rule.sign < 0
+                and rule.vital in _WORN
+                and ch.xs < other - ch.sd_cache[STILL]
+                and self.activity.waking_hour(ts)
+            ):
+                # Except, in the wearer's waking hours, a reading a scale below the sleeping
+                # normal: a doze is no lower than sleep. The sleeping baseline held back
+                # bradycardias by day: an adult at 75 bpm at rest, falling to 37 over an hour
+                # from 14:00, was alerted at HR 45, 43 min after onset (a simulated cohort,
+                # seed 20261229; now at 55, after 30 min). The waking hours are learned
+                # (Activity.hours): motion cannot tell a restless night from a day.
+                pass
+            elif other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
                 both = True
             elif other is None and ctx == STILL and rule.sign < 0 and rule.vital in _SLEEP_LOWERS:

@@ -76,7 +76,7 @@ def test_state_saved_before_the_floor_existed_restores():
     a = Activity()
     for ts, m in day_of_motion(minutes=120):
         a.update(m, 0.95, ts)
-    old = a.__getstate__()[:-3]  # (the floor, and the typical motion and still bound after it)
+    old = a.__getstate__()[:-4]  # (the floor; the typical motion, still bound, hours after it)
     b = Activity.__new__(Activity)
     b.__setstate__(old)
     assert b.floor == []
@@ -89,7 +89,7 @@ def test_state_saved_before_the_typical_motion_existed_restores():
     for ts, m in day_of_motion(minutes=600):
         a.update(m, 0.95, ts)
     b = Activity.__new__(Activity)
-    b.__setstate__(a.__getstate__()[:-2])
+    b.__setstate__(a.__getstate__()[:-3])
     assert b.typical == [0.0, 0.0, 1.0, 1.0, 0.0]  # the bounds as given, until it has learned
     assert b.still_at == b.still_below
     assert b.floor == a.floor
@@ -233,3 +233,43 @@ def test_a_wearer_who_starts_awake_is_not_taken_for_still():
     day1 = [i for i, (ts, _) in enumerate(motions) if ts < 23 * 3600]
     assert not any(out[i][0] == STILL for i in day1)
     assert a.floor[0] == 0.0
+
+
+def shifted(motions: list[tuple[float, float]], hours: int) -> list[tuple[float, float]]:
+    """The same days of motion, ``hours`` later on the clock (another time zone, a shift)."""
+    return [(ts + 3600.0 * hours, m) for ts, m in motions]
+
+
+def test_waking_hours_are_the_wearers_own():
+    # asleep 23:00-07:00, then the same days ten hours later (a night shift: 09:00-17:00)
+    for hours, awake, asleep in ((0, (9, 13, 21), (23, 3, 7)), (10, (19, 23, 7), (9, 13, 17))):
+        a = Activity()
+        for ts, m in shifted(day_of_motion(minutes=3 * DAY), hours):
+            a.update(m, 0.95, ts)
+        day = 3 * 86400.0
+        assert all(a.waking_hour(day + 3600.0 * h + 1800.0) for h in awake)
+        assert not any(a.waking_hour(day + 3600.0 * h + 1800.0) for h in asleep)
+
+
+def test_no_hour_is_a_waking_hour_until_learned():
+    a = Activity()
+    for ts, m in day_of_motion(minutes=600):  # the first night and three hours awake
+        a.update(m, 0.95, ts)
+    assert not any(a.waking_hour(3600.0 * h) for h in range(24))
+    b = Activity()  # a device without a motion channel
+    for ts, _ in day_of_motion():
+        b.update(None, 0.95, ts)
+    assert not any(b.waking_hour(3600.0 * h) for h in range(24))
+
+
+def test_state_saved_before_the_hours_existed_restores():
+    a = Activity()
+    for ts, m in day_of_motion():
+        a.update(m, 0.95, ts)
+    assert a.waking_hour(DAY * 60.0 + 12 * 3600.0)
+    b = Activity.__new__(Activity)
+    b.__setstate__(a.__getstate__()[:-1])
+    assert b.floor == a.floor and b.typical == a.typical and b.still_at == a.still_at
+    assert not b.waking_hour(DAY * 60.0 + 12 * 3600.0)  # none learned yet
+    assert b.update(0.06, 0.95, 2 * DAY * 60.0) == a.update(0.06, 0.95, 2 * DAY * 60.0)
+    assert pickle.loads(pickle.dumps(a)).hours == a.hours  # noqa: S301 - our own bytes

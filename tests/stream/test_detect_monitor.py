@@ -147,6 +147,30 @@ def test_a_sustained_bradycardia_below_an_athletes_sleeping_rate_is_alerted():
     assert first is not None and first - onset <= 60
 
 
+def test_a_bradycardia_by_day_is_judged_against_the_waking_normal():
+    # As on a simulated cohort (seed 20261229, p0042): an adult at 75 bpm at rest by day, 16
+    # lower asleep, falls to HR 37 over an hour at 14:00 on day 3. Judged also against the
+    # sleeping baseline (at rest, motion cannot always tell a doze), HR 55 was no early
+    # warning, and it was alerted at 45, 43 min after onset (here at 47, after 39 min). In
+    # the wearer's waking hours (learned: asleep 23:00-07:00 here), a scale below the
+    # sleeping normal is judged against the waking normal alone (here at 53, after 33 min).
+    onset = 2 * DAY + 14 * 60
+    person = Person(hr=75.0, hr_sleep_drop=16.0, seed=1)
+    alerts = clinical_alerts(person, onset + 240, mods=(ramp("hr", onset, 57, 37.0, onset + 210),))
+    assert {a.kind for a in alerts} == {"bradycardia"}
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 35
+    assert alerts[0].message.startswith("Early warning: HR 5")
+
+
+def test_a_doze_by_day_at_the_sleeping_normal_is_no_alert():
+    # ... but HR at the sleeping normal (59) by day for an hour is not below it: a doze.
+    onset = 2 * DAY + 14 * 60
+    person = Person(hr=75.0, hr_sleep_drop=16.0, seed=1)
+    doze = ramp("hr", onset, 20, 59.0, onset + 80)
+    assert clinical_alerts(person, onset + 240, mods=(doze,)) == []
+
+
 def test_a_bradycardia_on_the_first_evening_beyond_both_normals_is_alerted():
     # As on a simulated cohort (seed 20261222, p0021): an adult (60 bpm awake, 49 asleep) falls
     # to HR 40 at 20:00 on the first day and stays there. Judged against the sleeping baseline
@@ -845,4 +869,12 @@ def test_an_athletes_heart_rate_a_little_raised_at_rest_is_no_early_warning():
     onset = DAY + 10 * 60
     person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
     mods = (ramp("hr", onset, 30, 68.0, onset + 180),)
-    assert clinical_alerts(person, DAY + 16 * 60, mods=mods) == []
+    alerts = clinical_alerts(person, DAY + 16 * 60, mods=mods)
+    # The one alert is after the raised HR, at 13:26: the generator's slow noise then takes
+    # this athlete (48 awake, 42 asleep) to HR 35-39 for half an hour by day, a scale below
+    # their sleeping normal and NEWS2 pulse 3, which in a waking hour is judged against the
+    # waking normal alone (as it is without the ramp).
+    assert [a.kind for a in alerts] == ["bradycardia"]
+    assert alerts[0].message == "HR 37 bpm for 4 min, personal baseline 48 ± 3; NEWS2 pulse 3"
+    first = first_alert_minute(alerts)
+    assert first is not None and first > onset + 180
