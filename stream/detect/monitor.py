@@ -669,12 +669,20 @@ class PatientMonitor:
             elif other is not None and rule.sign * (other - expected) > 0.0:
                 expected = other
                 both = True
-            elif other is None and ctx == STILL and rule.sign < 0 and rule.vital in _SLEEP_LOWERS:
-                # asleep before any waking baseline exists: below the sleeping normal of a
-                # vital sleep lowers is below the waking one too (no one wakes lower), so a
-                # run of evidence that lasts is sustained on the first day. An athlete asleep
-                # at 46 bpm, then at HR 36-38 for 90 min from 3 h in, stayed holding evidence
-                # (z -2.8, 9 below) and was not alerted (a simulated cohort, seed 20261228).
+            elif (
+                ctx == STILL
+                and rule.sign < 0
+                and rule.vital in (_SLEEP_LOWERS if other is None else _WORN)
+            ):
+                # asleep: below the sleeping normal of a vital sleep lowers is below the
+                # waking one too (no one wakes lower), so a run of evidence that lasts is
+                # sustained on the first day, and in NEWS2 3-point territory half a dev that
+                # has lasted fires. Before any waking baseline exists: an athlete asleep at 46
+                # bpm, then at HR 36-38 for 90 min from 3 h in, stayed holding evidence (z
+                # -2.8, 9 below) and was not alerted (a simulated cohort, seed 20261228).
+                # With one: an athlete asleep at 44, at HR 35-37 for 90 min on day 4, likewise
+                # (seed 20261231). A cuff's pressure only before a waking baseline exists:
+                # single readings asleep then alerted (BP 91/68 against 111 ± 8, seed 20261214).
                 both = True
         settled = ch.settled
         # this context unsettled: another one settled (its young or a borrowed baseline,

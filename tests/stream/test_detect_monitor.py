@@ -848,6 +848,23 @@ def test_a_bradycardia_asleep_before_any_waking_baseline_is_alerted_once_it_last
     assert [a.kind for a in alerts] == ["bradycardia"]
 
 
+def test_a_bradycardia_asleep_below_an_athletes_sleeping_rate_is_alerted_once_it_lasts():
+    # ... and with a waking baseline. As on a simulated cohort (seed 20261231, p0096, HR 35-37
+    # for 90 min unalerted): an athlete at 46 bpm awake, 44 asleep, falls to 36 from 00:55 on
+    # day 3. Below the sleeping normal, it is below the waking one too; not marked as beyond
+    # both normals, it needed a full early warning's distance (8 bpm) and stayed holding.
+    onset = 2 * DAY + 55
+    person = Person(hr=46.0, hr_sleep_drop=2.0, seed=0)
+    alerts = clinical_alerts(person, onset + 240, mods=(ramp("hr", onset, 44, 36.0, onset + 137),))
+    assert [a.kind for a in alerts] == ["bradycardia"]
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 137
+    assert ", personal baseline 44 ± 3; NEWS2 pulse 3" in alerts[0].message
+    # a shorter, shallower dip asleep (HR 40 for half an hour) is no alert
+    dip = ramp("hr", onset, 30, 40.0, onset + 60)
+    assert clinical_alerts(person, onset + 240, mods=(dip,)) == []
+
+
 def test_an_athletes_heart_racing_asleep_is_alerted_before_it_reaches_90():
     # As on a simulated cohort (seed 20261229, p0057, 41 bpm asleep): the heart rate climbed
     # to 85 over 25 minutes at night, 14 scales above the sleeping normal, and stayed holding
