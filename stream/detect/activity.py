@@ -21,8 +21,8 @@ gets:
   an offset, removed), so that sleep is still sleep and sitting awake is not
   (:attr:`Activity.still_at`);
 - the wearer's **waking hours**, learned from the share of still readings in each hour of the
-  day (:attr:`Activity.hours`): resting then, a heart rate a scale below the sleeping
-  normal is no doze.
+  day (:attr:`Activity.hours`): resting then, a heart rate, breathing rate or SpO2 a scale
+  below the sleeping normal is no doze.
 
 Examples
 --------

@@ -142,7 +142,8 @@ _RULES_SCALE2: Final = {**RULES_BY_VITAL, "spo2": (scale2_rule(),)}
 #: Vitals lower asleep than awake at rest (:meth:`PatientMonitor._apply_rule`).
 _SLEEP_LOWERS: Final = frozenset(("hr", "rr", "spo2", "sbp"))
 #: ... of which those the wearable reads (not a cuff's): judged by day against the waking
-#: normal alone once a scale below the sleeping one.
+#: normal alone once a scale below the sleeping one, and asleep below the sleeping normal,
+#: beyond both normals once a waking baseline exists.
 _WORN: Final = frozenset(("hr", "rr", "spo2"))
 #: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
 _SCREEN_Z: Final = 1.5
