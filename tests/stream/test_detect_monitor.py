@@ -865,15 +865,21 @@ def test_a_bradycardia_asleep_below_an_athletes_sleeping_rate_is_alerted_once_it
     assert clinical_alerts(person, onset + 240, mods=(dip,)) == []
 
 
+def _athletes_heart_rate_to(level: float, onset: int, minutes: int) -> list[Alert]:
+    """An athlete (48 bpm awake, 42 asleep): HR ramps to ``level`` from ``onset`` over 30 min
+    and stays 3 h; the clinical alerts of the first ``minutes``."""
+    person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
+    mods = (ramp("hr", onset, 30, level, onset + 180),)
+    return clinical_alerts(person, minutes, mods=mods)
+
+
 def test_an_athletes_heart_racing_asleep_is_alerted_before_it_reaches_90():
     # As on a simulated cohort (seed 20261229, p0057, 41 bpm asleep): the heart rate climbed
     # to 85 over 25 minutes at night, 14 scales above the sleeping normal, and stayed holding
     # evidence until it reached the edge of the normal range (90 bpm), 27 min after onset.
     # Twice the early warning's distance and surprise is a departure wherever the value is.
     onset = DAY + 2 * 60
-    person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
-    mods = (ramp("hr", onset, 30, 84.0, onset + 180),)
-    alerts = clinical_alerts(person, DAY + 6 * 60, mods=mods)
+    alerts = _athletes_heart_rate_to(84.0, onset, DAY + 6 * 60)
     assert [a.kind for a in alerts] == ["tachycardia"]
     first = first_alert_minute(alerts)
     assert first is not None and first - onset <= 30
@@ -884,9 +890,7 @@ def test_an_athletes_heart_racing_asleep_is_alerted_before_it_reaches_90():
 def test_an_athletes_heart_rate_a_little_raised_at_rest_is_no_early_warning():
     # ... but 20 bpm above an athlete's normal, inside the normal range, is not.
     onset = DAY + 10 * 60
-    person = Person(hr=48.0, hr_sleep_drop=6.0, sbp=135.0, seed=3)
-    mods = (ramp("hr", onset, 30, 68.0, onset + 180),)
-    alerts = clinical_alerts(person, DAY + 16 * 60, mods=mods)
+    alerts = _athletes_heart_rate_to(68.0, onset, DAY + 16 * 60)
     # The one alert is after the raised HR, at 13:26: the generator's slow noise then takes
     # this athlete (48 awake, 42 asleep) to HR 35-39 for half an hour by day, a scale below
     # their sleeping normal and NEWS2 pulse 3, which in a waking hour is judged against the
