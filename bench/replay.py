@@ -19,10 +19,11 @@ Usage::
 
 Each phase runs in its own subprocess so peak RSS (``ru_maxrss``) belongs to that phase only.
 
-The detectors run the compiled ``ChannelModel.step`` (``stream/detect/_step.c``) when it was
-built, and each run says so. ``--compare`` replays each run twice, with it and with the
-pure-Python method, in alternating order, and prints both medians and
-their ratio: one run's figures on the same noisy machine.
+The detectors run the compiled ``ChannelModel.step`` and ``Activity.update``
+(``stream/detect/_step.c``, ``stream/detect/_activity.c``) when they were built, and each run
+says so. ``--compare`` replays each run twice, with them and with the pure-Python methods, in
+alternating order, and prints both medians and their ratio: one run's figures on the same
+noisy machine.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
     from alerts.model import Alert
     from ingest.simulator import read_labels
     from stream.cohort_eval import configs_from_labels
+    from stream.detect.activity import Activity, activity_update
     from stream.detect.baseline import ChannelModel, channel_step
     from stream.records import RecordReader
     from stream.replay import replay
@@ -119,7 +121,8 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
         "samples_per_cpu_s": result.samples / cpu,
         "peak_rss_mib": _peak_rss_mib(),
         "alerts": len(result.alerts),
-        "compiled": channel_step is not ChannelModel.step,
+        "compiled": channel_step is not ChannelModel.step
+        and activity_update is not Activity.update,
     }
 
 
@@ -182,7 +185,7 @@ def main() -> None:
     ap.add_argument(
         "--compare",
         action="store_true",
-        help="each run also with the pure-Python step; print the ratio",
+        help="each run also with the pure-Python methods; print the ratio",
     )
     ap.add_argument("--pure-python", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--phase", choices=["replay", "states"], help=argparse.SUPPRESS)
@@ -192,8 +195,9 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.phase == "replay":
-        if args.pure_python:  # as if the compiled module had not been built
+        if args.pure_python:  # as if the compiled modules had not been built
             sys.modules["stream.detect._step"] = None  # type: ignore[assignment]
+            sys.modules["stream.detect._activity"] = None  # type: ignore[assignment]
         print(json.dumps(phase_replay(args.cohort, args.states_file)))
         return
     if args.phase == "states":
@@ -213,7 +217,7 @@ def main() -> None:
             if pure_python:
                 extra.append("--pure-python")
             r = _sub("--phase", "replay", "--cohort", str(cohort), *extra)
-            step = "compiled step" if r["compiled"] else "pure-Python step"
+            step = "compiled" if r["compiled"] else "pure Python"
             print(
                 f"run {i + 1} ({step}): {r['samples']:.0f} samples in {r['seconds']:.1f} s = "
                 f"{r['samples_per_s']:,.0f} samples/s wall ({r['samples_per_cpu_s']:,.0f} per "
@@ -221,7 +225,7 @@ def main() -> None:
                 flush=True,
             )
             (pure if pure_python else runs).append(r)
-    for label, rs in (("replay", runs), ("replay, pure-Python step", pure)):
+    for label, rs in (("replay", runs), ("replay, pure Python", pure)):
         if rs:
             print(
                 f"{label} (median of {len(rs)}): "
@@ -233,7 +237,7 @@ def main() -> None:
         ratio = statistics.median(r["samples_per_s"] for r in runs) / statistics.median(
             r["samples_per_s"] for r in pure
         )
-        print(f"compiled / pure-Python step: {ratio:.2f}x (medians, wall)")
+        print(f"compiled / pure Python: {ratio:.2f}x (medians, wall)")
     for n in (10_000, 100_000):
         s = _sub("--phase", "states", "--states-file", str(states_file), "--n", str(n))
         per_patient_kib = (s["rss_mib"] - s["base_rss_mib"]) * 1024.0 / n

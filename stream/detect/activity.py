@@ -43,13 +43,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from stream.detect.contexts import ACTIVE, REST, STILL
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Activity"]
+__all__ = ["Activity", "activity_update"]
 
 #: A device whose quietest motion (g) stays above this reports an offset (gravity, bias) ...
 _OFFSET_ABOVE = 0.03
@@ -390,3 +391,22 @@ class Activity:
         if self.still:
             return STILL
         return REST
+
+
+def _compiled_update() -> Callable[[Activity, float | None, float | None, float], tuple[int, bool]]:
+    """``update(activity, motion, quality, ts)``: :meth:`Activity.update` compiled
+    (``stream/detect/_activity.c``, built by ``pip install``) if it was built, else the method
+    itself. Either leaves the same state and returns the same value, bit for bit; the compiled
+    one hands the pure-Python method every call outside its common case (float readings, state
+    of Activity's own types), and calls a subclass's instance's own ``update``."""
+    try:
+        from stream.detect import _activity  # (a C extension: setup.py)
+    except ImportError:
+        return Activity.update
+    _activity.bind(Activity, Activity.update)
+    return _activity.update
+
+
+#: :meth:`Activity.update` as a function of the activity, compiled when it can be (the monitor
+#: calls it once per sample: ``activity_update(activity, motion, quality, ts)``).
+activity_update = _compiled_update()

@@ -73,7 +73,7 @@ from typing import Any, Final
 
 from ingest.sample import Sample
 
-from stream.detect.activity import Activity
+from stream.detect.activity import Activity, activity_update
 from stream.detect.aggregate import CHECK_EVERY_S
 from stream.detect.aggregate import KEY as NEWS2_KEY
 from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
@@ -380,7 +380,8 @@ class PatientMonitor:
             if late:
                 ctx, reliable = self.activity.context, True
             else:
-                ctx, reliable = self.activity.update(sample.motion, sample.quality, ts)
+                # (compiled if built: once per sample)
+                ctx, reliable = activity_update(self.activity, sample.motion, sample.quality, ts)
         findings: list[Finding] = []
         best = 0.0
         top: str | None = None

@@ -11,22 +11,25 @@ without its original, or the other way round, fails here.
 
 The compiled step (``stream/detect/_step.c``, which the monitor calls) copies ``step`` in C.
 On the same streams, and on calls it hands back to the method, it must leave the same state
-and return the same score, bit for bit; so must a replay of a simulated cohort.
+and return the same score, bit for bit; so must a replay of a simulated cohort. Likewise the
+compiled ``Activity.update`` (``stream/detect/_activity.c``), on a wearable's motion streams.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import math
 import pickle
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ingest.simulator.cohort import CohortSpec, simulate_cohort
-from stream.detect import _step, baseline, monitor
+from stream.detect import _activity, _step, activity, baseline, monitor
 from stream.detect.activity import Activity
 from stream.detect.baseline import ACTIVE, LEARN_LOWS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.channel_state import FIELDS
@@ -298,3 +301,163 @@ def test_a_subclass_gets_its_own_step():
     assert sub.calls == 1
     assert repr(p) == repr(method.step(72.0, 12000.0, REST, True, True, time_of_day(12000.0)))
     assert state_of(sub) == state_of(method)
+
+
+# -- the compiled Activity.update (stream/detect/_activity.c) ---------------------------------
+
+
+def motions(seed: int, days: float = 3.0) -> Iterator[tuple[float | None, float | None, float]]:
+    """(motion, quality, ts) of a wearable: every regime ``Activity.update`` branches on.
+
+    Nights still and days moving, a workout, bursts, a device that adds gravity (seed 2) or
+    reads lower (seed 3), missing motion or quality, gaps of hours, reordered and repeated
+    times, readings of exactly 0.
+    """
+    rng = random.Random(seed)
+    gravity, k = (1.0 if seed % 3 == 2 else 0.0), (0.3 if seed % 3 == 0 else 1.0)
+    ts = MONDAY + rng.uniform(0.0, 86400.0)
+    end = ts + days * 86400.0
+    while ts < end:
+        r = rng.random()
+        if r < 0.004:
+            ts += rng.uniform(700.0, 5000.0)  # a gap
+        elif r < 0.006:
+            ts -= 4000.0  # a reading of an hour before (its motion floor is not kept)
+        elif r < 0.012:
+            ts -= rng.uniform(1.0, 300.0)  # a reordered reading
+        elif r < 0.02:
+            pass  # the same time again
+        else:
+            ts += rng.gauss(60.0, 3.0)
+        hour = (ts % 86400.0) / 3600.0
+        if hour >= 23.0 or hour < 7.0:
+            m = abs(rng.gauss(0.012, 0.004))
+        elif 17.0 <= hour < 18.0:
+            m = abs(rng.gauss(1.4, 0.3))
+        else:
+            m = 0.08 * math.exp(rng.gauss(0.0, 0.5))
+        r = rng.random()
+        if r < 0.02:
+            m = rng.uniform(0.5, 2.0)  # a burst
+        elif r < 0.03:
+            m = 0.0
+        motion = None if rng.random() < 0.05 else gravity + k * m
+        quality = None if rng.random() < 0.3 else rng.random()
+        yield motion, quality, ts
+
+
+def activity_state(a: Activity) -> list[str]:
+    """Every saved field of ``a``, exactly (``repr`` tells -0.0 from 0.0 and shows NaN)."""
+    return [f"{k}={getattr(a, k)!r}:{type(getattr(a, k)).__name__}" for k in Activity.__slots__]
+
+
+@pytest.fixture
+def updates_handed_over():
+    """Count the calls the compiled update hands to the pure-Python method."""
+    calls = [0]
+
+    def method(*args):
+        calls[0] += 1
+        return Activity.update(*args)
+
+    _activity.bind(Activity, method)
+    try:
+        yield calls
+    finally:
+        _activity.bind(Activity, Activity.update)
+
+
+def test_the_compiled_update_is_built_and_used():
+    # CI builds it (pip install runs setup.py); a missing compiler must not pass unnoticed
+    assert activity.activity_update is _activity.update
+    assert monitor.activity_update is _activity.update
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_the_compiled_update_leaves_the_state_the_method_does(seed, updates_handed_over):
+    method, compiled = Activity(), Activity()
+    calls = 0
+    for motion, quality, ts in motions(seed):
+        expected = method.update(motion, quality, ts)
+        assert _activity.update(compiled, motion, quality, ts) == expected
+        assert activity_state(compiled) == activity_state(method)
+        calls += 1
+    assert updates_handed_over[0] == 0 and calls > 3000
+    assert pickle.dumps(compiled) == pickle.dumps(method)
+
+
+def awake() -> Activity:
+    a = Activity()
+    for motion, quality, ts in itertools.islice(motions(5), 1500):
+        a.update(motion, quality, ts)
+    return a
+
+
+ODD_UPDATES = {
+    "an integer motion": (0, 0.9, MONDAY + 2e5),
+    "an integer time": (0.05, 0.9, int(MONDAY + 2e5)),
+    "an integer quality": (0.05, 1, MONDAY + 2e5),
+    "no motion": (None, 0.2, MONDAY + 2e5),
+    "a NaN motion": (math.nan, 0.9, MONDAY + 2e5),
+    "an infinite motion": (math.inf, 0.9, MONDAY + 2e5),
+    "an old time": (0.05, None, MONDAY),
+}
+
+
+@pytest.mark.parametrize("call", ODD_UPDATES.values(), ids=ODD_UPDATES.keys())
+def test_odd_updates_give_what_the_method_gives(call):
+    method, compiled = awake(), awake()
+    assert _activity.update(compiled, *call) == method.update(*call)
+    assert activity_state(compiled) == activity_state(method)
+
+
+def test_a_zero_still_bound_fails_as_the_method_does():
+    # a reading of 0 learned as typical motion: math.log(0) raises in both
+    outcomes = []
+    for run in (Activity.update, _activity.update):
+        a = Activity(still_below=0.0)
+        try:
+            run(a, 0.0, 0.9, MONDAY)
+            run(a, 0.0, 0.9, MONDAY + 60.0)
+            outcomes.append(("ok", activity_state(a)))
+        except ValueError as e:
+            outcomes.append(("raised", str(e), activity_state(a)))
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "raised"
+
+
+def test_an_activity_of_other_types_is_handed_to_the_method(updates_handed_over):
+    method, compiled = Activity(tau=300), Activity(tau=300)  # an integer parameter
+    for motion, quality, ts in itertools.islice(motions(6), 300):
+        assert _activity.update(compiled, motion, quality, ts) == method.update(motion, quality, ts)
+    assert activity_state(compiled) == activity_state(method)
+    assert updates_handed_over[0] == 300
+
+
+def test_a_subclass_of_activity_gets_its_own_update():
+    class Counting(Activity):
+        __slots__ = ("calls",)
+
+        def update(self, *args: Any, **kwargs: Any) -> tuple[int, bool]:
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().update(*args, **kwargs)
+
+    sub, method = Counting(), awake()
+    for k in Activity.__slots__:
+        setattr(sub, k, copy.deepcopy(getattr(method, k)))
+    assert _activity.update(sub, 0.05, 0.9, MONDAY + 2e5) == method.update(0.05, 0.9, MONDAY + 2e5)
+    assert sub.calls == 1
+    assert activity_state(sub) == activity_state(method)
+
+
+def test_replay_gives_the_same_output_with_the_compiled_update(monkeypatch):
+    cohort = simulate_cohort(CohortSpec(patients=6, days=1.5, seed=12))
+    records = [dict(r.payload) for r in cohort.records()]
+
+    def run() -> tuple[list[dict[str, object]], list[tuple[str, float, float]]]:
+        result = replay(records, partitions=3)
+        return [a.to_json_dict() for a in result.alerts], result.scores
+
+    compiled = run()
+    monkeypatch.setattr(monitor, "activity_update", Activity.update)
+    assert run() == compiled
+    assert any(a["category"] == "clinical" for a in compiled[0])
