@@ -17,7 +17,7 @@
  * here where Python's do.
  *
  * State is read and written through the instance's __slots__ (offsets taken from the class's
- * member descriptors by bind()).
+ * member descriptors by bind(): _slots.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -46,12 +46,13 @@ static const int FLOATS[] = {
 
 static Py_ssize_t offsets[N_FIELDS];
 static PyTypeObject *bound_cls = NULL;  /* Activity */
-static PyObject *py_update = NULL;      /* Activity.update, the pure-Python method */
+static PyObject *py_method = NULL;      /* Activity.update, the pure-Python method */
 static PyObject *s_update = NULL, *s_new_hour = NULL, *s_set_offset = NULL;
 static PyObject *s_set_still = NULL;
 static PyObject *contexts[3] = {NULL, NULL, NULL};  /* STILL, REST, ACTIVE */
+static PyObject *one = NULL, *zero = NULL;  /* the method's 1.0 and 0.0 */
 
-#define SLOT(self, i) (*(PyObject **)((char *)(self) + offsets[i]))
+#include "_slots.h"
 
 /* Constants of activity.py (their names there) and of contexts.py. */
 #define TYPICAL_FOR_BURST 0.12  /* _TYPICAL_FOR_BURST */
@@ -62,32 +63,6 @@ static PyObject *contexts[3] = {NULL, NULL, NULL};  /* STILL, REST, ACTIVE */
 #define STILL 0
 #define REST 1
 #define ACTIVE 2
-
-/* Replace slot i of self by the new reference o; -1 if o is NULL (an allocation failed). */
-static inline int
-set_new(PyObject *self, int i, PyObject *o)
-{
-    if (o == NULL) {
-        return -1;
-    }
-    PyObject **p = (PyObject **)((char *)(self) + offsets[i]);
-    PyObject *old = *p;
-    *p = o;
-    Py_XDECREF(old);
-    return 0;
-}
-
-static inline int
-set_f(PyObject *self, int i, double v)
-{
-    return set_new(self, i, PyFloat_FromDouble(v));
-}
-
-static inline double
-F(PyObject *self, int i)
-{
-    return PyFloat_AS_DOUBLE(SLOT(self, i));
-}
 
 /* Item i of a list as a double: an exact float, or any number a Python helper left there
  * (-1.0 with an exception set if it is none). */
@@ -249,7 +224,7 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!PyFloat_CheckExact(ts_o) || (motion_o != Py_None && !PyFloat_CheckExact(motion_o))
         || (quality_o != Py_None && !PyFloat_CheckExact(quality_o)) || !common_case(self)) {
-        return PyObject_Vectorcall(py_update, args, 4, NULL);
+        return PyObject_Vectorcall(py_method, args, 4, NULL);
     }
     double ts = PyFloat_AS_DOUBLE(ts_o);
     int reliable = quality_o == Py_None || PyFloat_AS_DOUBLE(quality_o) >= F(self, A_MIN_QUALITY);
@@ -285,37 +260,40 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (offset == -1.0 && PyErr_Occurred()) {
             return NULL;
         }
+        /* the reading itself while no offset is removed: the state holds the same object as
+         * the method's (pickle writes an object held twice once) */
+        PyObject *moved = NULL;
         if (offset != 0.0) {
             motion = motion > offset ? motion - offset : 0.0;
+            moved = PyFloat_FromDouble(motion);
+            if (moved == NULL) {
+                return NULL;
+            }
+        }
+        else {
+            moved = Py_NewRef(motion_o);
         }
         PyObject *typ = SLOT(self, A_TYPICAL);
         Py_INCREF(typ);
         int burst = motion >= after(self, A_BURST_MOTION) * item(typ, 2);
-        if (!burst && motion >= after(self, A_STILL_AT) && learn_typical(self, typ, motion) < 0) {
-            Py_DECREF(typ);
-            return NULL;
-        }
-        if (PyErr_Occurred()) {
-            Py_DECREF(typ);
-            return NULL;
+        if ((!burst && motion >= after(self, A_STILL_AT) && learn_typical(self, typ, motion) < 0)
+            || PyErr_Occurred()) {
+            goto fail_typ;
         }
         double dt = ts - after(self, A_LAST_T);
         double ewm = after(self, A_EWM), still_at = after(self, A_STILL_AT);
         if (ewm != ewm) {  /* first motion reading */
             if (!burst) {
-                if (set_f(self, A_EWM, motion) < 0) {
-                    goto fail_typ;
-                }
+                set_obj(self, A_EWM, moved);
             }
             else {
                 PyObject *b = SLOT(self, A_BURST_MOTION);
                 Py_INCREF(b);
                 (void)set_new(self, A_EWM, b);
             }
-            if (set_f(self, A_EXERTION, burst ? 1.0 : 0.0) < 0
-                || set_f(self, A_STILLNESS, motion < still_at ? 1.0 : 0.0) < 0) {
-                goto fail_typ;
-            }
+            /* (the method's constants: one object, as there) */
+            set_obj(self, A_EXERTION, burst ? one : zero);
+            set_obj(self, A_STILLNESS, motion < still_at ? one : zero);
         }
         else if (dt > 0.0) {
             double tau = after(self, A_TAU);
@@ -364,18 +342,19 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         int moving = (prev < motion ? prev : motion) >= active_above;
         if (!burst && (moving || after(self, A_EWM) >= active_above)) {
             if (set_f(self, A_ACTIVE_UNTIL, ts + after(self, A_ACTIVE_LINGER)) < 0) {
+                Py_DECREF(moved);
                 return NULL;
             }
         }
-        if (set_f(self, A_PREV_MOTION, motion) < 0) {
-            return NULL;
-        }
+        set_obj(self, A_PREV_MOTION, moved);
+        Py_DECREF(moved);
         if (PyErr_Occurred()) {
             return NULL;
         }
         goto rest;
     fail_typ:
         Py_DECREF(typ);
+        Py_DECREF(moved);
         return NULL;
     }
 rest:
@@ -409,30 +388,6 @@ PyDoc_STRVAR(bind_doc,
 "Read the __slots__ offsets of ``cls`` (Activity) and keep ``method`` (its pure-Python\n"
 "update) for the calls update() hands over.");
 
-static PyObject *
-bind(PyObject *module, PyObject *args)
-{
-    PyObject *cls, *method;
-    if (!PyArg_ParseTuple(args, "O!O:bind", &PyType_Type, &cls, &method)) {
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    for (int i = 0; i < N_FIELDS; i++) {
-        PyObject *d = PyDict_GetItemString(type->tp_dict, NAMES[i]);
-        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)
-            || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, NAMES[i]);
-            return NULL;
-        }
-        offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-    }
-    Py_INCREF(cls);
-    Py_XSETREF(bound_cls, type);
-    Py_INCREF(method);
-    Py_XSETREF(py_update, method);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
     {"bind", bind, METH_VARARGS, bind_doc},
@@ -453,6 +408,11 @@ PyInit__activity(void)
     s_set_offset = PyUnicode_InternFromString("_set_offset");
     s_set_still = PyUnicode_InternFromString("_set_still");
     if (s_update == NULL || s_new_hour == NULL || s_set_offset == NULL || s_set_still == NULL) {
+        return NULL;
+    }
+    one = PyFloat_FromDouble(1.0);
+    zero = PyFloat_FromDouble(0.0);
+    if (one == NULL || zero == NULL) {
         return NULL;
     }
     for (int i = 0; i < 3; i++) {

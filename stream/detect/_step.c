@@ -15,7 +15,7 @@
  * do; divisions Python would refuse raise ZeroDivisionError here too.
  *
  * State is read and written through the instance's __slots__ (offsets taken from the class's
- * member descriptors by bind()): ChannelModel keeps no state anywhere else.
+ * member descriptors by bind(): _slots.h): ChannelModel keeps no state anywhere else.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -53,11 +53,11 @@ static const int INTS[] = {
 
 static Py_ssize_t offsets[N_FIELDS];
 static PyTypeObject *bound_cls = NULL;  /* ChannelModel */
-static PyObject *py_step = NULL;        /* ChannelModel.step, the pure-Python method */
+static PyObject *py_method = NULL;      /* ChannelModel.step, the pure-Python method */
 static PyObject *s_learn_profile = NULL;
 static PyObject *s_step = NULL;
 
-#define SLOT(self, i) (*(PyObject **)((char *)(self) + offsets[i]))
+#include "_slots.h"
 
 /* Constants of baseline.py and robust.py (their names there). */
 #define CUSUM_UNIT 60.0    /* _CUSUM_UNIT */
@@ -79,45 +79,6 @@ static PyObject *s_step = NULL;
 #define YOUNG_TAU 7200.0   /* robust._YOUNG_TAU */
 #define R_MAX 1e300        /* robust._R_MAX */
 #define REL_RESOLUTION 1e-9 /* robust._REL_RESOLUTION */
-
-/* Replace slot i of self by the new reference o; -1 if o is NULL (an allocation failed). */
-static inline int
-set_new(PyObject *self, int i, PyObject *o)
-{
-    if (o == NULL) {
-        return -1;
-    }
-    PyObject **p = (PyObject **)((char *)self + offsets[i]);
-    PyObject *old = *p;
-    *p = o;
-    Py_XDECREF(old);
-    return 0;
-}
-
-static inline void
-set_obj(PyObject *self, int i, PyObject *v)
-{
-    Py_INCREF(v);
-    (void)set_new(self, i, v);
-}
-
-static inline int
-set_f(PyObject *self, int i, double v)
-{
-    return set_new(self, i, PyFloat_FromDouble(v));
-}
-
-static inline int
-set_i(PyObject *self, int i, long v)
-{
-    return set_new(self, i, PyLong_FromLong(v));
-}
-
-static inline double
-F(PyObject *self, int i)
-{
-    return PyFloat_AS_DOUBLE(SLOT(self, i));
-}
 
 /* An exact int of at most a long's range, or -1 with *ok = 0. */
 static inline long
@@ -151,7 +112,7 @@ get_array(PyObject *o, Py_buffer *view, char fmt, Py_ssize_t itemsize, Py_ssize_
 static PyObject *
 fallback(PyObject *const *args)
 {
-    return PyObject_Vectorcall(py_step, args, 7, NULL);
+    return PyObject_Vectorcall(py_method, args, 7, NULL);
 }
 
 static int
@@ -717,30 +678,6 @@ PyDoc_STRVAR(bind_doc,
 "bind(cls, method) -> None\n\n"
 "Read the __slots__ offsets of ``cls`` (ChannelModel) and keep ``method`` (its pure-Python\n"
 "step) for the calls step() hands over.");
-
-static PyObject *
-bind(PyObject *module, PyObject *args)
-{
-    PyObject *cls, *method;
-    if (!PyArg_ParseTuple(args, "O!O:bind", &PyType_Type, &cls, &method)) {
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    for (int i = 0; i < N_FIELDS; i++) {
-        PyObject *d = PyDict_GetItemString(type->tp_dict, NAMES[i]);
-        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)
-            || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, NAMES[i]);
-            return NULL;
-        }
-        offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-    }
-    Py_INCREF(cls);
-    Py_XSETREF(bound_cls, type);
-    Py_INCREF(method);
-    Py_XSETREF(py_step, method);
-    Py_RETURN_NONE;
-}
 
 static PyMethodDef methods[] = {
     {"step", (PyCFunction)(void (*)(void))step, METH_FASTCALL, step_doc},
