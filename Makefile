@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # Re-install only when the dependency list or a compiled module changes; the pip cache lives
 # outside the repo.
-$(STAMP): pyproject.toml setup.py stream/detect/_step.c stream/detect/_activity.c
+$(STAMP): pyproject.toml setup.py $(wildcard stream/detect/_*.c stream/detect/_*.h)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# setuptools prints an 11-line 'Editable installation' notice (not a problem) on every install
@@ -70,4 +70,4 @@ browser:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dashboard/node_modules api/static/vendor
-	rm -f stream/detect/_step.*.so stream/detect/_activity.*.so
+	rm -f stream/detect/_*.so

@@ -19,11 +19,11 @@ Usage::
 
 Each phase runs in its own subprocess so peak RSS (``ru_maxrss``) belongs to that phase only.
 
-The detectors run the compiled ``ChannelModel.step`` and ``Activity.update``
-(``stream/detect/_step.c``, ``stream/detect/_activity.c``) when they were built, and each run
-says so. ``--compare`` replays each run twice, with them and with the pure-Python methods, in
-alternating order, and prints both medians and their ratio: one run's figures on the same
-noisy machine.
+The detectors run the compiled ``ChannelModel.step``, ``Activity.update`` and
+``DataQuality.on_sample`` (``stream/detect/_step.c``, ``_activity.c``, ``_technical.c``) when
+they were built, and each run says so. ``--compare`` replays each run twice, with them and
+with the pure-Python methods, in alternating order, and prints both medians and their ratio:
+one run's figures on the same noisy machine.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import BuiltinFunctionType
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -87,8 +88,9 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
     from alerts.model import Alert
     from ingest.simulator import read_labels
     from stream.cohort_eval import configs_from_labels
-    from stream.detect.activity import Activity, activity_update
-    from stream.detect.baseline import ChannelModel, channel_step
+    from stream.detect.activity import activity_update
+    from stream.detect.baseline import channel_step
+    from stream.detect.technical import quality_on_sample
     from stream.records import RecordReader
     from stream.replay import replay
     from vigil.settings import get_settings
@@ -121,8 +123,10 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
         "samples_per_cpu_s": result.samples / cpu,
         "peak_rss_mib": _peak_rss_mib(),
         "alerts": len(result.alerts),
-        "compiled": channel_step is not ChannelModel.step
-        and activity_update is not Activity.update,
+        "compiled": all(
+            isinstance(f, BuiltinFunctionType)
+            for f in (channel_step, activity_update, quality_on_sample)
+        ),
     }
 
 
@@ -198,6 +202,7 @@ def main() -> None:
         if args.pure_python:  # as if the compiled modules had not been built
             sys.modules["stream.detect._step"] = None  # type: ignore[assignment]
             sys.modules["stream.detect._activity"] = None  # type: ignore[assignment]
+            sys.modules["stream.detect._technical"] = None  # type: ignore[assignment]
         print(json.dumps(phase_replay(args.cohort, args.states_file)))
         return
     if args.phase == "states":

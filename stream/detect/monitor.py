@@ -106,7 +106,7 @@ from stream.detect.rules import (
     scale2_rule,
 )
 from stream.detect.sources import SpotClocks, is_spot
-from stream.detect.technical import DataQuality
+from stream.detect.technical import DataQuality, quality_on_sample
 from stream.detect.vitals import (
     EVIDENCE_FRESH_S,
     FRESH_S,
@@ -530,7 +530,7 @@ class PatientMonitor:
                 if f is not None:
                     findings.append(f)
             if not follows:
-                findings.extend(self.quality.on_sample(ts, quality=sample.quality, values=sample))
+                findings.extend(quality_on_sample(self.quality, ts, sample.quality, sample))
         return best, findings
 
     def tick(self, now: float) -> list[Finding]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,7 @@ from stream.detect.vitals import clock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FLATLINE_VITALS", "DataQuality"]
+__all__ = ["FLATLINE_VITALS", "DataQuality", "quality_on_sample"]
 
 #: Vitals that vary from minute to minute in a living patient (flatline detection).
 FLATLINE_VITALS = ("hr", "rr")
@@ -221,3 +221,29 @@ def _gap_text(last_seen: float, mins: int, offline: bool) -> tuple[str, dict[str
         else f"No data since {since} ({mins} min): charging, out of range or removed?"
     )
     return text, {"silent_min": mins}
+
+
+def _compiled_on_sample() -> Callable[[DataQuality, float, float | None, object], list[Finding]]:
+    """``on_sample(quality_state, ts, quality, values)``: :meth:`DataQuality.on_sample` compiled
+    (``stream/detect/_technical.c``, built by ``pip install``) if it was built, else the method.
+    Either leaves the same state and returns the same findings; the compiled one hands the
+    pure-Python method every call outside its common case (a sample of float readings, state
+    of DataQuality's own types, no finding to report), and calls a subclass's instance's own
+    ``on_sample``."""
+    try:
+        from stream.detect import _technical  # (a C extension: setup.py)
+    except ImportError:
+
+        def method(
+            dq: DataQuality, ts: float, quality: float | None, values: object
+        ) -> list[Finding]:
+            return dq.on_sample(ts, quality=quality, values=values)
+
+        return method
+    _technical.bind(DataQuality, DataQuality.on_sample)
+    return _technical.on_sample
+
+
+#: :meth:`DataQuality.on_sample` as a function of the state, positional and compiled when it
+#: can be (the monitor calls it once per sample: ``quality_on_sample(dq, ts, quality, sample)``).
+quality_on_sample = _compiled_on_sample()

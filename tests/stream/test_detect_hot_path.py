@@ -12,7 +12,9 @@ without its original, or the other way round, fails here.
 The compiled step (``stream/detect/_step.c``, which the monitor calls) copies ``step`` in C.
 On the same streams, and on calls it hands back to the method, it must leave the same state
 and return the same score, bit for bit; so must a replay of a simulated cohort. Likewise the
-compiled ``Activity.update`` (``stream/detect/_activity.c``), on a wearable's motion streams.
+compiled ``Activity.update`` (``stream/detect/_activity.c``), on a wearable's motion streams,
+and ``DataQuality.on_sample`` (``stream/detect/_technical.c``), on runs of poor signal and of
+stuck readings.
 """
 
 from __future__ import annotations
@@ -23,16 +25,20 @@ import itertools
 import math
 import pickle
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from ingest.sample import Sample
 from ingest.simulator.cohort import CohortSpec, simulate_cohort
-from stream.detect import _activity, _step, activity, baseline, monitor
+from stream.detect import _activity, _step, _technical, activity, baseline, monitor, technical
 from stream.detect.activity import Activity
 from stream.detect.baseline import ACTIVE, LEARN_LOWS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.channel_state import FIELDS
+from stream.detect.findings import Finding
+from stream.detect.technical import DataQuality
 from stream.replay import replay
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
@@ -171,30 +177,32 @@ def test_activity_update_returns_its_context(seed):
 # -- the compiled step (stream/detect/_step.c) -------------------------------------------------
 
 
-def state_of(m: ChannelModel) -> list[str]:
+def state_of(m: object, fields: tuple[str, ...] = FIELDS) -> list[str]:
     """Every saved field of ``m``, exactly (``repr`` tells -0.0 from 0.0 and shows NaN)."""
-    return [f"{k}={getattr(m, k)!r}:{type(getattr(m, k)).__name__}" for k in FIELDS]
+    return [f"{k}={getattr(m, k)!r}:{type(getattr(m, k)).__name__}" for k in fields]
+
+
+@contextmanager
+def counting(module: Any, cls: type, method: Callable[..., Any]) -> Iterator[list[int]]:
+    """Count the calls ``module``'s compiled method hands to the pure-Python ``method``."""
+    calls = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return method(*args, **kwargs)
+
+    module.bind(cls, counted)
+    try:
+        yield calls
+    finally:
+        module.bind(cls, method)
 
 
 @pytest.fixture
 def handed_over():
     """Count the calls the compiled step hands to the pure-Python method."""
-    calls = [0]
-
-    def method(*args):
-        calls[0] += 1
-        return ChannelModel.step(*args)
-
-    _step.bind(ChannelModel, method)
-    try:
+    with counting(_step, ChannelModel, ChannelModel.step) as calls:
         yield calls
-    finally:
-        _step.bind(ChannelModel, ChannelModel.step)
-
-
-def test_the_compiled_step_is_built_and_used():
-    # CI builds it (pip install runs setup.py); a missing compiler must not pass unnoticed
-    assert baseline.channel_step is _step.step
 
 
 @pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
@@ -272,37 +280,6 @@ def test_a_state_of_other_types_is_handed_to_the_method(handed_over):
     assert handed_over[0] >= 1
 
 
-def test_replay_gives_the_same_output_with_the_compiled_step(monkeypatch):
-    # a simulated cohort past its first day (the trend detector runs), every regime of it
-    cohort = simulate_cohort(CohortSpec(patients=6, days=1.5, seed=11))
-    records = [dict(r.payload) for r in cohort.records()]
-
-    def run() -> tuple[list[dict[str, object]], list[tuple[str, float, float]]]:
-        result = replay(records, partitions=3)
-        return [a.to_json_dict() for a in result.alerts], result.scores
-
-    compiled = run()
-    monkeypatch.setattr(monitor, "channel_step", ChannelModel.step)
-    assert run() == compiled
-    assert any(a["category"] == "clinical" for a in compiled[0])
-
-
-def test_a_subclass_gets_its_own_step():
-    class Counting(ChannelModel):
-        __slots__ = ("calls",)
-
-        def step(self, *args: object, **kwargs: object) -> float:
-            self.calls = getattr(self, "calls", 0) + 1
-            return super().step(*args, **kwargs)
-
-    sub, method = Counting(), warm()
-    sub.__setstate__(method.__getstate__())
-    p = _step.step(sub, 72.0, 12000.0, REST, True, True, time_of_day(12000.0))
-    assert sub.calls == 1
-    assert repr(p) == repr(method.step(72.0, 12000.0, REST, True, True, time_of_day(12000.0)))
-    assert state_of(sub) == state_of(method)
-
-
 # -- the compiled Activity.update (stream/detect/_activity.c) ---------------------------------
 
 
@@ -347,43 +324,21 @@ def motions(seed: int, days: float = 3.0) -> Iterator[tuple[float | None, float 
 
 
 def activity_state(a: Activity) -> list[str]:
-    """Every saved field of ``a``, exactly (``repr`` tells -0.0 from 0.0 and shows NaN)."""
-    return [f"{k}={getattr(a, k)!r}:{type(getattr(a, k)).__name__}" for k in Activity.__slots__]
-
-
-@pytest.fixture
-def updates_handed_over():
-    """Count the calls the compiled update hands to the pure-Python method."""
-    calls = [0]
-
-    def method(*args):
-        calls[0] += 1
-        return Activity.update(*args)
-
-    _activity.bind(Activity, method)
-    try:
-        yield calls
-    finally:
-        _activity.bind(Activity, Activity.update)
-
-
-def test_the_compiled_update_is_built_and_used():
-    # CI builds it (pip install runs setup.py); a missing compiler must not pass unnoticed
-    assert activity.activity_update is _activity.update
-    assert monitor.activity_update is _activity.update
+    return state_of(a, Activity.__slots__)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_the_compiled_update_leaves_the_state_the_method_does(seed, updates_handed_over):
+def test_the_compiled_update_leaves_the_state_the_method_does(seed):
     method, compiled = Activity(), Activity()
     calls = 0
-    for motion, quality, ts in motions(seed):
-        expected = method.update(motion, quality, ts)
-        assert _activity.update(compiled, motion, quality, ts) == expected
-        assert activity_state(compiled) == activity_state(method)
-        calls += 1
-    assert updates_handed_over[0] == 0 and calls > 3000
-    assert pickle.dumps(compiled) == pickle.dumps(method)
+    with counting(_activity, Activity, Activity.update) as handed_over:
+        for motion, quality, ts in motions(seed):
+            expected = method.update(motion, quality, ts)
+            assert _activity.update(compiled, motion, quality, ts) == expected
+            assert activity_state(compiled) == activity_state(method)
+            assert pickle.dumps(compiled) == pickle.dumps(method)
+            calls += 1
+    assert handed_over[0] == 0 and calls > 3000
 
 
 def awake() -> Activity:
@@ -425,32 +380,141 @@ def test_a_zero_still_bound_fails_as_the_method_does():
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == "raised"
 
 
-def test_an_activity_of_other_types_is_handed_to_the_method(updates_handed_over):
+def test_an_activity_of_other_types_is_handed_to_the_method():
     method, compiled = Activity(tau=300), Activity(tau=300)  # an integer parameter
-    for motion, quality, ts in itertools.islice(motions(6), 300):
-        assert _activity.update(compiled, motion, quality, ts) == method.update(motion, quality, ts)
+    with counting(_activity, Activity, Activity.update) as handed_over:
+        for motion, quality, ts in itertools.islice(motions(6), 300):
+            expected = method.update(motion, quality, ts)
+            assert _activity.update(compiled, motion, quality, ts) == expected
     assert activity_state(compiled) == activity_state(method)
-    assert updates_handed_over[0] == 300
+    assert handed_over[0] == 300
 
 
-def test_a_subclass_of_activity_gets_its_own_update():
-    class Counting(Activity):
-        __slots__ = ("calls",)
-
-        def update(self, *args: Any, **kwargs: Any) -> tuple[int, bool]:
-            self.calls = getattr(self, "calls", 0) + 1
-            return super().update(*args, **kwargs)
-
-    sub, method = Counting(), awake()
-    for k in Activity.__slots__:
-        setattr(sub, k, copy.deepcopy(getattr(method, k)))
-    assert _activity.update(sub, 0.05, 0.9, MONDAY + 2e5) == method.update(0.05, 0.9, MONDAY + 2e5)
-    assert sub.calls == 1
-    assert activity_state(sub) == activity_state(method)
+# -- the compiled DataQuality.on_sample (stream/detect/_technical.c) --------------------------
 
 
-def test_replay_gives_the_same_output_with_the_compiled_update(monkeypatch):
-    cohort = simulate_cohort(CohortSpec(patients=6, days=1.5, seed=12))
+def quality_samples(seed: int, n: int = 4000) -> Iterator[tuple[float, float | None, Sample]]:
+    """(ts, quality, sample) of a wearable: runs of poor signal and of stuck readings (each
+    long enough to report, and shorter), gaps, reordered times, readings missing."""
+    rng = random.Random(seed)
+    ts = MONDAY + rng.uniform(0.0, 86400.0)
+    poor = stuck = 0
+    hr = rr = 70.0
+    for _ in range(n):
+        r = rng.random()
+        ts += rng.uniform(2000.0, 4000.0) if r < 0.005 else -30.0 if r < 0.01 else 60.0
+        if not poor and rng.random() < 0.01:
+            poor = rng.randint(3, 25)
+        if not stuck and rng.random() < 0.01:
+            stuck = rng.randint(3, 45)
+        quality = None if rng.random() < 0.2 else rng.uniform(0.0, 0.45) if poor else 0.9
+        poor = max(0, poor - 1)
+        if stuck:
+            stuck -= 1
+        else:
+            hr, rr = float(rng.randint(60, 80)), float(rng.randint(12, 18))
+        sample = Sample(
+            patient_id="p",
+            device_id="d",
+            ts=ts,
+            hr=None if rng.random() < 0.05 else hr,
+            rr=None if rng.random() < 0.05 else rr,
+            quality=quality,
+        )
+        yield ts, quality, sample
+
+
+def quality_state(dq: DataQuality) -> list[str]:
+    return state_of(dq, DataQuality.__slots__)
+
+
+def findings_of(out: list[Finding]) -> list[tuple[object, ...]]:
+    return [(f.kind, f.severity, f.vitals, f.since, f.message, f.evidence) for f in out]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_compiled_on_sample_leaves_the_state_the_method_does(seed):
+    method, compiled = DataQuality(), DataQuality()
+    reported = 0
+    with counting(_technical, DataQuality, DataQuality.on_sample) as handed_over:
+        for ts, quality, sample in quality_samples(seed):
+            expected = method.on_sample(ts, quality=quality, values=sample)
+            got = _technical.on_sample(compiled, ts, quality, sample)
+            assert findings_of(got) == findings_of(expected)
+            assert quality_state(compiled) == quality_state(method)
+            assert pickle.dumps(compiled) == pickle.dumps(method)
+            reported += bool(expected)
+    # the calls that report a finding are the method's; most are not
+    assert 0 < reported == handed_over[0] < 0.2 * 4000
+
+
+ODD_QUALITY_CALLS = {
+    "a mapping": (MONDAY + 2e5, 0.9, {"hr": 72.0, "rr": 14.0}),
+    "an integer time": (int(MONDAY + 2e5), 0.9, Sample("p", "d", MONDAY + 2e5, hr=72.0)),
+    "an integer quality": (MONDAY + 2e5, 1, Sample("p", "d", MONDAY + 2e5, hr=72.0)),
+    "no readings": (MONDAY + 2e5, None, object()),
+    "an old time": (MONDAY, 0.1, Sample("p", "d", MONDAY, hr=70.0, rr=14.0)),
+}
+
+
+def flat_then_poor() -> DataQuality:
+    dq = DataQuality()
+    for i in range(20):
+        dq.on_sample(MONDAY + 1e5 + 60.0 * i, quality=0.9 if i < 10 else 0.1, values={"hr": 70.0})
+    return dq
+
+
+@pytest.mark.parametrize("call", ODD_QUALITY_CALLS.values(), ids=ODD_QUALITY_CALLS.keys())
+def test_odd_on_sample_calls_give_what_the_method_gives(call):
+    method, compiled = flat_then_poor(), flat_then_poor()
+    ts, quality, values = call
+    expected = method.on_sample(ts, quality=quality, values=values)
+    assert findings_of(_technical.on_sample(compiled, ts, quality, values)) == findings_of(expected)
+    assert quality_state(compiled) == quality_state(method)
+
+
+def test_a_quality_state_of_other_types_is_handed_to_the_method():
+    method, compiled = DataQuality(gap_after=1800), DataQuality(gap_after=1800)  # an integer
+    with counting(_technical, DataQuality, DataQuality.on_sample) as handed_over:
+        for ts, quality, sample in itertools.islice(quality_samples(4), 200):
+            expected = method.on_sample(ts, quality=quality, values=sample)
+            got = _technical.on_sample(compiled, ts, quality, sample)
+            assert findings_of(got) == findings_of(expected)
+    assert quality_state(compiled) == quality_state(method)
+    assert handed_over[0] == 200
+
+
+# -- every compiled method ---------------------------------------------------------------------
+
+
+def pure_on_sample(
+    dq: DataQuality, ts: float, quality: float | None, values: object
+) -> list[Finding]:
+    return dq.on_sample(ts, quality=quality, values=values)
+
+
+#: The monitor's name of each compiled method, the pure-Python method it stands for, and the
+#: module that defines it.
+PURE = {
+    "step": ("channel_step", ChannelModel.step, baseline),
+    "update": ("activity_update", Activity.update, activity),
+    "on_sample": ("quality_on_sample", pure_on_sample, technical),
+}
+COMPILED = {"step": _step.step, "update": _activity.update, "on_sample": _technical.on_sample}
+
+
+@pytest.mark.parametrize(("name", "compiled"), COMPILED.items())
+def test_every_compiled_method_is_built_and_used(name, compiled):
+    # CI builds them (pip install runs setup.py); a missing compiler must not pass unnoticed
+    monitors_name, _, module = PURE[name]
+    assert getattr(module, monitors_name) is compiled
+    assert getattr(monitor, monitors_name) is compiled
+
+
+@pytest.mark.parametrize(("name", "method", "module"), PURE.values(), ids=PURE.keys())
+def test_replay_gives_the_same_output_compiled(name, method, module, monkeypatch):
+    # a simulated cohort past its first day (the trend detector runs), every regime of it
+    cohort = simulate_cohort(CohortSpec(patients=6, days=1.5, seed=11))
     records = [dict(r.payload) for r in cohort.records()]
 
     def run() -> tuple[list[dict[str, object]], list[tuple[str, float, float]]]:
@@ -458,6 +522,50 @@ def test_replay_gives_the_same_output_with_the_compiled_update(monkeypatch):
         return [a.to_json_dict() for a in result.alerts], result.scores
 
     compiled = run()
-    monkeypatch.setattr(monitor, "activity_update", Activity.update)
+    monkeypatch.setattr(monitor, name, method)
     assert run() == compiled
-    assert any(a["category"] == "clinical" for a in compiled[0])
+    assert {a["category"] for a in compiled[0]} == {"clinical", "technical"}
+
+
+ON_SAMPLE = Sample("p", "d", MONDAY + 2e5, hr=70.0)
+
+#: Per compiled method: its class and name, an instance with some history, the method's call
+#: and the compiled one's, and what to compare of their results.
+SUBCLASSED: dict[str, tuple[Any, ...]] = {
+    "step": (
+        ChannelModel, "step", warm,
+        lambda m: m.step(72.0, 12000.0, REST, True, True, time_of_day(12000.0)),
+        lambda m: _step.step(m, 72.0, 12000.0, REST, True, True, time_of_day(12000.0)),
+        repr,
+    ),
+    "update": (
+        Activity, "update", awake,
+        lambda m: m.update(0.05, 0.9, MONDAY + 2e5),
+        lambda m: _activity.update(m, 0.05, 0.9, MONDAY + 2e5),
+        repr,
+    ),
+    "on_sample": (
+        DataQuality, "on_sample", flat_then_poor,
+        lambda m: m.on_sample(MONDAY + 2e5, quality=0.1, values=ON_SAMPLE),
+        lambda m: _technical.on_sample(m, MONDAY + 2e5, 0.1, ON_SAMPLE),
+        findings_of,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "build", "call", "compiled", "result"), SUBCLASSED.values(), ids=SUBCLASSED
+)
+def test_a_subclass_gets_its_own_method(cls, name, build, call, compiled, result):
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        return getattr(cls, name)(self, *args, **kwargs)
+
+    counting_cls = type("Counting", (cls,), {"__slots__": ("calls",), name: counted})
+    sub, method = counting_cls(), build()
+    slots = [k for c in cls.__mro__ for k in getattr(c, "__slots__", ())]
+    for k in slots:
+        setattr(sub, k, copy.deepcopy(getattr(method, k)))
+    assert result(compiled(sub)) == result(call(method))
+    assert sub.calls == 1
+    assert state_of(sub, tuple(slots)) == state_of(method, tuple(slots))
