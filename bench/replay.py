@@ -105,7 +105,7 @@ def phase_replay(cohort: Path, states_out: Path | None) -> dict[str, float]:
 
         t0, c0 = time.perf_counter(), time.process_time()
         result = replay(
-            RecordReader(cohort / "samples.jsonl"),
+            RecordReader(cohort / "samples.jsonl").entries(),
             configs=configs,
             partitions=partitions,
             keep_scores=False,

@@ -253,7 +253,7 @@ def replay(
 
         with bar:
             result = run_replay(
-                reader,
+                reader.entries(),
                 configs=configs,
                 partitions=partitions,
                 keep_scores=False,

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from ingest.payload import loads_lenient
-from ingest.sample import coerce_text_fields
+from ingest.sample import Sample, coerce_text_fields, parse_json_sample
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,31 @@ class RecordReader:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._csv() if self.is_csv else self._jsonl()
 
-    def _jsonl(self) -> Iterator[dict[str, Any]]:
-        loads = orjson.loads
+    def entries(self) -> Iterator[dict[str, Any] | Sample]:
+        """The records as :meth:`__iter__` reads them, or their samples, as ``vigil replay``
+        takes them: a JSON line that :func:`~ingest.sample.parse_json_sample` accepts comes as
+        its validated :class:`~ingest.sample.Sample` (one call instead of a JSON object and its
+        validation), every other record as the mapping :meth:`__iter__` gives."""
+        if self.is_csv:
+            yield from self._csv()
+            return
         default = self.patient_id
+        for line in self._lines():
+            sample = parse_json_sample(line, patient_id=default)
+            if sample is not None:
+                yield sample
+            else:
+                obj = self._record(line)
+                if obj is not None:
+                    yield obj
+
+    def _jsonl(self) -> Iterator[dict[str, Any]]:
+        for line in self._lines():
+            obj = self._record(line)
+            if obj is not None:
+                yield obj
+
+    def _lines(self) -> Iterator[bytes]:
         done = mark = 0
         with self.path.open("rb") as fh:
             for line in fh:
@@ -123,23 +145,28 @@ class RecordReader:
                 if done - mark >= _PROGRESS_EVERY and self.on_progress is not None:
                     self.on_progress(done)
                     mark = done
-                try:
-                    obj = loads(line)
-                except orjson.JSONDecodeError:
-                    if not line.strip():
-                        continue  # a blank line (checked only here: most lines are JSON)
-                    try:  # NaN, Infinity, 1e400: read as the gateway reads them (not_finite)
-                        obj = loads_lenient(line)
-                    except ValueError:
-                        obj = None
-                if type(obj) is not dict:
-                    self.malformed += 1
-                    continue
-                if default is not None and obj.get("patient_id") is None:
-                    obj["patient_id"] = default
-                yield obj
+                yield line
         if self.on_progress is not None:
             self.on_progress(done)
+
+    def _record(self, line: bytes) -> dict[str, Any] | None:
+        """The mapping of a JSON line; ``None`` for a blank line, or one that is no JSON
+        object (counted in :attr:`malformed`)."""
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if not line.strip():
+                return None  # a blank line (checked only here: most lines are JSON)
+            try:  # NaN, Infinity, 1e400: read as the gateway reads them (not_finite)
+                obj = loads_lenient(line)
+            except ValueError:
+                obj = None
+        if type(obj) is not dict:
+            self.malformed += 1
+            return None
+        if self.patient_id is not None and obj.get("patient_id") is None:
+            obj["patient_id"] = self.patient_id
+        return obj
 
     def _csv(self) -> Iterator[dict[str, Any]]:
         with self.path.open("rb") as raw:

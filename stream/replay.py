@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from alerts.model import Alert
 from ingest.exceptions import SampleRejected
-from ingest.sample import parse_sample, parse_ts
+from ingest.sample import Sample, parse_sample, parse_ts
 from stream.detect.config import PatientConfig
 from stream.detect.sources import clock_time
 from stream.pipeline import Pipeline
@@ -75,7 +75,7 @@ class ReplayResult:
 
 
 def replay(
-    records: Iterable[Mapping[str, object]],
+    records: Iterable[Mapping[str, object] | Sample],
     *,
     configs: Mapping[str, PatientConfig] | None = None,
     pipeline: Pipeline | None = None,
@@ -92,7 +92,8 @@ def replay(
     ----------
     records
         Raw sample mappings in arrival order, each with ``patient_id`` and ``device_id``
-        (absent: the patient id).
+        (absent: the patient id), or samples already validated
+        (:meth:`stream.records.RecordReader.entries`).
     configs
         Clinician settings by patient id (ignored when ``pipeline`` is given).
     pipeline
@@ -140,7 +141,12 @@ def replay(
     samples = accepted = 0
     for raw in records:
         samples += 1
-        pid = raw.get("patient_id")
+        mapping: Mapping[str, object] | None
+        pid: object
+        if isinstance(raw, Sample):  # validated by the reader (RecordReader.entries)
+            sample, mapping, pid = raw, None, raw.patient_id
+        else:
+            mapping, pid = raw, raw.get("patient_id")
         if partitioned and isinstance(pid, str) and pid:
             try:
                 part = partition_of[pid]
@@ -149,23 +155,24 @@ def replay(
             pipe = part.pipeline
             process = pipe.process
             watermark, next_tick = part.watermark, part.next_tick
-        did = raw.get("device_id")
-        if did is None:  # a recorded stream without devices: one per patient
-            did = pid
-        try:
-            sample = parse_sample(raw, patient_id=pid, device_id=did)  # type: ignore[arg-type]
-        except SampleRejected as exc:
-            rejected[exc.reason_code] += 1
-            if isinstance(pid, str) and pid:
-                try:
-                    ts = parse_ts(raw.get("ts"))
-                except SampleRejected:
-                    ts = watermark if watermark > -math.inf else 0.0
-                for a in pipe.note_rejected(pid, ts, exc.reason_code):
-                    alerts.append(a)
-                    if on_alert is not None:
-                        on_alert(a)
-            continue
+        if mapping is not None:
+            did = mapping.get("device_id")
+            if did is None:  # a recorded stream without devices: one per patient
+                did = pid
+            try:
+                sample = parse_sample(mapping, patient_id=pid, device_id=did)  # type: ignore[arg-type]
+            except SampleRejected as exc:
+                rejected[exc.reason_code] += 1
+                if isinstance(pid, str) and pid:
+                    try:
+                        ts = parse_ts(mapping.get("ts"))
+                    except SampleRejected:
+                        ts = watermark if watermark > -math.inf else 0.0
+                    for a in pipe.note_rejected(pid, ts, exc.reason_code):
+                        alerts.append(a)
+                        if on_alert is not None:
+                            on_alert(a)
+                continue
         ts = sample.ts
         # the clock's time: a spot sample's earlier (stream.partition; a sample with HR is
         # none: most samples, without a call)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from ingest.sample import (
     Sample,
     coerce_text_fields,
     format_ts,
+    parse_json_sample,
     parse_sample,
     parse_ts,
 )
@@ -244,3 +246,94 @@ def test_odd_but_valid_values_get_their_precise_reason():
     with pytest.raises(SampleRejected, match="bad_channel_name"):
         parse({"ts": TS, "hr": 70, "\ud800": 1.0})
     assert parse({"ts": "1709280000.5", "hr": 70}).ts == 1709280000.5
+
+
+# -- the JSON fast path (parse_json_sample) ----------------------------------------------------
+
+
+def general(line: bytes, patient_id: str | None = None) -> Sample | str:
+    """What the general path makes of a JSON line, as replay reads one: the sample or why not."""
+    raw = orjson.loads(line)
+    pid = raw.get("patient_id") if isinstance(raw, dict) else None
+    pid = patient_id if pid is None else pid
+    did = raw.get("device_id") if isinstance(raw, dict) else None
+    try:
+        return parse_sample(raw, patient_id=pid, device_id=pid if did is None else did)
+    except SampleRejected as e:
+        return e.reason_code
+
+
+PLAIN = [
+    b'{"patient_id":"p1","device_id":"d1","ts":"2024-03-01T08:00:00Z","hr":72,"spo2":97}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":72.5,"motion":0.02,"quality":0.9}',
+    b'{"patient_id":"p1","ts":"1709280000","sbp":120,"dbp":80}',
+    b'{"patient_id":"p1","ts":1709280000.25,"temp":36.8,"rr":14,"glucose":null}',
+    b'{"ts":1709280000,"hr":72,"patient_id":"p1","hr":75}',  # the last of a key, as orjson
+    b'{"patient_id":"p1","ts":"2024-03-01T09:00:00+01:00","hr":20,"spo2":100}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"custom":{}}',  # as Sample.to_dict writes
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"custom":null}',
+]
+
+
+@pytest.mark.parametrize("line", PLAIN)
+def test_a_plain_json_line_is_the_sample_the_general_path_makes(line):
+    sample = parse_json_sample(line)
+    assert sample is not None and sample == general(line)
+
+
+GENERAL = [
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"hrv":41.0}',  # a custom channel
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"custom":{"hrv":41.0}}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"custom":{"HRV":41.0}}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"custom":[]}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"firmware":"1.2"}',  # metadata
+    b'{"patient_id":"p1","ts":1709280000,"hr":72,"received_at":1709280001}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":301}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":true}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":"72"}',
+    b'{"patient_id":"p1","ts":1709280000,"hr":1e400}',
+    b'{"patient_id":"p1","hr":72}',
+    b'{"patient_id":"p1","ts":null,"hr":72}',
+    b'{"patient_id":"p1","ts":"yesterday","hr":72}',
+    b'{"patient_id":"p1","ts":1709280000000,"hr":72}',
+    b'{"patient_id":"p1","ts":1709280000,"sbp":80,"dbp":90}',
+    b'{"patient_id":"p1","ts":1709280000,"motion":0.2}',
+    b'{"patient_id":"","ts":1709280000,"hr":72}',
+    b'{"patient_id":7,"ts":1709280000,"hr":72}',
+    b'{"ts":1709280000,"hr":72}',
+    b'{"patient_id":"p1","device_id":"","ts":1709280000,"hr":72}',
+    b"[1709280000, 72]",
+    b"{not json",
+    b"",
+]
+
+
+@pytest.mark.parametrize("line", GENERAL)
+def test_every_other_line_is_left_to_the_general_path(line):
+    assert parse_json_sample(line) is None
+
+
+def test_a_line_without_its_patient_takes_the_readers():
+    line = b'{"ts":1709280000,"hr":72}'
+    sample = parse_json_sample(line, patient_id="cpu")
+    assert sample is not None and sample == general(line, patient_id="cpu")
+    assert (sample.patient_id, sample.device_id) == ("cpu", "cpu")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["patient_id", "device_id", "ts", *RANGES, "hrv"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-10, 2_000_000_000),
+            st.floats(-1e3, 2e9),
+            st.sampled_from(["p1", "", "2024-03-01T08:00:00Z", "x"]),
+        ),
+    )
+)
+def test_the_fast_path_accepts_only_what_the_general_path_accepts_as_the_same(raw):
+    line = orjson.dumps(raw)
+    sample = parse_json_sample(line)
+    if sample is not None:
+        assert sample == general(line)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from ingest.sample import Sample
 from stream.pipeline import Pipeline
+from stream.records import RecordReader
 from stream.replay import replay
 from tests.stream.detect_synth import T0, Person, ramp, samples
 
@@ -99,3 +104,31 @@ def test_replay_continues_an_existing_pipeline():
     replay(data[:50], pipeline=pipe)
     tail = replay(data[50:], pipeline=pipe)
     assert tail.scores == replay(data).scores[50:]
+
+
+def test_replay_of_a_files_entries_is_replay_of_its_records(tmp_path: Path):
+    # plain lines come validated (RecordReader.entries); custom channels, metadata, refused
+    # samples, runs of them and lines without a device take the general path, in between
+    data = rows(3, 300)
+    for i, d in enumerate(data):
+        if i % 7 == 0:
+            d["hrv"] = 40.0 + i % 5
+        if i % 11 == 0:
+            d["firmware"] = "1.2"
+        if i % 13 == 0:
+            del d["device_id"]
+        if 400 <= i < 430 and d["patient_id"] == "p2":
+            d["hr"] = 999
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in data))
+
+    def run(entries: bool) -> tuple[Any, ...]:
+        reader = RecordReader(p)
+        result = replay(reader.entries() if entries else reader, partitions=3)
+        alerts = [a.to_json_dict() for a in result.alerts]
+        return alerts, result.scores, result.accepted, result.rejected
+
+    validated = sum(type(e) is Sample for e in RecordReader(p).entries())
+    assert 0.5 * len(data) < validated < len(data)
+    assert run(entries=True) == run(entries=False)
+    assert run(entries=True)[3] == {"out_of_range": 10}
