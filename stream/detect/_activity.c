@@ -209,12 +209,7 @@ PyDoc_STRVAR(update_doc,
 static PyObject *
 update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "update() takes exactly 4 positional arguments");
-        return NULL;
-    }
-    if (bound_cls == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "update() before bind()");
+    if (!ready("update", nargs, 4)) {
         return NULL;
     }
     PyObject *self = args[0], *motion_o = args[1], *quality_o = args[2], *ts_o = args[3];
@@ -383,22 +378,7 @@ rest:
     return PyTuple_Pack(2, contexts[ctx], reliable ? Py_True : Py_False);
 }
 
-PyDoc_STRVAR(bind_doc,
-"bind(cls, method) -> None\n\n"
-"Read the __slots__ offsets of ``cls`` (Activity) and keep ``method`` (its pure-Python\n"
-"update) for the calls update() hands over.");
-
-static PyMethodDef methods[] = {
-    {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
-    {"bind", bind, METH_VARARGS, bind_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_activity",
-    "Activity.update, compiled (see stream/detect/_activity.c).", -1, methods,
-    NULL, NULL, NULL, NULL,
-};
+SLOTS_MODULE("_activity", "Activity", "update", update, update_doc)
 
 PyMODINIT_FUNC
 PyInit__activity(void)

@@ -51,6 +51,22 @@ F(PyObject *self, int i)
     return PyFloat_AS_DOUBLE(SLOT(self, i));
 }
 
+/* Whether the compiled method name() may run: called with n positional arguments (as the
+ * method, self first), after bind(). Otherwise the exception is set. */
+static int
+ready(const char *name, Py_ssize_t nargs, Py_ssize_t n)
+{
+    if (nargs != n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd positional arguments", name, n);
+        return 0;
+    }
+    if (bound_cls == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%s() before bind()", name);
+        return 0;
+    }
+    return 1;
+}
+
 /* bind(cls, method): read the __slots__ offsets of cls and keep method. */
 static PyObject *
 bind(PyObject *module, PyObject *args)
@@ -75,5 +91,23 @@ bind(PyObject *module, PyObject *args)
     Py_XSETREF(py_method, method);
     Py_RETURN_NONE;
 }
+
+/* The module of a compiled method: its function NAME (FUNC, documented by DOC), bind(), and
+ * the module definition (PyInit_<MODNAME> creates it with PyModule_Create(&module)). */
+#define SLOTS_MODULE(MODNAME, CLS, NAME, FUNC, DOC)                                           \
+    PyDoc_STRVAR(bind_doc,                                                                    \
+                 "bind(cls, method) -> None\n\n"                                              \
+                 "Read the __slots__ offsets of ``cls`` (" CLS ") and keep ``method`` (its "  \
+                 "pure-Python\n" NAME ") for the calls " NAME "() hands over.");              \
+    static PyMethodDef methods[] = {                                                          \
+        {NAME, (PyCFunction)(void (*)(void))FUNC, METH_FASTCALL, DOC},                        \
+        {"bind", bind, METH_VARARGS, bind_doc},                                               \
+        {NULL, NULL, 0, NULL},                                                                \
+    };                                                                                        \
+    static struct PyModuleDef module = {                                                      \
+        PyModuleDef_HEAD_INIT, MODNAME,                                                       \
+        CLS "." NAME ", compiled (see stream/detect/" MODNAME ".c).", -1, methods,           \
+        NULL, NULL, NULL, NULL,                                                               \
+    };
 
 #endif

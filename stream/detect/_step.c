@@ -200,12 +200,7 @@ PyDoc_STRVAR(step_doc,
 static PyObject *
 step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "step() takes exactly 7 positional arguments");
-        return NULL;
-    }
-    if (bound_cls == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "step() before bind()");
+    if (!ready("step", nargs, 7)) {
         return NULL;
     }
     PyObject *self = args[0], *value_o = args[1], *ts_o = args[2], *ctx_o = args[3];
@@ -674,22 +669,7 @@ error:
     return NULL;
 }
 
-PyDoc_STRVAR(bind_doc,
-"bind(cls, method) -> None\n\n"
-"Read the __slots__ offsets of ``cls`` (ChannelModel) and keep ``method`` (its pure-Python\n"
-"step) for the calls step() hands over.");
-
-static PyMethodDef methods[] = {
-    {"step", (PyCFunction)(void (*)(void))step, METH_FASTCALL, step_doc},
-    {"bind", bind, METH_VARARGS, bind_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_step",
-    "ChannelModel.step, compiled (see stream/detect/_step.c).", -1, methods,
-    NULL, NULL, NULL, NULL,
-};
+SLOTS_MODULE("_step", "ChannelModel", "step", step, step_doc)
 
 PyMODINIT_FUNC
 PyInit__step(void)

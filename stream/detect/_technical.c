@@ -79,12 +79,7 @@ PyDoc_STRVAR(on_sample_doc,
 static PyObject *
 on_sample(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "on_sample() takes exactly 4 positional arguments");
-        return NULL;
-    }
-    if (bound_cls == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "on_sample() before bind()");
+    if (!ready("on_sample", nargs, 4)) {
         return NULL;
     }
     PyObject *self = args[0], *ts_o = args[1], *quality_o = args[2], *values = args[3];
@@ -235,22 +230,7 @@ hand_over:
     return PyObject_Vectorcall(py_method, args, 2, kwnames);
 }
 
-PyDoc_STRVAR(bind_doc,
-"bind(cls, method) -> None\n\n"
-"Read the __slots__ offsets of ``cls`` (DataQuality) and keep ``method`` (its pure-Python\n"
-"on_sample) for the calls on_sample() hands over.");
-
-static PyMethodDef methods[] = {
-    {"on_sample", (PyCFunction)(void (*)(void))on_sample, METH_FASTCALL, on_sample_doc},
-    {"bind", bind, METH_VARARGS, bind_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_technical",
-    "DataQuality.on_sample, compiled (see stream/detect/_technical.c).", -1, methods,
-    NULL, NULL, NULL, NULL,
-};
+SLOTS_MODULE("_technical", "DataQuality", "on_sample", on_sample, on_sample_doc)
 
 PyMODINIT_FUNC
 PyInit__technical(void)
