@@ -719,6 +719,7 @@ class PatientMonitor:
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=not settled and not elsewhere, settled_elsewhere=elsewhere,
             sustained=sustained, beyond_both=both, compensated=compensation is not None,
+            awake=ctx == REST,
         )  # fmt: skip
         if elsewhere and level < FIRING and ctx != ACTIVE and limit is None:
             # A young context learns its first readings as fast as they come: woken into a

@@ -254,6 +254,7 @@ class VitalRule(NamedTuple):
         sustained: bool = False,
         beyond_both: bool = False,
         compensated: bool = False,
+        awake: bool = False,
     ) -> int:
         """Return ``NONE``, ``HOLDING`` or ``FIRING`` for smoothed value ``xs``.
 
@@ -273,7 +274,15 @@ class VitalRule(NamedTuple):
         this patient's two baselines at rest, asleep and awake (motion cannot always tell
         them apart, :meth:`~stream.detect.monitor.PatientMonitor.observe`): the value is
         beyond both. ``compensated`` says the vital of :attr:`compensation` has risen as
-        that attribute requires.
+        that attribute requires. ``awake`` says the reading is at rest and not still: there a
+        value in NEWS2 3-point territory (``red``) and beyond both normals by
+        :attr:`min_departure` is holding evidence whatever its ``z``, so that its run lasts
+        until it is sustained. Judged against the sleeping baseline's scale alone, an adult
+        at 61 bpm awake and 46 asleep, at HR 37-40 for three hours by day on the first day,
+        had the run broken by every reading within 1.75 scales of the sleeping normal and
+        was never alerted (a simulated cohort, seed 20270102). Not asleep: there the same
+        rule alerted athletes' deep nights (HR 34-39 for half an hour below a sleeping normal
+        of 42-46; 15 alerts on 2,000 simulated patient-days).
         """
         s = self.sign
         if limit is not None:
@@ -302,14 +311,17 @@ class VitalRule(NamedTuple):
                 d >= FAR_EARLY * self.dev_early and z >= FAR_EARLY * self.z_early
             ):
                 return FIRING
+        # awake at rest, in NEWS2 3-point territory and beyond both normals: evidence however
+        # unsurprising (down to min_departure), so that a run of it lasts until it is sustained
+        held = awake and red and beyond_both and settled and d >= self.min_departure
         if s * (xs - self.rel_hold) < 0.0 or d < 0.5 * self.dev:
-            if settled and z >= 0.5 * self.z_early and d >= 0.5 * self.dev_early:
+            if held or (settled and z >= 0.5 * self.z_early and d >= 0.5 * self.dev_early):
                 return HOLDING
             return NONE
         if s * (xs - self.rel) >= 0.0 and d >= self.dev:
             if s * (xs - self.hard) >= 0.0 or ((settled or settled_elsewhere) and z >= self.z_on):
                 return FIRING
-        if z >= 0.5 * self.z_on or (not settled and s * (xs - self.hard) >= 0.0):
+        if held or z >= 0.5 * self.z_on or (not settled and s * (xs - self.hard) >= 0.0):
             return HOLDING
         return NONE
 

@@ -25,7 +25,7 @@ from stream.detect.contexts import ACTIVE
 from stream.detect.findings import Finding
 from stream.detect.monitor import PatientMonitor
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
-from stream.detect.rules import FIRING, RULES, explain_rule
+from stream.detect.rules import FIRING, HOLDING, NONE, RULES, explain_rule
 from stream.detect.vitals import fmt
 from stream.minutes import PatientMinutes
 from stream.pipeline import Pipeline
@@ -111,6 +111,28 @@ def test_red_territory_follows_the_news2_float_bands(kind, edge, inside, expecte
     assert SCORE[rule.vital](inside) == 3  # NEWS2 3-point territory
     assert rule.evidence(edge, expected, sd, settled=True) == FIRING
     assert rule.evidence(inside, expected, sd, settled=True) == FIRING
+
+
+@pytest.mark.parametrize(
+    ("xs", "expected", "awake", "level"),
+    [
+        (40.0, 45.0, True, HOLDING),  # red, beyond both by half a dev: 1.5 scales is enough
+        (40.0, 45.0, False, NONE),  # asleep: an athlete's deep night, not yet evidence
+        (40.0, 43.5, True, NONE),  # nearer than min_departure (4 bpm)
+        (41.0, 46.0, True, NONE),  # not in NEWS2 3-point territory (HR 41 scores 1)
+    ],
+)
+def test_awake_at_rest_red_territory_beyond_both_normals_is_holding_evidence(
+    xs, expected, awake, level
+):
+    brady = RULES["bradycardia"]
+    assert brady.evidence(xs, expected, 3.3, settled=True, beyond_both=True, awake=awake) == level
+    # once sustained, the same reading fires (as before, awake or not)
+    if xs < 40.5 and expected - xs >= 5.0:
+        assert (
+            brady.evidence(xs, expected, 3.3, settled=True, beyond_both=True, sustained=True)
+            == FIRING
+        )
 
 
 # -- 3. severity mapping -----------------------------------------------------------------------

@@ -171,6 +171,22 @@ def test_a_doze_by_day_at_the_sleeping_normal_is_no_alert():
     assert clinical_alerts(person, onset + 240, mods=(doze,)) == []
 
 
+def test_a_bradycardia_by_day_on_the_first_day_in_news2_red_territory_is_alerted():
+    # As on a simulated cohort (seed 20270102, p0034): an adult at 61 bpm awake, 46 asleep,
+    # falls to HR 38 from 10:30 on the first day and stays there for three hours. Beyond both
+    # normals (the sleeping one too: motion cannot always tell a doze), HR 38-40 was holding
+    # evidence only while 1.75 sleeping scales below 46, and every reading nearer broke the
+    # run that would have been sustained after 30 min: never alerted. Awake at rest, in NEWS2
+    # 3-point territory and beyond both, the run goes on.
+    onset = 10 * 60 + 30
+    person = Person(hr=61.0, hr_sleep_drop=15.0, seed=1)
+    alerts = clinical_alerts(person, onset + 240, mods=(ramp("hr", onset, 47, 38.0, onset + 210),))
+    assert [a.kind for a in alerts] == ["bradycardia"]
+    assert alerts[0].message == "HR 38 bpm for 31 min, personal baseline 59 ± 5; NEWS2 pulse 3"
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 75
+
+
 def test_a_bradycardia_on_the_first_evening_beyond_both_normals_is_alerted():
     # As on a simulated cohort (seed 20261222, p0021): an adult (60 bpm awake, 49 asleep) falls
     # to HR 40 at 20:00 on the first day and stays there. Judged against the sleeping baseline
