@@ -74,9 +74,9 @@ __all__ = [
     "REASON_CODES",
     "Sample",
     "coerce_text_fields",
-    "parse_json_sample",
     "format_ts",
     "SampleFields",
+    "parse_json_sample",
     "parse_sample",
     "parse_ts",
 ]
@@ -498,11 +498,11 @@ def parse_json_sample(line: bytes, *, patient_id: str | None = None) -> Sample |
 
     The fast path of :func:`parse_sample` for a recorded JSON line of known fields only (no
     custom channel, no metadata; an empty ``custom``), valid, that names its patient (or
-    ``patient_id`` does):
-    one decoding and checking call instead of a JSON object and its conversion. The device
-    is the patient when the line names none, as replay reads a recorded stream. Any other
-    line gives ``None``: decode it and call :func:`parse_sample`, which accepts or rejects it
-    (with its reason). A line this accepts, :func:`parse_sample` accepts as the same sample.
+    ``patient_id`` does): one decoding and checking call instead of a JSON object and its
+    conversion. The device is the patient when the line names none, as replay reads a
+    recorded stream. Any other line gives ``None``: decode it and call :func:`parse_sample`,
+    which accepts or rejects it (with its reason). A line this accepts, :func:`parse_sample`
+    accepts as the same sample.
 
     Examples
     --------

@@ -1,14 +1,17 @@
 """Reading recorded samples for ``vigil replay`` and ``vigil eval``: JSONL or CSV files.
 
 A :class:`RecordReader` yields raw sample mappings in file order, exactly as a device sent
-them (validation is :func:`ingest.sample.parse_sample`'s job, inside the replay). JSONL has one
-JSON object per line; CSV has a header row (after a UTF-8 byte-order mark, if a spreadsheet
-wrote one) and its cells are converted by :func:`ingest.sample.coerce_text_fields` (empty
-cell = not reported). The format is chosen by the file suffix (``.csv``, else JSONL). Lines
-that are not JSON objects (or CSV rows with too many cells or bytes that are not UTF-8) are
-counted in :attr:`RecordReader.malformed` and skipped. NaN, Infinity and out-of-range
-numbers are read as the gateway reads them, so that validation refuses their sample as
-``not_finite``, as it does live. ``on_progress`` receives bytes read so far.
+them (validation is :func:`ingest.sample.parse_sample`'s job, inside the replay);
+:meth:`RecordReader.entries`, what replay reads, gives a plain valid JSON line as its
+validated sample at once (:func:`ingest.sample.parse_json_sample`, the same sample, faster).
+JSONL has one JSON object per line; CSV has a header row (after a UTF-8 byte-order mark, if
+a spreadsheet wrote one) and its cells are converted by
+:func:`ingest.sample.coerce_text_fields` (empty cell = not reported). The format is chosen by
+the file suffix (``.csv``, else JSONL). Lines that are not JSON objects (or CSV rows with too
+many cells or bytes that are not UTF-8) are counted in :attr:`RecordReader.malformed` and
+skipped. NaN, Infinity and out-of-range numbers are read as the gateway reads them, so that
+validation refuses their sample as ``not_finite``, as it does live. ``on_progress`` receives
+bytes read so far.
 
 A file of one stream may leave the patient out: ``patient_id`` fills it in for every record
 without one (the CLI names a CSV that has no ``patient_id`` column after the file). A CSV
