@@ -34,7 +34,7 @@ from stream.detect.vitals import clock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FLATLINE_VITALS", "DataQuality", "quality_on_sample"]
+__all__ = ["FLATLINE_VITALS", "DataQuality", "pure_on_sample", "quality_on_sample"]
 
 #: Vitals that vary from minute to minute in a living patient (flatline detection).
 FLATLINE_VITALS = ("hr", "rr")
@@ -223,6 +223,14 @@ def _gap_text(last_seen: float, mins: int, offline: bool) -> tuple[str, dict[str
     return text, {"silent_min": mins}
 
 
+def pure_on_sample(
+    dq: DataQuality, ts: float, quality: float | None, values: object
+) -> list[Finding]:
+    """:meth:`DataQuality.on_sample`, positional: :data:`quality_on_sample` without the
+    compiled module."""
+    return dq.on_sample(ts, quality=quality, values=values)
+
+
 def _compiled_on_sample() -> Callable[[DataQuality, float, float | None, object], list[Finding]]:
     """``on_sample(quality_state, ts, quality, values)``: :meth:`DataQuality.on_sample` compiled
     (``stream/detect/_technical.c``, built by ``pip install``) if it was built, else the method.
@@ -233,13 +241,7 @@ def _compiled_on_sample() -> Callable[[DataQuality, float, float | None, object]
     try:
         from stream.detect import _technical  # (a C extension: setup.py)
     except ImportError:
-
-        def method(
-            dq: DataQuality, ts: float, quality: float | None, values: object
-        ) -> list[Finding]:
-            return dq.on_sample(ts, quality=quality, values=values)
-
-        return method
+        return pure_on_sample
     _technical.bind(DataQuality, DataQuality.on_sample)
     return _technical.on_sample
 

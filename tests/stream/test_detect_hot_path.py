@@ -38,7 +38,7 @@ from stream.detect.activity import Activity
 from stream.detect.baseline import ACTIVE, LEARN_LOWS, REST, STILL, ChannelModel, time_of_day
 from stream.detect.channel_state import FIELDS
 from stream.detect.findings import Finding
-from stream.detect.technical import DataQuality
+from stream.detect.technical import DataQuality, pure_on_sample
 from stream.replay import replay
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
@@ -485,12 +485,6 @@ def test_a_quality_state_of_other_types_is_handed_to_the_method():
 
 
 # -- every compiled method ---------------------------------------------------------------------
-
-
-def pure_on_sample(
-    dq: DataQuality, ts: float, quality: float | None, values: object
-) -> list[Finding]:
-    return dq.on_sample(ts, quality=quality, values=values)
 
 
 #: The monitor's name of each compiled method, the pure-Python method it stands for, and the
