@@ -92,7 +92,7 @@ from stream.detect.config import PatientConfig
 from stream.detect.deterioration import EARLY_KEY, assess, deterioration_pending
 from stream.detect.findings import Finding
 from stream.detect.news2 import score_hr, score_rr, score_sbp, score_spo2, score_temp
-from stream.detect.plausibility import StepGate
+from stream.detect.plausibility import CLEAN_QUALITY, StepGate
 from stream.detect.robust import BORROWED_WIDTH
 from stream.detect.rules import (
     COMPENSATION_FRESH_S,
@@ -448,7 +448,12 @@ class PatientMonitor:
                     # case, inlined: innermost loop)
                     w = ch.recent
                     if runs or not w or not -step <= x - w[-1] <= step:
-                        plausible = gate(vital, x, ts, w[-1] if w else None, ch.recent_at)
+                        q = sample.quality
+                        plausible = gate(
+                            vital, x, ts, w[-1] if w else None, ch.recent_at,
+                            at_rest and sample.motion is not None and q is not None
+                            and q >= CLEAN_QUALITY,
+                        )  # fmt: skip
                 # (positional, compiled if built: the innermost loop)
                 p = channel_step(ch, x, ts, ctx, plausible, learn, tod)
                 if plausible:

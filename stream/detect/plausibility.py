@@ -17,6 +17,12 @@ readings are plausible again. A monitor artifact lasts 1-5 min, so it never aler
 while a true abrupt change alerts about 5 min later than it otherwise would. Readings more than
 :data:`NEAR_S` apart are not compared (after a charging gap, the first reading starts afresh).
 
+A level whose every reading came with a *clean* signal (the caller says so: the device reports
+a quality of :data:`CLEAN_QUALITY` or better and motion that shows the wearer at rest) is
+believed sooner, after :data:`CONFIRM_CLEAN_S`: an artifact is what motion and a poor optical
+signal make, and a heart that jumps from 84 to 138 bpm in a still, well-read wearer is more
+likely an arrhythmia. A device that reports no quality or no motion keeps :data:`CONFIRM_S`.
+
 Examples
 --------
 >>> gate, last = StepGate(), [None, 0.0]  # the caller keeps the last plausible reading
@@ -30,6 +36,9 @@ Examples
 [False, False, False, False, False, False, True, True]
 >>> gate.check("sbp", 90.0, 900.0, 120.0, 0.0)  # vitals without a step bound are never gated
 True
+>>> clean = StepGate()  # the same jump, every reading clean
+>>> [clean.check("hr", 150.0, 60.0 * i, 70.0, 0.0, True) for i in range(1, 6)]
+[False, False, False, True, True]
 """
 
 from __future__ import annotations
@@ -41,10 +50,16 @@ from stream.detect.vitals import MAX_STEP
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONFIRM_S", "NEAR_S", "StepGate"]
+__all__ = ["CLEAN_QUALITY", "CONFIRM_CLEAN_S", "CONFIRM_S", "NEAR_S", "StepGate"]
 
-#: A new level is believed once its readings have agreed for this long (s).
+#: A new level is believed once its readings have agreed for this long (s) ...
 CONFIRM_S: Final = 330.0
+#: ... or this long when every one of them was clean (a simulated abrupt tachycardia at rest
+#: was alerted 9 min after it began; the 1-5 min artifacts of the simulator all come with
+#: motion or a poor signal, but a real one need not: three readings a minute apart).
+CONFIRM_CLEAN_S: Final = 150.0
+#: The signal quality (0..1, as the device reports it) of a clean reading, with motion at rest.
+CLEAN_QUALITY: Final = 0.85
 #: Readings further apart than this (s) are not compared.
 NEAR_S: Final = 600.0
 _NAN: Final = float("nan")
@@ -55,7 +70,9 @@ class StepGate:
 
     The caller keeps the last plausible reading (the personal model's smoothing window does);
     the gate keeps, per vital and only while one exists, the candidate new level:
-    ``[run_last, run_ts, run_start]`` (its latest reading, when, and when it began).
+    ``[run_last, run_ts, run_start, run_clean]`` (its latest reading, when, when it began, and
+    1.0 while every reading of it was clean; a level saved before that flag had three items
+    and is not clean).
     When there is no candidate level and ``x`` is within one step of ``last``, :meth:`check`
     returns ``True`` and changes nothing: callers may test that first (the monitor does).
     """
@@ -72,11 +89,18 @@ class StepGate:
         self.state = state
 
     def check(
-        self, vital: str, x: float, ts: float, last: float | None = None, last_ts: float = _NAN
+        self,
+        vital: str,
+        x: float,
+        ts: float,
+        last: float | None = None,
+        last_ts: float = _NAN,
+        clean: bool = False,
     ) -> bool:
         """Whether reading ``x`` of ``vital`` at ``ts`` is plausible, after ``last`` at ``last_ts``.
 
-        ``last`` is the last plausible reading (``None`` when there is none, e.g. after a gap).
+        ``last`` is the last plausible reading (``None`` when there is none, e.g. after a gap);
+        ``clean`` says the reading came with a clean signal (see the module docstring).
         """
         step = MAX_STEP.get(vital)
         if step is None:
@@ -91,12 +115,15 @@ class StepGate:
                 del self.state[vital]
             return True
         if run is None or abs(ts - run[1]) > NEAR_S:
-            self.state[vital] = [x, ts, ts]  # a new candidate level
+            self.state[vital] = [x, ts, ts, 1.0 if clean else 0.0]  # a new candidate level
             return False
         if abs(x - run[0]) > step * max(1.0, abs(ts - run[1]) / 60.0):
-            run[0], run[1], run[2] = x, ts, ts  # suspects that disagree: start again
+            # suspects that disagree: start again
+            self.state[vital] = [x, ts, ts, 1.0 if clean else 0.0]
             return False
-        if ts - run[2] >= CONFIRM_S:
+        if not clean and len(run) > 3:
+            run[3] = 0.0
+        if ts - run[2] >= (CONFIRM_CLEAN_S if len(run) > 3 and run[3] else CONFIRM_S):
             del self.state[vital]  # the new level is real
             return True
         run[0], run[1] = x, ts

@@ -10,7 +10,7 @@ from alerts.model import Alert
 from ingest.sample import Sample
 from stream.detect import plausibility
 from stream.detect.monitor import PatientMonitor
-from stream.detect.plausibility import CONFIRM_S, NEAR_S, StepGate
+from stream.detect.plausibility import CONFIRM_CLEAN_S, CONFIRM_S, NEAR_S, StepGate
 from stream.detect.vitals import MAX_STEP
 from stream.pipeline import Pipeline
 from tests.stream.detect_synth import T0, Mod, Person, ramp, samples
@@ -25,16 +25,24 @@ class Reader:
         self.gate = gate or StepGate()
         self.last: dict[str, tuple[float, float]] = {}
 
-    def __call__(self, vital: str, x: float, ts: float) -> bool:
+    def __call__(self, vital: str, x: float, ts: float, clean: bool = False) -> bool:
         last, last_ts = self.last.get(vital, (None, float("nan")))
-        ok = self.gate.check(vital, x, ts, last, last_ts)
+        ok = self.gate.check(vital, x, ts, last, last_ts, clean)
         if ok:
             self.last[vital] = (x, ts)
         return ok
 
 
-def run(reader: Reader, vital: str, values: list[float], *, every: float = 60.0) -> list[bool]:
-    return [reader(vital, x, every * i) for i, x in enumerate(values)]
+def run(
+    reader: Reader,
+    vital: str,
+    values: list[float],
+    *,
+    every: float = 60.0,
+    clean: list[bool] | None = None,
+) -> list[bool]:
+    flags = clean or [False] * len(values)
+    return [reader(vital, x, every * i, flags[i]) for i, x in enumerate(values)]
 
 
 def test_ordinary_noise_and_a_steep_clinical_ramp_pass():
@@ -56,6 +64,40 @@ def test_a_new_level_that_holds_is_believed_after_confirm_s():
     believed = [i for i, ok in enumerate(out) if ok and i >= 3]
     assert believed == [9]  # the first reading >= CONFIRM_S after the jump
     assert 60.0 * (9 - 3) >= CONFIRM_S > 60.0 * (8 - 3)
+
+
+def test_a_new_level_read_clean_throughout_is_believed_after_confirm_clean_s():
+    values = [70.0] * 3 + [150.0, 152.0, 149.0, 151.0, 150.0, 148.0, 150.0]
+    out = run(Reader(), "hr", values, clean=[True] * len(values))
+    assert [i for i, ok in enumerate(out) if ok and i >= 3][0] == 6
+    assert 60.0 * (6 - 3) >= CONFIRM_CLEAN_S > 60.0 * (5 - 3)
+
+
+@pytest.mark.parametrize("dirty", [3, 5, 6])
+def test_one_reading_that_is_not_clean_makes_the_level_wait_confirm_s(dirty):
+    values = [70.0] * 3 + [150.0, 152.0, 149.0, 151.0, 150.0, 148.0, 150.0]
+    clean = [True] * len(values)
+    clean[dirty] = False
+    out = run(Reader(), "hr", values, clean=clean)
+    assert [i for i, ok in enumerate(out) if ok and i >= 3] == [9]
+
+
+def test_a_clean_level_that_disagrees_starts_again_and_a_clean_artifact_is_still_held():
+    # two minutes of a clean artifact are still suspect, and a level that jumps about never
+    # holds, however clean
+    clean = [True] * 12
+    out = run(Reader(), "hr", [70.0] * 3 + [185.0, 186.0] + [71.0] * 2 + [70.0] * 5, clean=clean)
+    assert out == [True] * 3 + [False] * 2 + [True] * 7
+    out = run(Reader(), "hr", [70.0] * 3 + [185.0, 35.0, 190.0, 30.0, 180.0, 40.0, 185.0, 72.0],
+              clean=[True] * 11)  # fmt: skip
+    assert out == [True] * 3 + [False] * 7 + [True]
+
+
+def test_a_candidate_level_saved_before_the_clean_flag_waits_confirm_s():
+    read = Reader()
+    run(read, "hr", [70.0, 70.0, 150.0], clean=[True] * 3)
+    read.gate.state["hr"] = read.gate.state["hr"][:3]  # as saved by an earlier release
+    assert [read("hr", 150.0, 60.0 * i, True) for i in range(3, 10)] == [False] * 5 + [True] * 2
 
 
 def test_suspects_that_disagree_restart_the_candidate_level():
@@ -136,6 +178,27 @@ def test_a_true_abrupt_change_still_alerts_soon_after_it_holds():
     assert [a.kind for a in alerts][:1] == ["tachycardia"]
     delay = (alerts[0].detected_at - T0) / 60.0 - (DAY + 100)
     assert CONFIRM_S / 60.0 <= delay <= CONFIRM_S / 60.0 + 3.0
+
+
+def abrupt_tachycardia_delay(mods: tuple[Mod, ...]) -> float:
+    """Minutes from an abrupt jump to HR 165 at rest (a day in) to its alert."""
+    pipe = Pipeline()
+    onset = DAY + 100
+    for s in samples(
+        Person(seed=11), DAY + 200, mods=(*mods, false_readings(onset, 60, "hr", 165.0))
+    ):
+        found = [a for a in pipe.process(s).alerts if a.category == "clinical"]
+        if found:
+            assert found[0].kind == "tachycardia"
+            return (found[0].detected_at - T0) / 60.0 - onset
+    raise AssertionError("no alert")
+
+
+def test_an_abrupt_change_read_clean_alerts_sooner_than_one_the_device_cannot_vouch_for():
+    clean = abrupt_tachycardia_delay(())  # quality 0.95 at rest, as the device reports it
+    unvouched = abrupt_tachycardia_delay((no_signal_quality,))
+    assert CONFIRM_CLEAN_S / 60.0 <= clean <= CONFIRM_CLEAN_S / 60.0 + 3.0
+    assert CONFIRM_S / 60.0 <= unvouched <= CONFIRM_S / 60.0 + 3.0
 
 
 def test_a_ramp_is_not_slowed_by_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
