@@ -251,11 +251,20 @@ def test_waking_hours_are_the_wearers_own():
         assert not any(a.waking_hour(day + 3600.0 * h + 1800.0) for h in asleep)
 
 
-def test_no_hour_is_a_waking_hour_until_learned():
+def test_no_hour_is_a_waking_hour_until_learned_but_the_one_being_lived_awake():
     a = Activity()
-    for ts, m in day_of_motion(minutes=600):  # the first night and three hours awake
+    for ts, m in day_of_motion(minutes=540):  # the first night and two hours awake
         a.update(m, 0.95, ts)
-    assert not any(a.waking_hour(3600.0 * h) for h in range(24))
+    assert not any(a.waking_hour(3600.0 * h + 1800.0) for h in range(24))  # 06:00 was asleep
+    for ts, m in day_of_motion(minutes=600)[540:]:  # a third hour awake
+        a.update(m, 0.95, ts)
+    # 07:00 and 08:00 were awake, and 09:00 is so far: that hour, while it is being lived
+    assert [h for h in range(24) if a.waking_hour(3600.0 * h + 1800.0)] == [9]
+    assert not a.waking_hour(DAY * 60.0 + 9 * 3600.0 + 1800.0)  # not the same hour tomorrow
+    b = Activity()
+    for ts, m in day_of_motion(minutes=600)[:569]:  # the hour being lived is still so far
+        b.update(0.01 if ts >= 9 * 3600.0 else m, 0.95, ts)
+    assert not b.waking_hour(9 * 3600.0 + 1800.0)
     b = Activity()  # a device without a motion channel
     for ts, _ in day_of_motion():
         b.update(None, 0.95, ts)

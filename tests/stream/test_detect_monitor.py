@@ -11,6 +11,7 @@ import pytest
 
 from alerts.model import Alert
 from ingest.sample import Sample
+from stream.detect import activity
 from stream.detect.baseline import REST, STILL
 from stream.detect.config import PatientConfig
 from stream.detect.findings import Finding
@@ -171,37 +172,81 @@ def test_a_doze_by_day_at_the_sleeping_normal_is_no_alert():
     assert clinical_alerts(person, onset + 240, mods=(doze,)) == []
 
 
-def test_a_bradycardia_by_day_on_the_first_day_in_news2_red_territory_is_alerted():
+@pytest.mark.parametrize("hours_known", [True, False])
+def test_a_bradycardia_by_day_on_the_first_day_in_news2_red_territory_is_alerted(
+    hours_known: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # As on a simulated cohort (seed 20270102, p0034): an adult at 61 bpm awake, 46 asleep,
-    # falls to HR 38 from 10:30 on the first day and stays there for three hours. Beyond both
-    # normals (the sleeping one too: motion cannot always tell a doze), HR 38-40 was holding
-    # evidence only while 1.75 sleeping scales below 46, and every reading nearer broke the
-    # run that would have been sustained after 30 min: never alerted. Awake at rest, in NEWS2
-    # 3-point territory and beyond both, the run goes on.
+    # falls to HR 38 from 10:30 on the first day and stays there for three hours.
     onset = 10 * 60 + 30
     person = Person(hr=61.0, hr_sleep_drop=15.0, seed=1)
-    alerts = clinical_alerts(person, onset + 240, mods=(ramp("hr", onset, 47, 38.0, onset + 210),))
+    mods = (ramp("hr", onset, 47, 38.0, onset + 210),)
+    if hours_known:
+        # The hour being lived and the two before it are waking: judged against the waking
+        # normal alone, the fall is alerted at HR 41, then escalates in NEWS2 3-point territory.
+        alerts = clinical_alerts(person, onset + 240, mods=mods)
+        assert [(a.kind, a.severity) for a in alerts] == [("bradycardia", "low"),
+                                                          ("bradycardia", "high")]  # fmt: skip
+        assert alerts[0].message == "HR 41 bpm for 2 min, personal baseline 59 ± 5; NEWS2 pulse 1"
+        assert alerts[1].message.endswith("NEWS2 pulse 3")
+        first = first_alert_minute(alerts)
+        assert first is not None and first - onset <= 40
+        return
+    # Where no waking hour can be told (no hour ever has enough readings to count), it is also
+    # judged against the sleeping normal (motion cannot always tell a doze): HR 38-40 was
+    # holding evidence only while 1.75 sleeping scales below 46, and every reading nearer
+    # broke the run that would have been sustained after 30 min: never alerted. Awake at
+    # rest, in NEWS2 3-point territory and beyond both, the run goes on.
+    monkeypatch.setattr(activity, "_HOUR_READINGS", 10**9)
+    alerts = clinical_alerts(person, onset + 240, mods=mods)
     assert [a.kind for a in alerts] == ["bradycardia"]
     assert alerts[0].message == "HR 38 bpm for 31 min, personal baseline 59 ± 5; NEWS2 pulse 3"
     first = first_alert_minute(alerts)
     assert first is not None and first - onset <= 75
 
 
-def test_a_bradycardia_on_the_first_evening_beyond_both_normals_is_alerted():
+def test_a_bradycardia_by_day_on_the_first_day_is_judged_against_the_waking_normal():
+    # As on a simulated cohort (seed 20261206, p0056): an adult at 72 bpm awake, 60 asleep,
+    # falls to HR 37 from 18:23 on the first day. No hour had been seen, so none was a waking
+    # hour, and the fall was judged against the sleeping normal: "Early warning: HR 46 bpm"
+    # 27 min after onset. The hour as lived so far, and the two before it, say awake.
+    onset = 18 * 60 + 23
+    person = Person(hr=72.0, hr_sleep_drop=12.0, seed=1)
+    alerts = clinical_alerts(person, onset + 240, mods=(ramp("hr", onset, 40, 37.0, onset + 200),))
+    assert {a.kind for a in alerts} == {"bradycardia"}
+    assert alerts[0].message == "Early warning: HR 52 bpm for 3 min, personal baseline 71 ± 3"
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 23
+    assert clinical_alerts(person, onset + 240) == []  # without the fall: quiet
+
+
+def test_a_bradycardia_on_the_first_evening_beyond_both_normals_is_alerted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # As on a simulated cohort (seed 20261222, p0021): an adult (60 bpm awake, 49 asleep) falls
     # to HR 40 at 20:00 on the first day and stays there. Judged against the sleeping baseline
     # too (motion cannot always tell), that is 9 below it: a dev short, and the trend
     # detector, which would find it sustained, does not run on a vital's first day. Beyond
     # both normals for 30 min it is sustained all the same.
+    # Now the hours lived since 07:00 are waking and the fall is judged against the waking
+    # normal alone: alerted at HR 44, 22 min after onset. Where the waking hours cannot be
+    # told, the run beyond both normals is sustained after 30 min, as before.
     onset = 1200  # 20:00 on day 1 (asleep 00:00-07:00)
     person = Person(hr=60.0, hr_sleep_drop=11.0, seed=21)
     mods = (ramp("hr", onset, 30, 40.0, onset + 150),)
+    alerts = clinical_alerts(person, onset + 300, mods=mods)
+    assert {a.kind for a in alerts} == {"bradycardia"}
+    assert alerts[0].message == "HR 44 bpm for 1 min, personal baseline 60 ± 3; NEWS2 pulse 1"
+    first = first_alert_minute(alerts)
+    assert first is not None and first - onset <= 25
+    # without the fall, the first evening (and falling asleep at 23:00) is quiet
+    assert clinical_alerts(person, onset + 300) == []
+    monkeypatch.setattr(activity, "_HOUR_READINGS", 10**9)  # no hour ever counts
     alerts = clinical_alerts(person, onset + 300, mods=mods)
     assert [a.kind for a in alerts] == ["bradycardia"]
     assert alerts[0].message.startswith("HR 40 bpm for 31 min, personal baseline 60 ± 3")
     first = first_alert_minute(alerts)
     assert first is not None and 30 <= first - onset <= 60
-    # without the fall, the first evening is quiet
     assert clinical_alerts(person, onset + 300) == []
 
 
