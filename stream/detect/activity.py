@@ -340,7 +340,7 @@ class Activity:
         been seen, so no hour was waking: an adult at 72 bpm awake and 60 asleep, falling to
         37 from 18:23, was judged against the sleeping normal and alerted at HR 42, 30 min
         after onset (a simulated cohort, seed 20261206); now at 48, 24 min after. On 20
-        simulated cohorts (2,000 patient-days) 45 first-day events were alerted 6 min sooner
+        simulated cohorts (10,000 patient-days) 45 first-day events were alerted 6 min sooner
         on average and two bradycardias that were missed are alerted, for 3 more false alerts
         (frail wearers falling asleep late on their first evening, still moving).
 

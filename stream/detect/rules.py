@@ -282,7 +282,7 @@ class VitalRule(NamedTuple):
         had the run broken by every reading within 1.75 scales of the sleeping normal and
         was never alerted (a simulated cohort, seed 20270102). Not asleep: there the same
         rule alerted athletes' deep nights (HR 34-39 for half an hour below a sleeping normal
-        of 42-46; 15 alerts on 2,000 simulated patient-days).
+        of 42-46; 15 alerts on 10,000 simulated patient-days).
         """
         s = self.sign
         if limit is not None:
