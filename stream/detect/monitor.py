@@ -780,7 +780,12 @@ class PatientMonitor:
         elif len(state) > 2:
             state[2] = ts  # when evidence was last seen (states from before lack it)
         state[0] = state[0] + 1.0 if level == FIRING else 0.0
-        firing = state[0] >= rule.persist
+        need = rule.persist
+        if need == 1 and len(ch.recent) < 2 and rule.vital not in OWN_DEVICE:
+            # the first reading after a gap is not smoothed (no median of three): it takes
+            # two, as it did (one HR 140 after a 6-hour dropout is one reading)
+            need = 2
+        firing = state[0] >= need
         xs = ch.xs
         points = self.news2_points(rule.vital, xs)
         severity = _SEVERITY_BY_POINTS[points]

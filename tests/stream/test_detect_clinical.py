@@ -349,6 +349,26 @@ def test_a_nan_snooze_snoozes_nothing():
     assert not PatientConfig(snooze_until=math.nan).snoozed("tachycardia", T0)
 
 
+@pytest.mark.parametrize(("vital", "usual", "readings", "fires_at"), [
+    ("spo2", 97.0, [97, 96, 95, 93, 90, 88, 87], 4),
+    ("hr", 72.0, [72, 80, 92, 104, 116, 128, 138], 3),
+    ("rr", 14.0, [14, 16, 19, 22, 25, 27, 28], 3),
+])  # fmt: skip
+def test_the_first_smoothed_value_that_fires_opens_an_episode(vital, usual, readings, fires_at):
+    # The smoothed value is the median of the last three readings: the first that fires is
+    # already two readings of three beyond (SpO2 93 and 90 after 95), and a second one
+    # would only cost a minute. Bradycardia and fever still ask two.
+    mon = PatientMonitor("p1")
+    for i in range(8 * 60):
+        mon.observe(_vitals(i, **{vital: usual + (i % 3 - 1) * 0.5}))
+    firing = []
+    for j, x in enumerate(readings):
+        _, found = mon.observe(_vitals(8 * 60 + j, **{vital: float(x)}))
+        firing.append(any(f.firing for f in found if f.category == "clinical"))
+    assert firing.index(True) == fires_at and all(firing[fires_at:])
+    assert (RULES["bradycardia"].persist, RULES["fever"].persist) == (2, 2)
+
+
 def test_one_reading_after_a_long_dropout_is_one_reading_not_a_run():
     # HR 140 for 10 min, then 6 h with no HR (the other vitals go on), then one HR 140: no
     # "for 453 min", no tachycardia on a single reading (2 are needed), no stuck sensor
