@@ -415,3 +415,21 @@ def test_the_safety_net_counts_checks_in_a_row_when_samples_are_14_minutes_apart
         s = Sample("p1", "d1", T0 + 840.0 * i, hr=97.0, spo2=95.0, rr=21.0, temp=38.2)
         fired += [i for f in mon.observe(s)[1] if f.kind == "news2" and f.firing]
     assert fired and fired[0] == 2
+
+
+@pytest.mark.parametrize(("kind", "xs", "expected", "sd", "level"), [
+    ("bradycardia", 60.0, 75.0, 3.0, FIRING),  # 1.25 x dev_early and z_early: before 55
+    ("bradycardia", 62.0, 75.0, 3.0, HOLDING),  # z 4.3: not far enough yet
+    ("hypertension", 150.0, 112.0, 7.0, FIRING),  # one cuff reading, 38 above, z 5.4
+    ("hypertension", 145.0, 112.0, 7.0, HOLDING),
+    ("tachycardia", 75.0, 50.0, 3.0, HOLDING),  # an athlete's heart a little raised: 2 x
+])  # fmt: skip
+def test_an_early_warning_inside_the_normal_range_asks_far_times_as_much(
+    kind, xs, expected, sd, level
+):
+    assert RULES[kind].evidence(xs, expected, sd, settled=True) == level
+    assert (RULES["bradycardia"].far, RULES["hypertension"].far, RULES["tachycardia"].far) == (
+        1.25,
+        1.25,
+        2.0,
+    )
