@@ -339,7 +339,7 @@ class Activity:
         far (6 at least), and the two hours before it waking. On the first day no hour had
         been seen, so no hour was waking: an adult at 72 bpm awake and 60 asleep, falling to
         37 from 18:23, was judged against the sleeping normal and alerted at HR 42, 30 min
-        after onset (a simulated cohort, seed 20261206); now at 48, 24 min after. On 20
+        after onset (a simulated cohort, seed 20261206); now at 50, 24 min after. On 20
         simulated cohorts (10,000 patient-days) 45 first-day events were alerted 6 min sooner
         on average and two bradycardias that were missed are alerted, for 3 more false alerts
         (frail wearers falling asleep late on their first evening, still moving).
