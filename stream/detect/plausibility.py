@@ -114,11 +114,12 @@ class StepGate:
             if run is not None:
                 del self.state[vital]
             return True
-        if run is None or abs(ts - run[1]) > NEAR_S:
-            self.state[vital] = [x, ts, ts, 1.0 if clean else 0.0]  # a new candidate level
-            return False
-        if abs(x - run[0]) > step * max(1.0, abs(ts - run[1]) / 60.0):
-            # suspects that disagree: start again
+        if (
+            run is None
+            or abs(ts - run[1]) > NEAR_S
+            or abs(x - run[0]) > step * max(1.0, abs(ts - run[1]) / 60.0)
+        ):
+            # a new candidate level (also when suspects disagree: start again)
             self.state[vital] = [x, ts, ts, 1.0 if clean else 0.0]
             return False
         if not clean and len(run) > 3:
