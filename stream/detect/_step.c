@@ -79,6 +79,33 @@ static PyObject *s_step = NULL;
 #define YOUNG_TAU 7200.0   /* robust._YOUNG_TAU */
 #define R_MAX 1e300        /* robust._R_MAX */
 #define REL_RESOLUTION 1e-9 /* robust._REL_RESOLUTION */
+#define FILL_HOURS 4       /* daily.FILL_HOURS */
+#define DAY_BINS 24        /* daily._WEEKEND: the hours of a block (weekdays, weekends) */
+
+/* daily.filled: the offset of an hour bin not learned yet (0.0): the line between the nearest
+ * learned hours of its block on either side, each at most FILL_HOURS away (else 0.0). */
+static double
+filled(const float *daily, long i)
+{
+    long base = i - i % DAY_BINS, h = i - base, d0, d1;
+    double before = 0.0;
+    for (d0 = 1; d0 <= FILL_HOURS; d0++) {
+        before = (double)daily[base + (h - d0 + DAY_BINS) % DAY_BINS];
+        if (before != 0.0) {
+            break;
+        }
+    }
+    if (d0 > FILL_HOURS) {
+        return 0.0;
+    }
+    for (d1 = 1; d1 <= FILL_HOURS; d1++) {
+        double after = (double)daily[base + (h + d1) % DAY_BINS];
+        if (after != 0.0) {
+            return before + (after - before) * (double)d0 / (double)(d0 + d1);
+        }
+    }
+    return 0.0;
+}
 
 /* An exact int of at most a long's range, or -1 with *ok = 0. */
 static inline long
@@ -295,7 +322,8 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t n_daily = a.daily.len / 4;
     long long n_ctx = n_arr[ctx];
     if (!ok || n_ctx < warmup || n_ctx == 0
-        || (has_tod && (i0 < 0 || i1 < 0 || i0 >= n_daily || i1 >= n_daily))) {
+        || (has_tod && (i0 < 0 || i1 < 0 || i0 >= n_daily || i1 >= n_daily
+                        || n_daily != 2 * DAY_BINS))) {
         release(&a);
         return fallback(args);  /* a baseline still warming up: _baseline() decides */
     }
@@ -385,8 +413,9 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double off = 0.0;
     int has_rate = rate_o != Py_None;
     if (has_tod && has_rate) {
-        double w0 = (double)daily[i0];
-        off = w0 + f * ((double)daily[i1] - w0);
+        double w0 = daily[i0] != 0.0f ? (double)daily[i0] : filled(daily, i0);
+        double w1 = daily[i1] != 0.0f ? (double)daily[i1] : filled(daily, i1);
+        off = w0 + f * (w1 - w0);
         expected += off;
     }
     if (set_f(self, F_EXPECTED, expected) < 0 || set_f(self, F_SD, sd) < 0) {

@@ -74,7 +74,7 @@ from river import base
 
 from stream.detect.channel_state import PARAMS, STATE, defaults_of, restore, save
 from stream.detect.contexts import ACTIVE, CONTEXTS, HOUR_BINS, REST, STILL, time_of_day
-from stream.detect.daily import DailyProfile
+from stream.detect.daily import DailyProfile, filled
 from stream.detect.robust import ContextStats, median3_with
 
 logger = logging.getLogger(__name__)
@@ -443,8 +443,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             # self.offset_at(tod), inlined (this runs for every reading)
             w = self.daily
             i0, i1, f = tod
-            w0 = w[i0]
-            off = w0 + f * (w[i1] - w0)
+            w0 = w[i0] or filled(w, i0)
+            off = w0 + f * ((w[i1] or filled(w, i1)) - w0)
             expected += off
         self.expected = expected
         self.sd = sd

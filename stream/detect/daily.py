@@ -16,6 +16,14 @@ of the hour's), so the present never
 moves its own expectation and an afternoon fever does not teach tomorrow's afternoon to
 expect one.
 
+An hour not learned yet (its offset exactly 0.0) between learned hours of its block (weekdays
+or weekends), each at most :data:`FILL_HOURS` away, expects the line between them
+(:func:`filled`), and is learned from there. Expecting the level instead, the hours furthest
+from it — a daily peak, a trough — never learned: their readings departed from the level by
+the whole rhythm, were never ordinary, so they never taught their hour, and each day, at the
+same hour, the channel alarmed for hours (a counts channel whose noon peak stood 2.5 scales
+above its level, a synthetic stream of ``bench/anomaly.py``, alarmed every day 10:30-13:30).
+
 :class:`DailyProfile` is the profile's half of :class:`~stream.detect.baseline.ChannelModel`,
 which owns (and pickles) the state it reads.
 
@@ -30,6 +38,9 @@ Examples
 3.0
 >>> m.profile_offset(86400.0 * 2 + 3600.0 * 7.5)  # the Saturday after: not learned
 0.0
+>>> m.daily[11] = 8.0  # hours 9 and 10 not learned: the line from 4.0 (8:00) to 8.0 (11:00)
+>>> m.profile_offset(3600.0 * 9.0), m.profile_offset(3600.0 * 10.5)
+(5.333333333333333, 7.333333333333333)
 """
 
 from __future__ import annotations
@@ -51,6 +62,38 @@ _MIN_HOUR_READINGS = 10
 _F32_MAX = 3.4e38
 #: The first weekend hour bin (:func:`~stream.detect.contexts.time_of_day`).
 _WEEKEND = HOUR_BINS // 2
+#: An hour not learned yet follows the learned hours around it if both are this near.
+FILL_HOURS = 4
+
+
+def filled(w: array[float], i: int) -> float:
+    """Offset of hour bin ``i`` of the profile ``w``: its own, or if not learned yet (0.0)
+    the line between the nearest learned hours of its block on either side, each at most
+    :data:`FILL_HOURS` away (else 0.0).
+
+    (``_step.c`` has the same: keep the two in step.)
+
+    >>> w = array("f", bytes(4 * HOUR_BINS))
+    >>> w[22], w[1] = 3.0, 6.0  # across midnight: 23:00 and 00:00 lie between them
+    >>> filled(w, 23), filled(w, 0), filled(w, 2), filled(w, 47)
+    (4.0, 5.0, 0.0, 0.0)
+    """
+    x = w[i]
+    if x != 0.0:
+        return x
+    base = i - i % _WEEKEND
+    h = i - base
+    for d0 in range(1, FILL_HOURS + 1):
+        before = w[base + (h - d0) % _WEEKEND]
+        if before != 0.0:
+            break
+    else:
+        return 0.0
+    for d1 in range(1, FILL_HOURS + 1):
+        after = w[base + (h + d1) % _WEEKEND]
+        if after != 0.0:
+            return before + (after - before) * d0 / (d0 + d1)
+    return 0.0
 
 
 class DailyProfile:
@@ -81,8 +124,8 @@ class DailyProfile:
         """
         i0, i1, f = tod
         w = self.daily
-        w0 = w[i0]
-        return w0 + f * (w[i1] - w0)
+        w0 = w[i0] or filled(w, i0)
+        return w0 + f * ((w[i1] or filled(w, i1)) - w0)
 
     def _learn_profile(
         self,
@@ -121,14 +164,17 @@ class DailyProfile:
                     ref = self.weekday_level[ctx]
                     if ref == ref:  # from the level of the last weekday instead
                         mean += level - ref
-                    w[b] = _single(w[b] + rate * (mean - w[b]))
+                    old = w[b] or filled(w, b)
+                    w[b] = _single(old + rate * (mean - old))
                     self.weekend_seen |= 1 << (b - _WEEKEND)
                     b -= _WEEKEND
+                    old = w[b] or filled(w, b)
                     scale = self.sd_cache[ctx]
-                    if -scale < mean - w[b] < scale:
-                        w[b] = _single(w[b] + rate * (mean - w[b]))
+                    if -scale < mean - old < scale:
+                        w[b] = _single(old + rate * (mean - old))
                 else:
-                    w[b] = _single(w[b] + rate * (mean - w[b]))
+                    old = w[b] or filled(w, b)
+                    w[b] = _single(old + rate * (mean - old))
                     self.weekday_level[ctx] = level
                     if not self.weekend_seen >> b & 1:
                         w[b + _WEEKEND] = w[b]

@@ -164,6 +164,25 @@ def test_the_daily_rhythm_is_learned_and_expected(start):
     assert peak < 0.05 and trough > (0.3 if start == MONDAY else 0.2)
 
 
+@pytest.mark.parametrize(
+    ("amplitude", "phase", "seed"), [(0.35, 3.5, 2), (0.45, 4.0, 2), (0.35, 4.5, 1)]
+)
+def test_a_daily_peak_far_from_the_level_is_learned_too(amplitude, phase, seed):
+    # counts at 5 min whose afternoon peak stands far above the day's level: expecting the
+    # level there, the peak hours were never ordinary, so never learned (2-3 of them, with
+    # these seeds), and alarmed every afternoon (13-49 readings on Thursday and Friday)
+    rng = random.Random(seed)
+    values = []
+    for i in range(5 * 288):  # Monday to Friday
+        d = 2 * math.pi * (i % 288) / 288 + phase
+        mean = 200.0 * (1.0 + amplitude * (math.sin(d) + 0.3 * math.sin(2 * d)))
+        values.append(float(round(mean + rng.gauss(0.0, math.sqrt(mean)))))
+    m = ChannelModel()
+    scores = feed(m, values, start=MONDAY, step=300.0)
+    assert all(m.daily[h] != 0.0 for h in range(24))  # every hour learned
+    assert sum(p >= 0.5 for p in scores[3 * 288 :]) == 0  # Thursday and Friday: no alarm
+
+
 def test_the_cusum_accumulates_a_small_persistent_drift():
     m = ChannelModel(prior_scale=2.0)
     feed(m, noise(1440, 70.0, 2.0))

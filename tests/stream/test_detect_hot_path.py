@@ -250,6 +250,26 @@ def test_odd_calls_give_what_the_method_gives(call):
     assert state_of(compiled) == state_of(method)
 
 
+#: Learned hours around holes: weekdays 02:00-05:00 (between 01:00 and 06:00), 23:00-00:00
+#: (across midnight) and 07:00-20:00 (too wide: not filled); Saturday 11:00 (weekend bins).
+PROFILE = {1: 2.0, 6: -3.0, 21: 4.0, 22: 5.0, 2 * 12 + 10: 1.0, 24 + 12: 3.0}
+
+
+@pytest.mark.parametrize("hour", [3.5, 23.5, 0.25, 10.0, 2 * 24 + 11.0, 2 * 24 + 11.75])
+def test_the_compiled_step_fills_an_unlearned_hour_as_the_method_does(hour):
+    method, compiled = warm(), warm()
+    for m in (method, compiled):
+        for h, x in PROFILE.items():
+            m.daily[h] = x
+    ts = 7 * 86400.0 + 3600.0 * hour  # a week after warm()'s readings, a Thursday
+    tod = time_of_day(ts)
+    assert repr(_step.step(compiled, 72.0, ts, REST, True, True, tod)) == repr(
+        method.step(72.0, ts, REST, True, True, tod)
+    )
+    assert state_of(compiled) == state_of(method)
+    assert (method.offset_at(tod) == 0.0) == (hour == 10.0)  # 07:00-20:00: too wide a hole
+
+
 @pytest.mark.parametrize(
     "params", [{"z_on": 0.0}, {"tau_scale": 0.0}, {"warmup": 0}, {"cusum_h": 0.0}]
 )
