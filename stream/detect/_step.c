@@ -28,7 +28,7 @@ enum {
     F_EXPECTED, F_SD, F_SETTLED, F_Z, F_CUSUM_K, F_UP_SINCE, F_DOWN_SINCE, F_BORN, F_ZZ, F_Z2,
     F_CUSUM_H, F_TAIL_P, F_LEARNED_AT, F_LEARN_EVERY, F_FREEZE_Z, F_ABSORB_AFTER, F_REP_N,
     F_REP_P, F_DEV, F_TAU, F_TAU_SCALE, F_HUBER, F_PRIOR_SCALE, F_MIN_SCALE, F_HOUR_BIN,
-    F_HOUR_ALL, F_HOUR_SUM, F_HOUR_N, F_ON4, N_FIELDS
+    F_HOUR_ALL, F_HOUR_SUM, F_HOUR_N, F_ON4, F_WEEKEND_SEEN, N_FIELDS
 };
 
 static const char *const NAMES[N_FIELDS] = {
@@ -37,7 +37,7 @@ static const char *const NAMES[N_FIELDS] = {
     "expected", "sd", "settled", "z", "cusum_k", "up_since", "down_since", "born", "zz", "z2",
     "cusum_h", "tail_p", "learned_at", "learn_every", "freeze_z", "absorb_after", "rep_n",
     "rep_p", "dev", "tau", "tau_scale", "huber", "prior_scale", "min_scale", "hour_bin",
-    "hour_all", "hour_sum", "hour_n", "_on4",
+    "hour_all", "hour_sum", "hour_n", "_on4", "weekend_seen",
 };
 
 /* Fields that must hold an exact float (the others: ints, arrays, the list, optional floats,
@@ -48,7 +48,7 @@ static const int FLOATS[] = {
     F_ABSORB_AFTER, F_REP_P, F_TAU, F_TAU_SCALE, F_HUBER, F_MIN_SCALE, F_HOUR_SUM, F_ON4,
 };
 static const int INTS[] = {
-    F_FLAT_RUN, F_LONG_RUN, F_WARMUP, F_REP_N, F_HOUR_BIN, F_HOUR_ALL, F_HOUR_N,
+    F_FLAT_RUN, F_LONG_RUN, F_WARMUP, F_REP_N, F_HOUR_BIN, F_HOUR_ALL, F_HOUR_N, F_WEEKEND_SEEN,
 };
 
 static Py_ssize_t offsets[N_FIELDS];
@@ -82,29 +82,43 @@ static PyObject *s_step = NULL;
 #define FILL_HOURS 4       /* daily.FILL_HOURS */
 #define DAY_BINS 24        /* daily._WEEKEND: the hours of a block (weekdays, weekends) */
 
-/* daily.filled: the offset of an hour bin not learned yet (0.0): the line between the nearest
- * learned hours of its block on either side, each at most FILL_HOURS away (else 0.0). */
+/* daily.filled: the offset of hour bin i, its own if learned (a weekday hour: not 0.0; a
+ * weekend hour: its bit set in seen), else the line between the nearest learned hours of its
+ * block on either side, each at most FILL_HOURS away (else its own). */
 static double
-filled(const float *daily, long i)
+filled(const float *daily, long i, long seen)
 {
-    long base = i - i % DAY_BINS, h = i - base, d0, d1;
-    double before = 0.0;
+    long base = 0, h, j = 0, d0, d1;
+    if (i < DAY_BINS) {
+        if (daily[i] != 0.0f) {
+            return (double)daily[i];
+        }
+        seen = ~0L;
+    }
+    else {
+        if (seen >> (i - DAY_BINS) & 1) {
+            return (double)daily[i];
+        }
+        base = DAY_BINS;
+    }
+    h = i - base;
     for (d0 = 1; d0 <= FILL_HOURS; d0++) {
-        before = (double)daily[base + (h - d0 + DAY_BINS) % DAY_BINS];
-        if (before != 0.0) {
+        j = (h - d0 + DAY_BINS) % DAY_BINS;
+        if ((seen >> j & 1) && daily[base + j] != 0.0f) {
             break;
         }
     }
     if (d0 > FILL_HOURS) {
-        return 0.0;
+        return (double)daily[i];
     }
+    double before = (double)daily[base + j];
     for (d1 = 1; d1 <= FILL_HOURS; d1++) {
-        double after = (double)daily[base + (h + d1) % DAY_BINS];
-        if (after != 0.0) {
-            return before + (after - before) * (double)d0 / (double)(d0 + d1);
+        j = (h + d1) % DAY_BINS;
+        if ((seen >> j & 1) && daily[base + j] != 0.0f) {
+            return before + ((double)daily[base + j] - before) * (double)d0 / (double)(d0 + d1);
         }
     }
-    return 0.0;
+    return (double)daily[i];
 }
 
 /* An exact int of at most a long's range, or -1 with *ok = 0. */
@@ -413,8 +427,9 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double off = 0.0;
     int has_rate = rate_o != Py_None;
     if (has_tod && has_rate) {
-        double w0 = daily[i0] != 0.0f ? (double)daily[i0] : filled(daily, i0);
-        double w1 = daily[i1] != 0.0f ? (double)daily[i1] : filled(daily, i1);
+        long seen = ints[F_WEEKEND_SEEN];
+        double w0 = i0 < DAY_BINS && daily[i0] != 0.0f ? (double)daily[i0] : filled(daily, i0, seen);
+        double w1 = i1 < DAY_BINS && daily[i1] != 0.0f ? (double)daily[i1] : filled(daily, i1, seen);
         off = w0 + f * (w1 - w0);
         expected += off;
     }

@@ -443,8 +443,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             # self.offset_at(tod), inlined (this runs for every reading)
             w = self.daily
             i0, i1, f = tod
-            w0 = w[i0] or filled(w, i0)
-            off = w0 + f * ((w[i1] or filled(w, i1)) - w0)
+            w0 = w[i0] if i0 < 24 and w[i0] else filled(w, i0, self.weekend_seen)
+            off = w0 + f * ((w[i1] if i1 < 24 and w[i1] else filled(w, i1, self.weekend_seen)) - w0)
             expected += off
         self.expected = expected
         self.sd = sd

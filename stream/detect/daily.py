@@ -16,13 +16,16 @@ of the hour's), so the present never
 moves its own expectation and an afternoon fever does not teach tomorrow's afternoon to
 expect one.
 
-An hour not learned yet (its offset exactly 0.0) between learned hours of its block (weekdays
-or weekends), each at most :data:`FILL_HOURS` away, expects the line between them
-(:func:`filled`), and is learned from there. Expecting the level instead, the hours furthest
-from it — a daily peak, a trough — never learned: their readings departed from the level by
-the whole rhythm, were never ordinary, so they never taught their hour, and each day, at the
-same hour, the channel alarmed for hours (a counts channel whose noon peak stood 2.5 scales
-above its level, a synthetic stream of ``bench/anomaly.py``, alarmed every day 10:30-13:30).
+An hour not learned yet (a weekday hour: its offset exactly 0.0; a weekend hour: not seen)
+between learned hours of its block (weekdays or weekends), each at most :data:`FILL_HOURS`
+away, expects the line between them (:func:`filled`), and is learned from there. Expecting
+the level instead, the hours furthest from it — a daily peak, a trough — never learned: their
+readings departed from the level by the whole rhythm, were never ordinary, so they never
+taught their hour, and each day, at the same hour, the channel alarmed for hours (a counts
+channel whose noon peak stood 2.5 scales above its level, a synthetic stream of
+``bench/anomaly.py``, alarmed every day 10:30-13:30).
+Likewise the first hours of a first weekend unlike the week departed before the rest of it
+was learned, and the next Saturday they alarmed again, following their weekday hours.
 
 :class:`DailyProfile` is the profile's half of :class:`~stream.detect.baseline.ChannelModel`,
 which owns (and pickles) the state it reads.
@@ -66,34 +69,47 @@ _WEEKEND = HOUR_BINS // 2
 FILL_HOURS = 4
 
 
-def filled(w: array[float], i: int) -> float:
-    """Offset of hour bin ``i`` of the profile ``w``: its own, or if not learned yet (0.0)
-    the line between the nearest learned hours of its block on either side, each at most
-    :data:`FILL_HOURS` away (else 0.0).
+def filled(w: array[float], i: int, seen: int = 0) -> float:
+    """Offset of hour bin ``i`` of the profile ``w``: its own if learned, else the line between
+    the nearest learned hours of its block on either side, each at most :data:`FILL_HOURS`
+    away (else its own).
+
+    A weekday hour is learned once its offset is not 0.0; a weekend hour once its bit is set
+    in ``seen`` (``weekend_seen``): until then it holds a copy of its weekday hour.
 
     (``_step.c`` has the same: keep the two in step.)
 
     >>> w = array("f", bytes(4 * HOUR_BINS))
     >>> w[22], w[1] = 3.0, 6.0  # across midnight: 23:00 and 00:00 lie between them
-    >>> filled(w, 23), filled(w, 0), filled(w, 2), filled(w, 47)
-    (4.0, 5.0, 0.0, 0.0)
+    >>> filled(w, 23), filled(w, 0), filled(w, 2)
+    (4.0, 5.0, 0.0)
+    >>> w[24 + 5], w[24 + 6], w[24 + 9] = 9.0, 2.0, 5.0  # Saturday 05:00 and 09:00 learned
+    >>> filled(w, 24 + 6, seen=1 << 5 | 1 << 9), filled(w, 24 + 6, seen=1 << 5)
+    (8.0, 2.0)
     """
-    x = w[i]
-    if x != 0.0:
-        return x
-    base = i - i % _WEEKEND
+    if i < _WEEKEND:
+        x = w[i]
+        if x != 0.0:
+            return x
+        base = 0
+        seen = ~0
+    else:
+        if seen >> (i - _WEEKEND) & 1:
+            return w[i]
+        base = _WEEKEND
     h = i - base
     for d0 in range(1, FILL_HOURS + 1):
-        before = w[base + (h - d0) % _WEEKEND]
-        if before != 0.0:
+        j = (h - d0) % _WEEKEND
+        if seen >> j & 1 and w[base + j] != 0.0:
             break
     else:
-        return 0.0
+        return w[i]
+    before = w[base + j]
     for d1 in range(1, FILL_HOURS + 1):
-        after = w[base + (h + d1) % _WEEKEND]
-        if after != 0.0:
-            return before + (after - before) * d0 / (d0 + d1)
-    return 0.0
+        j = (h + d1) % _WEEKEND
+        if seen >> j & 1 and w[base + j] != 0.0:
+            return before + (w[base + j] - before) * d0 / (d0 + d1)
+    return w[i]
 
 
 class DailyProfile:
@@ -124,8 +140,9 @@ class DailyProfile:
         """
         i0, i1, f = tod
         w = self.daily
-        w0 = w[i0] or filled(w, i0)
-        return w0 + f * ((w[i1] or filled(w, i1)) - w0)
+        seen = self.weekend_seen
+        w0 = filled(w, i0, seen)
+        return w0 + f * (filled(w, i1, seen) - w0)
 
     def _learn_profile(
         self,
@@ -164,16 +181,16 @@ class DailyProfile:
                     ref = self.weekday_level[ctx]
                     if ref == ref:  # from the level of the last weekday instead
                         mean += level - ref
-                    old = w[b] or filled(w, b)
+                    old = filled(w, b, self.weekend_seen)
                     w[b] = _single(old + rate * (mean - old))
                     self.weekend_seen |= 1 << (b - _WEEKEND)
                     b -= _WEEKEND
-                    old = w[b] or filled(w, b)
+                    old = filled(w, b)
                     scale = self.sd_cache[ctx]
                     if -scale < mean - old < scale:
                         w[b] = _single(old + rate * (mean - old))
                 else:
-                    old = w[b] or filled(w, b)
+                    old = filled(w, b)
                     w[b] = _single(old + rate * (mean - old))
                     self.weekday_level[ctx] = level
                     if not self.weekend_seen >> b & 1:

@@ -319,6 +319,27 @@ def test_weekends_keep_a_normal_of_their_own():
     assert -4.5 < weekend_level < -3.0
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_weekend_hour_first_seen_departing_follows_the_weekend_hours_learned(seed):
+    # weekends 4 sd lower: Saturday's first hours departed (not learned) while the rest of
+    # the weekend was learned; the next Saturday they followed their weekday hours, and
+    # alarmed again (31-32 readings); now they follow the weekend hours around them
+    rng = random.Random(seed)
+    tuesday = MONDAY - 6 * 86400.0
+    m = ChannelModel()
+    scores = []
+    for i in range(14 * 288):
+        weekend = 4 <= (i // 288) % 7 <= 5
+        d = 2 * math.pi * (i % 288) / 288
+        x = 50.0 + (2.0 if weekend else 4.0) * (math.sin(d) + 0.3 * math.sin(2 * d))
+        ts = tuesday + 300.0 * i
+        scores.append(
+            m.step(x - (4.0 if weekend else 0.0) + rng.gauss(0, 1), ts, tod=time_of_day(ts))
+        )
+    assert sum(p >= 0.5 for p in scores[4 * 288 : 6 * 288]) > 20  # the first weekend: new
+    assert sum(p >= 0.5 for p in scores[11 * 288 : 13 * 288]) == 0
+
+
 def _nightly_idle(days: int, seed: int = 3) -> list[float]:
     """A count-like metric at 5 min: exactly 0 for six hours every night, about 5 by day."""
     rng = random.Random(seed)

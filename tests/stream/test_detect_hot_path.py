@@ -261,6 +261,7 @@ def test_the_compiled_step_fills_an_unlearned_hour_as_the_method_does(hour):
     for m in (method, compiled):
         for h, x in PROFILE.items():
             m.daily[h] = x
+        m.weekend_seen = 1 << 10 | 1 << 12  # (a weekend hour is learned once its bit is set)
     ts = 7 * 86400.0 + 3600.0 * hour  # a week after warm()'s readings, a Thursday
     tod = time_of_day(ts)
     assert repr(_step.step(compiled, 72.0, ts, REST, True, True, tod)) == repr(
