@@ -99,6 +99,7 @@ from stream.detect.rules import (
     COMPENSATION_Z,
     FIRING,
     HOLDING,
+    LATER_COMPENSATION,
     RULES,
     RULES_BY_VITAL,
     VitalRule,
@@ -520,7 +521,7 @@ class PatientMonitor:
                 top = name
         self.top_channel = top
         if rule_state:
-            self._hold_unseen(findings, ts)
+            self._hold_unseen(findings, ts, (ctx, tod) if at_rest and evaluate else None)
         if pending:
             f = assess(self, ts, at_rest)
             if f is not None:
@@ -592,7 +593,12 @@ class PatientMonitor:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _hold_unseen(self, findings: list[Finding], ts: float) -> None:
+    def _hold_unseen(
+        self,
+        findings: list[Finding],
+        ts: float,
+        at_rest: tuple[int, tuple[int, int, float]] | None = None,
+    ) -> None:
         """Hold open the conditions this sample could not re-examine.
 
         A rule whose vital was not read reliably in this sample (the next cuff reading is up
@@ -601,16 +607,61 @@ class PatientMonitor:
         fresh (:data:`~stream.detect.vitals.EVIDENCE_FRESH_S`): an alert must not resolve
         between two cuff readings of 188/124, nor while a tachycardic patient catches their
         breath.
+
+        ``at_rest`` is ``(context, time of day)`` of a reliable sample at rest, else
+        ``None``. In one, a reading of a compensable rule held as evidence (not firing) is
+        judged again if its compensating vital has since risen well beyond it
+        (:data:`~stream.detect.rules.LATER_COMPENSATION`): an athlete asleep whose cuff read
+        SBP 97 against a usual 109 ± 7, and whose heart then climbed from 43 to 59, was
+        alerted at the next cuff reading 30 min later (BP 80/57; a simulated cohort, seed
+        20270106); now at 59 bpm.
         """
         seen = {f.kind for f in findings} if findings else ()  # (no set for a quiet tick)
-        for kind, state in self.rule_state.items():
+        for kind, state in list(self.rule_state.items()):
             rule = RULES.get(kind)
             if rule is None or kind in seen or len(state) < 3:
                 continue
             if _fresh(state, ts, rule.vital):
+                if at_rest is not None and rule.compensation is not None and state[0] == 0.0:
+                    f = self._compensated_later(rule, state, ts, *at_rest)
+                    if f is not None:
+                        findings.append(f)
+                        continue
+                    if kind not in self.rule_state:  # judged again: no longer evidence
+                        continue
                 findings.append(
                     Finding(kind, "clinical", "low", (rule.vital,), state[1], False, 0.0)
                 )
+
+    def _compensated_later(
+        self,
+        rule: VitalRule,
+        state: list[float],
+        ts: float,
+        ctx: int,
+        tod: tuple[int, int, float],
+    ) -> Finding | None:
+        """``rule``'s reading held as evidence, judged again at ``ts`` if its compensating
+        vital has risen by :data:`~stream.detect.rules.LATER_COMPENSATION`; the finding if
+        that fires (a run of evidence ``state`` last seen at the reading, as it stays)."""
+        assert rule.compensation is not None  # noqa: S101 - the caller's check
+        vital, rise = rule.compensation
+        comp = self.channels.get(vital)
+        ch = self.channels.get(rule.vital)
+        times, z = LATER_COMPENSATION
+        if (
+            ch is None
+            or comp is None
+            or not comp.settled
+            or comp.z < z
+            or comp.xs - comp.expected < times * rise
+        ):
+            return None
+        seen_at = state[2]
+        p = ch.score_one({"value": ch.xs, "ts": ch.recent_at, "context": ctx})
+        f = self._apply_rule(rule, ch, ts, p, ctx, True, tod)
+        state[2] = seen_at  # the reading's time: its evidence stays fresh as long as it does
+        return f if f is not None and f.firing else None
 
     def news2_points(self, vital: str, x: float) -> int:
         """NEWS2 points of ``vital`` at value ``x`` under this patient's settings."""

@@ -123,6 +123,7 @@ __all__ = [
     "COMPENSATION_FRESH_S",
     "COMPENSATION_Z",
     "FAR_EARLY",
+    "LATER_COMPENSATION",
     "FIRING",
     "HOLDING",
     "NONE",
@@ -145,6 +146,12 @@ FAR_EARLY: Final = 2.0
 #: How recent (s) the compensating vital's reading must be: a cuff reading is judged with the
 #: wearable's reading of the same minutes.
 COMPENSATION_FRESH_S: Final = 300.0
+#: Between two cuff readings, a reading held as evidence (not firing) is judged again when
+#: the heart speeds up after it: with a rise this many times :attr:`VitalRule.compensation`'s
+#: and this many scales above its baseline. Stricter than at the reading itself: a heart 10
+#: bpm up at some minute of the hour to the next reading is common (at the reading's own
+#: bounds, 41 more false alerts on 20 simulated cohorts, 10,000 patient-days).
+LATER_COMPENSATION: Final = (1.5, COMPENSATION_Z + 1.0)
 
 
 class VitalRule(NamedTuple):

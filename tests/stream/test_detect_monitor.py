@@ -790,6 +790,29 @@ def _low_pressure_asleep(hr_to: float | None) -> list[Alert]:
     )
 
 
+@pytest.mark.parametrize("hr_to", [None, 68.0])
+def test_a_heart_that_races_after_a_low_cuff_reading_is_hypotension_before_the_next(hr_to):
+    # As on a simulated cohort (seed 20270106, p0089): an athlete asleep (HR ~45, SBP ~108)
+    # whose cuff reads SBP 96, then whose heart climbs over 20 min; the next reading is 30
+    # min away. The low reading alone is held as evidence, not alerted; the heart racing
+    # after it makes it hypotension then, not at the next reading.
+    onset = 2 * DAY + 60
+    reading = onset + 7  # (cuff readings at minutes 7, 37, ... of each half hour)
+    mods = [ramp("sbp", onset, 1, 96.0, onset + 120)]
+    if hr_to is not None:
+        mods.append(ramp("hr", reading + 1, 20, hr_to, onset + 120))
+    person = Person(hr=50.0, hr_sleep_drop=5.0, sbp=118.0, seed=20)
+    alerts = clinical_alerts(person, onset + 60, mods=tuple(mods))
+    first = first_alert_minute(alerts, "hypotension")
+    if hr_to is None:
+        assert first is None or first >= reading + 30  # not before the next reading
+    else:
+        assert first is not None and reading + 10 <= first < reading + 30
+        assert [a.kind for a in alerts] == ["hypotension"]
+        assert "(single cuff reading)" in alerts[0].message
+        assert ", with HR " in alerts[0].message
+
+
 def test_a_fall_in_pressure_with_a_racing_heart_is_hypotension():
     alerts = _low_pressure_asleep(hr_to=70.0)
     assert [(a.kind, a.status) for a in alerts] == [("hypotension", "open")]
