@@ -440,7 +440,8 @@ class ChannelModel(ContextStats, DailyProfile, base.AnomalyDetector):
             expected, sd, settled = base
         off = 0.0  # the daily profile's, at this time of day
         if tod is not None and self.profile_rate is not None:
-            # self.offset_at(tod), inlined (this runs for every reading)
+            # self.offset_at(tod), inlined (this runs for every reading): a learned weekday
+            # hour (bins below 24) is its own offset, any other hour is filled()'s
             w = self.daily
             i0, i1, f = tod
             w0 = w[i0] if i0 < 24 and w[i0] else filled(w, i0, self.weekend_seen)
