@@ -85,7 +85,7 @@ static PyObject *s_step = NULL;
 /* daily.filled: the offset of hour bin i, its own if learned (a weekday hour: not 0.0; a
  * weekend hour: its bit set in seen), else the line between the nearest learned hours of its
  * block on either side, each at most FILL_HOURS away (else its own). */
-static double
+static inline double
 filled(const float *daily, long i, long seen)
 {
     long base = 0, h, j = 0, d0, d1;
@@ -427,10 +427,8 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double off = 0.0;
     int has_rate = rate_o != Py_None;
     if (has_tod && has_rate) {
-        long seen = ints[F_WEEKEND_SEEN];
-        double w0 = i0 < DAY_BINS && daily[i0] != 0.0f ? (double)daily[i0] : filled(daily, i0, seen);
-        double w1 = i1 < DAY_BINS && daily[i1] != 0.0f ? (double)daily[i1] : filled(daily, i1, seen);
-        off = w0 + f * (w1 - w0);
+        double w0 = filled(daily, i0, ints[F_WEEKEND_SEEN]);
+        off = w0 + f * (filled(daily, i1, ints[F_WEEKEND_SEEN]) - w0);
         expected += off;
     }
     if (set_f(self, F_EXPECTED, expected) < 0 || set_f(self, F_SD, sd) < 0) {

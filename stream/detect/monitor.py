@@ -646,16 +646,9 @@ class PatientMonitor:
         that fires (a run of evidence ``state`` last seen at the reading, as it stays)."""
         assert rule.compensation is not None  # noqa: S101 - the caller's check
         vital, rise = rule.compensation
-        comp = self.channels.get(vital)
         ch = self.channels.get(rule.vital)
         times, z = LATER_COMPENSATION
-        if (
-            ch is None
-            or comp is None
-            or not comp.settled
-            or comp.z < z
-            or comp.xs - comp.expected < times * rise
-        ):
+        if ch is None or self._compensation(vital, times * rise, ts, z) is None:
             return None
         seen_at = state[2]
         p = ch.score_one({"value": ch.xs, "ts": ch.recent_at, "context": ctx})
@@ -877,19 +870,22 @@ class PatientMonitor:
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
 
-    def _compensation(self, vital: str, rise: float, ts: float) -> tuple[str, float, float] | None:
+    def _compensation(
+        self, vital: str, rise: float, ts: float, z: float = COMPENSATION_Z
+    ) -> tuple[str, float, float] | None:
         """``(vital, value, expected)`` if ``vital`` has risen by a compensating ``rise`` at ``ts``.
 
         Its newest reading (within :data:`~stream.detect.rules.COMPENSATION_FRESH_S`) must be
-        at least ``rise`` and :data:`~stream.detect.rules.COMPENSATION_Z` scales above a
-        settled baseline (:attr:`~stream.detect.rules.VitalRule.compensation`).
+        at least ``rise`` and ``z`` scales (by default
+        :data:`~stream.detect.rules.COMPENSATION_Z`) above a settled baseline
+        (:attr:`~stream.detect.rules.VitalRule.compensation`).
         """
         ch = self.channels.get(vital)
         if (
             ch is None
             or not ch.settled
             or ts - ch.recent_at > COMPENSATION_FRESH_S
-            or ch.z < COMPENSATION_Z
+            or ch.z < z
             or ch.xs - ch.expected < rise
         ):
             return None
