@@ -71,8 +71,8 @@ static PyObject *s_step = NULL;
 #define TAIL_Z 5.0         /* _TAIL_Z */
 #define TAIL_HALF 0.002    /* _TAIL_HALF */
 #define SPIKE_K 4.0        /* _SPIKE_K */
-#define KNOWN_S 7200.0     /* _KNOWN_S */
-#define FADE_S 3600.0      /* _FADE_S */
+#define KNOWN_S 1800.0     /* _KNOWN_S */
+#define FADE_S 1800.0      /* _FADE_S */
 #define MIN_SCALE_READINGS 10
 #define GAUSS_MAD 1.2533   /* robust._GAUSS_MAD */
 #define MAX_DT 900.0       /* robust._MAX_DT */

@@ -64,7 +64,7 @@ def test_scores_do_not_depend_on_the_units_or_their_origin(a, b):
     plain = feed(ChannelModel(), values, step=300.0)
     moved = feed(ChannelModel(), [a * v + b for v in values], step=300.0)
     assert max(abs(p - q) for p, q in zip(plain, moved, strict=True)) < 1e-6
-    assert max(moved[:-24]) < 0.5 and min(moved[-12:]) > 0.5  # within the hour
+    assert max(moved[:-24]) < 0.5 and max(moved[-24:-12]) > 0.5  # within the hour
 
 
 def test_without_a_prior_nothing_scores_until_a_spread_is_learned():
@@ -105,7 +105,8 @@ def test_an_ongoing_shift_is_absorbed_only_slowly():
     m = ChannelModel(prior_scale=3.0)
     feed(m, noise(2880, 70.0, 3.0))
     scores = feed(m, noise(240, 100.0, 3.0), start=2880 * 60.0)
-    assert min(scores[5:120]) > 0.9  # anomalous until known for two hours (then it fades)
+    assert min(scores[5:30]) > 0.9  # anomalous until known for half an hour, then it fades:
+    assert max(scores[80:]) < 0.25  # a new normal is not an anomaly for ever
     assert m.z > 5.0 and m.level[REST] < 75.0  # still a departure four hours later
 
 
@@ -194,10 +195,10 @@ def test_a_late_reading_is_scored_with_the_drift_on_either_side():
     # score_one (late readings) must see a downward drift as step() does, not only an upward one
     m = ChannelModel(prior_scale=2.0)
     feed(m, noise(1440, 70.0, 2.0))
-    drift = feed(m, noise(180, 65.0, 2.0, seed=3), start=1440 * 60.0)  # -2.5 sd for 3 h
+    drift = feed(m, noise(60, 65.0, 2.0, seed=3), start=1440 * 60.0)  # -2.5 sd for 1 h
     assert m.cusum_down > m.cusum_h and m.cusum_up == 0.0
-    late = m.score_one({"value": m.xs, "ts": m.recent_at})  # (known for 1 h: faded as much)
-    assert late > 0.3 and abs(late - drift[-1]) < 0.1
+    late = m.score_one({"value": m.xs, "ts": m.recent_at})  # (known for under half an hour)
+    assert late > 0.5 and abs(late - drift[-1]) < 0.1
 
 
 def test_a_late_reading_of_a_stuck_channel_scores_as_a_live_one_would():
@@ -227,7 +228,8 @@ def test_a_stuck_channel_scores_within_a_few_readings():
     m = ChannelModel()
     scores = feed(m, noise(600, 20.0, 1.0) + [20.5] * 12, step=300.0)
     assert max(scores[100:601]) < 0.5
-    assert scores[603] >= 0.5 and min(scores[606:]) > 0.9  # the 4th identical reading on
+    # the 4th identical reading on, until known for half an hour
+    assert scores[603] >= 0.5 and min(scores[606:610]) > 0.9
 
 
 def test_repeats_are_judged_against_how_often_the_channel_repeats():
@@ -311,7 +313,7 @@ def test_weekends_keep_a_normal_of_their_own():
         scores[2 * week : 2 * week + 5 * 288],
         scores[2 * week + 5 * 288 :],
     )
-    assert max(first_weekend) > 0.9  # new: the first weekend is a departure
+    assert max(first_weekend) > 0.7  # new: the first weekend is a departure
     assert sum(p >= 0.5 for p in third_weekend) == 0
     assert sum(p >= 0.5 for p in third_weekdays) == 0
     assert m.weekend_seen == (1 << 24) - 1
@@ -323,7 +325,8 @@ def test_weekends_keep_a_normal_of_their_own():
 def test_a_weekend_hour_first_seen_departing_follows_the_weekend_hours_learned(seed):
     # weekends 4 sd lower: Saturday's first hours departed (not learned) while the rest of
     # the weekend was learned; the next Saturday they followed their weekday hours, and
-    # alarmed again (31-32 readings); now they follow the weekend hours around them
+    # alarmed again (31-32 readings, when a known departure faded after two hours); now they
+    # follow the weekend hours around them
     rng = random.Random(seed)
     tuesday = MONDAY - 6 * 86400.0
     m = ChannelModel()
@@ -336,7 +339,7 @@ def test_a_weekend_hour_first_seen_departing_follows_the_weekend_hours_learned(s
         scores.append(
             m.step(x - (4.0 if weekend else 0.0) + rng.gauss(0, 1), ts, tod=time_of_day(ts))
         )
-    assert sum(p >= 0.5 for p in scores[4 * 288 : 6 * 288]) > 20  # the first weekend: new
+    assert sum(p >= 0.5 for p in scores[4 * 288 : 6 * 288]) >= 6  # the first weekend: new
     assert sum(p >= 0.5 for p in scores[11 * 288 : 13 * 288]) == 0
 
 
@@ -360,7 +363,7 @@ def test_a_stuck_sensors_readings_are_not_learned():
     feed(m, noise(2 * 288, 20.0, 1.0), step=300.0)
     level = m.level[REST]
     scores = feed(m, [26.0] * 144, start=2 * 288 * 300.0, step=300.0)
-    assert min(scores[6:24]) > 0.9  # (known for two hours, then it fades)
+    assert min(scores[1:8]) > 0.8  # (known for half an hour, then it fades)
     assert abs(m.level[REST] - level) < 0.2
 
 
@@ -416,7 +419,7 @@ def test_a_known_departure_fades_and_a_new_one_scores_again():
     t = MONDAY + 2 * 86400.0
     first = feed(m, noise(48, 16.0, 1.0, seed=2), start=t, step=300.0)
     assert max(first[:6]) > 0.8  # found at once
-    assert max(first[36:]) < 0.5  # known for two hours, then faded within the next hour
+    assert max(first[12:]) < 0.5  # known for half an hour, faded within the next half hour
     assert m.known_since == m.known_since
     feed(m, noise(144, 10.0, 1.0, seed=3), start=t + 4 * 3600.0, step=300.0)
     assert m.known_since != m.known_since  # over
