@@ -70,7 +70,7 @@ static PyObject *s_step = NULL;
 #define FLAT_HALF4 1296.0  /* _FLAT_HALF ** 4 */
 #define TAIL_Z 5.0         /* _TAIL_Z */
 #define TAIL_HALF 0.002    /* _TAIL_HALF */
-#define SPIKE_K 4.0        /* _SPIKE_K */
+#define SPIKE_K 2.0        /* _SPIKE_K */
 #define KNOWN_S 1800.0     /* _KNOWN_S */
 #define FADE_S 1800.0      /* _FADE_S */
 #define MIN_SCALE_READINGS 10

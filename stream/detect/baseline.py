@@ -28,7 +28,7 @@ weekends' hours apart (:mod:`stream.detect.daily`). Each step:
 The score in [0, 1] rises with ``|z|`` of the smoothed value (0.5 at ``z_on``), with the CUSUM
 (0.5 at ``cusum_h``, 0.94 at its cap of four times that: a departure sustained for hours is
 as certain as a far one), more weakly with ``|z|`` of the raw reading (an isolated reading
-scores 0.5 at 1.6 ``z_on``, 6.4 scales out by default; less so from a channel that often reads
+scores 0.5 at 1.35 ``z_on``, 5.4 scales out by default; less so from a channel that often reads
 five scales out: a bursty metric's bursts are its normal), and with
 a run of identical readings (a stuck sensor) beyond the longest run the channel has completed
 (a metric idle at zero every night is not stuck at night), judged against how often it repeats
@@ -109,8 +109,8 @@ _FLAT_HALF4 = _FLAT_HALF**4
 _TAIL_Z = 5.0
 _TAIL_HALF = 0.002
 #: A lone reading's spike score is 0.8 r^4 / (r^4 + _SPIKE_K z_on^4) for r scales out: 0.5 at
-#: 1.6 z_on.
-_SPIKE_K = 4.0
+#: 1.35 z_on (5.4 scales: a Gaussian reading that far is one in 15 million).
+_SPIKE_K = 2.0
 _log10 = math.log10
 #: |z| beyond this is this (its fourth power must not overflow: any finite input scores).
 _Z_MAX = 1e6

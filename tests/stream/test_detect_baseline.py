@@ -93,6 +93,18 @@ def test_an_isolated_spike_barely_moves_the_smoothed_value():
     assert m.z < 3.0
 
 
+def test_a_lone_reading_six_scales_out_scores_as_an_anomaly():
+    # 0.5 at 5.4 scales (1.35 z_on): the smallest spikes of bench/anomaly.py, 6 sd, scored 0.45
+    # at 1.6 z_on and were missed at 0.5; a Gaussian channel reads 5.4 scales out one time in
+    # 15 million
+    for k, expected in ((6.0, True), (4.5, False)):
+        m = ChannelModel()
+        feed(m, noise(3 * 288, 20.0, 1.0), start=MONDAY, step=300.0)
+        ts = MONDAY + 3 * 86400.0
+        x = m.level[REST] + m.profile_offset(ts) + k * m.sd_cache[REST]
+        assert (m.step(x, ts, tod=time_of_day(ts)) >= 0.5) is expected
+
+
 def test_unreliable_readings_are_neither_learned_nor_scored():
     m = ChannelModel()
     feed(m, noise(200, 70.0, 2.0))
