@@ -40,7 +40,7 @@ The score says how unexpected the present is, so a departure (or a stuck run) th
 the departure is over (``known_since``), below 0.5 about 50 minutes after it was first found.
 A new normal is not an anomaly for ever, and every reading still scored high after a change
 has been flagged is a false positive to whoever thresholds the score (NAB counts each one); at
-two hours and one, the synthetic streams of ``bench/anomaly.py`` lost 10-16 points of their
+two hours and one, the synthetic streams of ``bench/anomaly.py`` lost 14-17 points of their
 NAB-like score counted per reading to such readings. ``z`` and the CUSUM, which the clinical
 rules read, still show the departure, and an alert on it stays open while it lasts.
 
