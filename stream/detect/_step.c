@@ -28,7 +28,7 @@ enum {
     F_EXPECTED, F_SD, F_SETTLED, F_Z, F_CUSUM_K, F_UP_SINCE, F_DOWN_SINCE, F_BORN, F_ZZ, F_Z2,
     F_CUSUM_H, F_TAIL_P, F_LEARNED_AT, F_LEARN_EVERY, F_FREEZE_Z, F_ABSORB_AFTER, F_REP_N,
     F_REP_P, F_DEV, F_TAU, F_TAU_SCALE, F_HUBER, F_PRIOR_SCALE, F_MIN_SCALE, F_HOUR_BIN,
-    F_HOUR_ALL, F_HOUR_SUM, F_HOUR_N, F_ON4, F_WEEKEND_SEEN, N_FIELDS
+    F_HOUR_ALL, F_HOUR_SUM, F_HOUR_N, F_ON4, F_WEEKEND_SEEN, F_KNOWN_TENTHS, N_FIELDS
 };
 
 static const char *const NAMES[N_FIELDS] = {
@@ -37,7 +37,7 @@ static const char *const NAMES[N_FIELDS] = {
     "expected", "sd", "settled", "z", "cusum_k", "up_since", "down_since", "born", "zz", "z2",
     "cusum_h", "tail_p", "learned_at", "learn_every", "freeze_z", "absorb_after", "rep_n",
     "rep_p", "dev", "tau", "tau_scale", "huber", "prior_scale", "min_scale", "hour_bin",
-    "hour_all", "hour_sum", "hour_n", "_on4", "weekend_seen",
+    "hour_all", "hour_sum", "hour_n", "_on4", "weekend_seen", "known_tenths",
 };
 
 /* Fields that must hold an exact float (the others: ints, arrays, the list, optional floats,
@@ -49,6 +49,7 @@ static const int FLOATS[] = {
 };
 static const int INTS[] = {
     F_FLAT_RUN, F_LONG_RUN, F_WARMUP, F_REP_N, F_HOUR_BIN, F_HOUR_ALL, F_HOUR_N, F_WEEKEND_SEEN,
+    F_KNOWN_TENTHS,
 };
 
 static Py_ssize_t offsets[N_FIELDS];
@@ -71,8 +72,8 @@ static PyObject *s_step = NULL;
 #define TAIL_Z 5.0         /* _TAIL_Z */
 #define TAIL_HALF 0.002    /* _TAIL_HALF */
 #define SPIKE_K 2.0        /* _SPIKE_K */
-#define KNOWN_S 1800.0     /* _KNOWN_S */
-#define FADE_S 1800.0      /* _FADE_S */
+#define KNOWN_S 900.0      /* _KNOWN_S */
+#define FADE_S 900.0       /* _FADE_S */
 #define MIN_SCALE_READINGS 10
 #define GAUSS_MAD 1.2533   /* robust._GAUSS_MAD */
 #define MAX_DT 900.0       /* robust._MAX_DT */
@@ -695,9 +696,18 @@ step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (cusum != 0.0 || run >= 3) {
         double known = F(self, F_KNOWN_SINCE);
+        long tenths = (long)(p * 10.0);
         if (known != known) {
             if (p >= 0.5) {
                 set_obj(self, F_KNOWN_SINCE, ts_o);
+                if (set_i(self, F_KNOWN_TENTHS, tenths) < 0) {
+                    return NULL;
+                }
+            }
+        }
+        else if (tenths > ints[F_KNOWN_TENTHS]) {  /* grown to a new tenth: not faded */
+            if (set_i(self, F_KNOWN_TENTHS, tenths) < 0) {
+                return NULL;
             }
         }
         else if (ts - known > KNOWN_S) {

@@ -117,6 +117,7 @@ STATE = (
     "zz",
     "z2",
     "known_since",
+    "known_tenths",
 )
 #: Everything a model saves in the per-field form.
 FIELDS = PARAMS + STATE
@@ -130,6 +131,7 @@ LATER_STATE: dict[str, Any] = {
     "flat_run": 0, "rep_p": 0.5, "rep_n": 0, "long_run": 0, "hour_all": 0, "tail_p": 0.0,
     "weekend_seen": 0, "weekday_level": None,  # (None: a new array of NaN)
     "zz": 0.0, "z2": 0.0, "known_since": math.nan,
+    "known_tenths": 0,
 }  # fmt: skip
 #: The per-context arrays of doubles the compact form packs, then its scalar floats.
 _CONTEXT_ARRAYS = ("level", "dev", "learned_at", "weekday_level")
@@ -152,10 +154,20 @@ SCALARS = (
     "known_since",
 )
 #: The integer state of the compact form (after the blob).
-INTS = ("hour_bin", "hour_n", "hour_all", "rep_n", "flat_run", "long_run", "weekend_seen")
+INTS = (
+    "hour_bin",
+    "hour_n",
+    "hour_all",
+    "rep_n",
+    "flat_run",
+    "long_run",
+    "weekend_seen",
+    "known_tenths",
+)
+#: The integers saved before ``known_tenths`` existed (a compact state with ``settled``, a
+#: bool, where ``known_tenths`` is now: it restores as 0).
+_INTS_BEFORE_TENTHS = len(INTS) - 1
 _DAILY_BYTES = 4 * HOUR_BINS  # the profile, single precision
-#: The compact form's length: the blob, INTS and ``settled`` (then changed parameters, if any).
-_COMPACT_LEN = 1 + len(INTS) + 1
 _INTERNED: dict[float, float] = {}
 
 
@@ -166,7 +178,11 @@ def save(m: ChannelModel, defaults: tuple[Any, ...]) -> tuple[Any, ...]:
     """
     scalars = [getattr(m, k) for k in SCALARS]
     recent = m.recent
-    if not all(type(x) is float for x in scalars) or not all(type(x) is float for x in recent):
+    if (
+        not all(type(x) is float for x in scalars)
+        or not all(type(x) is float for x in recent)
+        or type(m.settled) is not bool  # (the compact form tells its versions apart by it)
+    ):
         return fields_state(m, defaults)  # packed as doubles, an int would come back a float
     doubles = array("d", m.level)
     for k in _CONTEXT_ARRAYS[1:]:
@@ -205,7 +221,7 @@ def restore(m: ChannelModel, state: tuple[Any, ...], defaults: tuple[Any, ...]) 
 
 
 def _restore_compact(m: ChannelModel, state: tuple[Any, ...], defaults: tuple[Any, ...]) -> None:
-    changed: dict[str, Any] = state[_COMPACT_LEN] if len(state) > _COMPACT_LEN else {}
+    changed: dict[str, Any] = state[-1] if type(state[-1]) is dict else {}
     for k, d in zip(PARAMS, defaults, strict=True):
         v = changed.get(k, d)
         setattr(m, k, _INTERNED.setdefault(v, v) if type(v) is float else v)
@@ -221,9 +237,12 @@ def _restore_compact(m: ChannelModel, state: tuple[Any, ...], defaults: tuple[An
         setattr(m, k, doubles[i])
         i += 1
     m.recent = doubles[i:].tolist()
-    for k, v in zip(INTS, state[1 : 1 + len(INTS)], strict=True):
+    n_ints = _INTS_BEFORE_TENTHS if type(state[1 + _INTS_BEFORE_TENTHS]) is bool else len(INTS)
+    for k, v in zip(INTS, state[1 : 1 + n_ints], strict=False):
         setattr(m, k, v)
-    m.settled = state[_COMPACT_LEN - 1]
+    if n_ints < len(INTS):
+        m.known_tenths = 0
+    m.settled = state[1 + n_ints]
     m.sd_cache = array("d", (m.scale(c) if m.n[c] else math.nan for c in range(3)))
 
 

@@ -10,7 +10,15 @@ from array import array
 
 import pytest
 
-from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
+from stream.detect.baseline import (
+    _FADE_S,
+    _KNOWN_S,
+    ACTIVE,
+    REST,
+    STILL,
+    ChannelModel,
+    time_of_day,
+)
 from stream.detect.channel_state import (
     ARRAYS,
     LATER_STATE,
@@ -117,7 +125,7 @@ def test_an_ongoing_shift_is_absorbed_only_slowly():
     m = ChannelModel(prior_scale=3.0)
     feed(m, noise(2880, 70.0, 3.0))
     scores = feed(m, noise(240, 100.0, 3.0), start=2880 * 60.0)
-    assert min(scores[5:30]) > 0.9  # anomalous until known for half an hour, then it fades:
+    assert min(scores[5:15]) > 0.9  # anomalous until known for a quarter of an hour, then it fades:
     assert max(scores[80:]) < 0.25  # a new normal is not an anomaly for ever
     assert m.z > 5.0 and m.level[REST] < 75.0  # still a departure four hours later
 
@@ -209,8 +217,11 @@ def test_a_late_reading_is_scored_with_the_drift_on_either_side():
     feed(m, noise(1440, 70.0, 2.0))
     drift = feed(m, noise(60, 65.0, 2.0, seed=3), start=1440 * 60.0)  # -2.5 sd for 1 h
     assert m.cusum_down > m.cusum_h and m.cusum_up == 0.0
-    late = m.score_one({"value": m.xs, "ts": m.recent_at})  # (known for under half an hour)
-    assert late > 0.5 and abs(late - drift[-1]) < 0.1
+    late = m.score_one({"value": m.xs, "ts": m.recent_at})
+    # known for over a quarter of an hour: both faded alike, from a CUSUM beyond its decision
+    # level (the level alone, 2.5 sd, would score 0.13 before fading)
+    faded = math.exp((m.known_since + _KNOWN_S - m.recent_at) / _FADE_S)
+    assert late / faded > 0.5 and abs(late - drift[-1]) < 0.01
 
 
 def test_a_late_reading_of_a_stuck_channel_scores_as_a_live_one_would():
@@ -218,7 +229,7 @@ def test_a_late_reading_of_a_stuck_channel_scores_as_a_live_one_would():
     m = ChannelModel()
     feed(m, noise(2 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
     t = MONDAY + 2 * 86400.0
-    stuck = feed(m, [10.3] * 96, start=t, step=300.0)  # known after 2 h, faded since
+    stuck = feed(m, [10.3] * 96, start=t, step=300.0)  # known within the hour, faded since
     assert m.score_one({"value": 10.3, "ts": m.recent_at}) == pytest.approx(stuck[-1], abs=0.01)
     fresh = ChannelModel()
     feed(fresh, noise(600, 20.0, 1.0), step=300.0)  # a channel that never repeats
@@ -240,8 +251,8 @@ def test_a_stuck_channel_scores_within_a_few_readings():
     m = ChannelModel()
     scores = feed(m, noise(600, 20.0, 1.0) + [20.5] * 12, step=300.0)
     assert max(scores[100:601]) < 0.5
-    # the 4th identical reading on, until known for half an hour
-    assert scores[603] >= 0.5 and min(scores[606:610]) > 0.9
+    # the 4th identical reading on, until known for a quarter of an hour
+    assert scores[603] >= 0.5 and min(scores[605:607]) > 0.85
 
 
 def test_repeats_are_judged_against_how_often_the_channel_repeats():
@@ -375,7 +386,7 @@ def test_a_stuck_sensors_readings_are_not_learned():
     feed(m, noise(2 * 288, 20.0, 1.0), step=300.0)
     level = m.level[REST]
     scores = feed(m, [26.0] * 144, start=2 * 288 * 300.0, step=300.0)
-    assert min(scores[1:8]) > 0.8  # (known for half an hour, then it fades)
+    assert min(scores[1:5]) > 0.8  # (known for a quarter of an hour, then it fades)
     assert abs(m.level[REST] - level) < 0.2
 
 
@@ -431,12 +442,26 @@ def test_a_known_departure_fades_and_a_new_one_scores_again():
     t = MONDAY + 2 * 86400.0
     first = feed(m, noise(48, 16.0, 1.0, seed=2), start=t, step=300.0)
     assert max(first[:6]) > 0.8  # found at once
-    assert max(first[12:]) < 0.5  # known for half an hour, faded within the next half hour
+    assert max(first[12:]) < 0.5  # known for a quarter of an hour, then faded
     assert m.known_since == m.known_since
     feed(m, noise(144, 10.0, 1.0, seed=3), start=t + 4 * 3600.0, step=300.0)
     assert m.known_since != m.known_since  # over
     again = feed(m, noise(24, 16.0, 1.0, seed=4), start=t + 16 * 3600.0, step=300.0)
     assert max(again[:6]) > 0.8
+
+
+def test_a_known_departure_that_grows_scores_again_at_each_new_tenth():
+    # a drift to 8 sd over a day (5-min readings): found at 0.5 and faded once known, it is
+    # news again whenever its score reaches a tenth it had not (0.6, 0.7, ...): whoever
+    # thresholds the score higher must still see it, once
+    m = ChannelModel()
+    feed(m, noise(2 * 288, 10.0, 1.0), start=MONDAY, step=300.0)
+    ramp = [v + 8.0 * i / 288 for i, v in enumerate(noise(288, 10.0, 1.0, seed=5))]
+    scores = feed(m, ramp, start=MONDAY + 2 * 86400.0, step=300.0)
+    found = next(i for i, p in enumerate(scores) if p >= 0.5)
+    assert max(scores) >= 0.9
+    assert sum(p >= 0.5 for p in scores[found + 6 :]) <= 4  # a reading per tenth, not a run
+    assert m.known_tenths == 9
 
 
 def test_a_stuck_run_fades_once_known():

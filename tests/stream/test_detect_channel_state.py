@@ -9,7 +9,7 @@ import random
 import pytest
 
 from stream.detect.baseline import ACTIVE, REST, STILL, ChannelModel, time_of_day
-from stream.detect.channel_state import FIELDS, defaults_of, fields_state, save
+from stream.detect.channel_state import FIELDS, INTS, defaults_of, fields_state, save
 from stream.detect.monitor import VITAL_MODEL_PARAMS
 
 MONDAY = 1700438400.0  # 2023-11-20 00:00 UTC
@@ -72,6 +72,18 @@ def test_the_per_field_form_of_earlier_releases_restores_the_same_model(name):
     restored.__setstate__(old)
     assert same(restored, m)
     assert pickle.dumps(restored) == pickle.dumps(m)
+
+
+@pytest.mark.parametrize("name", ["custom-channel", "vital-hr"])  # params at defaults, and not
+def test_the_compact_form_saved_before_known_tenths_restores_with_none_reached(name):
+    m = learned(CONFIGS[name])
+    state = save(m, defaults_of(ChannelModel))
+    tenths = 1 + INTS.index("known_tenths")
+    old = (*state[:tenths], *state[tenths + 1 :])  # what those releases wrote
+    restored = ChannelModel.__new__(ChannelModel)
+    restored.__setstate__(old)
+    m.known_tenths = 0
+    assert same(restored, m)
 
 
 def test_a_fresh_model_round_trips():

@@ -101,7 +101,12 @@ def reference_score(before: ChannelModel, after: ChannelModel, value: float, ts:
     run = after.flat_run
     if run >= 3 and run - after.long_run >= 3:
         p = max(p, after._flat_score(run - after.long_run))
-    return after._faded(p, ts) if cusum or run >= 3 else p
+    if not (cusum or run >= 3):
+        return p
+    # faded as the departure was known before the reading (the tenths it had reached then),
+    # unless the step found it anew
+    same = before.known_since == after.known_since  # (NaN: not the same)
+    return (before if same else after)._faded(p, ts)
 
 
 @pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
