@@ -484,6 +484,38 @@ def test_silence_during_a_clinical_condition_is_a_medium_data_gap() -> None:
     assert late_gap.severity == "info" and "hypertension" not in late_gap.message
 
 
+def _first_hours_with_a_cuff(later: list[float]) -> list[Finding]:
+    """Hypertension findings at the cuff readings of a new patient (HR 64 at rest, a cuff
+    every 35 min): three readings of 101-109 mmHg, then ``later``, all within the first four
+    hours (the cuff's baseline has not settled: that takes 8 readings)."""
+    mon = PatientMonitor("p1")
+    cuff = [104.0, 109.0, 101.0, *later]
+    found = []
+    for i in range(35 * len(cuff)):
+        sbp = cuff[i // 35] if i % 35 == 0 else None
+        dbp = None if sbp is None else sbp * 0.65
+        _, f = mon.observe(Sample("p1", "d1", T0 + 60.0 * i, hr=64.0 + i % 3, sbp=sbp, dbp=dbp,
+                                  motion=0.05))  # fmt: skip
+        found += [x for x in f if x.kind == "hypertension" and sbp is not None]
+    assert not mon.channels["sbp"].settled
+    return found
+
+
+def test_a_jump_from_a_new_patients_first_cuff_readings_fires_on_the_second_reading() -> None:
+    # 161/105 then 165/107 mmHg after 104-109: NEWS2 scores 0 below 220 and the crisis bound
+    # is 180, but twice in a row 50-60 mmHg above this patient's own first readings is not
+    # the cuff's noise (a simulated cohort, seed 20261215: not alerted before)
+    found = _first_hours_with_a_cuff([161.0, 165.0])
+    assert [f.firing for f in found] == [False, True]
+    assert found[-1].message.startswith("Early warning: BP 165/107 mmHg on 2 cuff readings")
+    assert "early baseline" in found[-1].message
+
+
+def test_a_single_high_cuff_reading_or_a_smaller_rise_of_a_new_patient_does_not() -> None:
+    assert not any(f.firing for f in _first_hours_with_a_cuff([161.0, 112.0, 108.0]))
+    assert not any(f.firing for f in _first_hours_with_a_cuff([140.0, 142.0, 141.0]))
+
+
 def test_a_cuff_only_patients_hypertension_is_one_alert_between_hourly_readings() -> None:
     pipe = Pipeline(emit_resolved=True)
     for k in range(12):  # a cuff alone, one reading an hour, usual ~128/80
