@@ -169,6 +169,26 @@ INTS = (
 _INTS_BEFORE_TENTHS = len(INTS) - 1
 _DAILY_BYTES = 4 * HOUR_BINS  # the profile, single precision
 _INTERNED: dict[float, float] = {}
+#: Floats restored lately, by value: a patient's channels hold the same times and zeros, and
+#: 100,000 patients restored after a rebalance need not hold a copy of each (cleared when full).
+_RECENT_FLOATS: dict[float, float] = {}
+_RECENT_MAX = 256
+
+
+def _shared(v: float) -> float:
+    """``v``, or an equal float restored lately (the same sign of zero; NaN is never equal).
+
+    >>> a, b = _shared(float("1736556952")), _shared(float("1736556952"))
+    >>> a is b, repr(_shared(-0.0)), repr(_shared(0.0))
+    (True, '-0.0', '0.0')
+    """
+    s = _RECENT_FLOATS.get(v)
+    if s is None:
+        if len(_RECENT_FLOATS) >= _RECENT_MAX:
+            _RECENT_FLOATS.clear()
+        _RECENT_FLOATS[v] = v
+        return v
+    return s if math.copysign(1.0, s) == math.copysign(1.0, v) else v
 
 
 def save(m: ChannelModel, defaults: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -234,9 +254,9 @@ def _restore_compact(m: ChannelModel, state: tuple[Any, ...], defaults: tuple[An
         setattr(m, k, doubles[i : i + 3])
         i += 3
     for k in SCALARS:
-        setattr(m, k, doubles[i])
+        setattr(m, k, _shared(doubles[i]))
         i += 1
-    m.recent = doubles[i:].tolist()
+    m.recent = [_shared(x) for x in doubles[i:]]
     n_ints = _INTS_BEFORE_TENTHS if type(state[1 + _INTS_BEFORE_TENTHS]) is bool else len(INTS)
     for k, v in zip(INTS, state[1 : 1 + n_ints], strict=False):
         setattr(m, k, v)
