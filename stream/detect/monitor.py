@@ -774,17 +774,17 @@ class PatientMonitor:
                 and ts - run[1] >= FIRST_DAY_SUSTAINED_S
                 and _fresh(run, ts, rule.vital)
             )
+        young = not settled and not elsewhere
         level = rule.evidence(
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
-            young=not settled and not elsewhere, settled_elsewhere=elsewhere,
+            young=young, settled_elsewhere=elsewhere,
             sustained=sustained, beyond_both=both, compensated=compensation is not None,
             awake=ctx == REST,
         )  # fmt: skip
         jump = False
         if (
             level < FIRING
-            and not settled
-            and not elsewhere
+            and young
             and rule.vital in OWN_DEVICE
             and limit is None
             and at_rest
@@ -853,12 +853,10 @@ class PatientMonitor:
         elif len(state) > 2:
             state[2] = ts  # when evidence was last seen (states from before lack it)
         state[0] = state[0] + 1.0 if level == FIRING else 0.0
-        need = rule.persist
+        need = 2 if jump else rule.persist
         if need == 1 and len(ch.recent) < 2 and rule.vital not in OWN_DEVICE:
             # the first reading after a gap is not smoothed (no median of three): it takes
             # two, as it did (one HR 140 after a 6-hour dropout is one reading)
-            need = 2
-        if jump:
             need = 2
         firing = state[0] >= need
         xs = ch.xs
