@@ -103,8 +103,15 @@ def deterioration_pending(mon: MonitorView, adverse_seen: bool) -> bool:
     return adverse >= 2 or mon.deterioration[0] > 0.0 or EARLY_KEY in mon.rule_state
 
 
-def assess(mon: MonitorView, ts: float, at_rest: bool) -> Finding | None:
-    """Multi-vital rule: NEWS2 well above this patient's usual, several vitals adverse."""
+def assess(mon: MonitorView, ts: float, at_rest: bool, busy: bool = False) -> Finding | None:
+    """Multi-vital rule: NEWS2 well above this patient's usual, several vitals adverse.
+
+    ``at_rest``: the early warning's condition; ``busy``: the wearer moves about more than
+    usual (:meth:`~stream.detect.activity.Activity.busier`), and the evidence is held, not
+    alerted. A walk raises heart and breathing rate and may lower SpO2 together, and NEWS2 is
+    a score of a patient at rest (a COPD patient walking: "NEWS2 5 (usual 1) with HR 109 bpm,
+    SpO2 86%, RR 23/min").
+    """
     adverse = 0
     drift = 0.0
     drifting: list[tuple[str, float]] = []
@@ -138,7 +145,7 @@ def assess(mon: MonitorView, ts: float, at_rest: bool) -> Finding | None:
     if state[0] == 0.0:
         state[1] = ts
     state[0] = state[0] + 1.0 if level == FIRING else max(state[0], 1.0)
-    firing = (level == FIRING and state[0] >= 5) or early
+    firing = ((level == FIRING and state[0] >= 5) or early) and not busy
     severity = "critical" if total >= 7 else "medium"
     involved = [v for v, n in sub.items() if n > 0]
     minutes = int((ts - state[1]) // 60.0)

@@ -407,6 +407,11 @@ class PatientMonitor:
         own_ok = reliable or not self.activity.exerting
         tod = time_of_day(ts)
         at_rest = ctx != ACTIVE
+        # Moving about more than usual (a walk the context does not show as active) is not
+        # at rest for the rules of a vital the wearable reads and exertion moves (a cuff
+        # reads at rest, as it asks), nor for NEWS2 and the multi-vital deterioration
+        # (Activity.busier)
+        busy = at_rest and self.activity.busier()
         rule_state = self.rule_state
         limits = self.config.thresholds
         rows = _ROWS[2 if self.config.spo2_scale == 2 else 1]
@@ -420,6 +425,7 @@ class PatientMonitor:
         ):
             if x is None:
                 continue
+            moved = busy and vital not in OWN_DEVICE
             try:
                 ch = channels[vital]
             except KeyError:  # its first reading
@@ -502,7 +508,8 @@ class PatientMonitor:
                                 and rule.kind not in rule_state
                             ):
                                 continue  # NONE for sure, and no rule state to clear
-                            f = self._apply_rule(rule, ch, ts, p, ctx, at_rest, tod)
+                            rest = at_rest and not (moved and rule.exertion)
+                            f = self._apply_rule(rule, ch, ts, p, ctx, rest, tod)
                             if f is not None:
                                 findings.append(f)
             if p > best:
@@ -533,7 +540,7 @@ class PatientMonitor:
         if rule_state:
             self._hold_unseen(findings, ts, (ctx, tod) if at_rest and evaluate else None)
         if pending:
-            f = assess(self, ts, at_rest)
+            f = assess(self, ts, at_rest and not busy, busy)
             if f is not None:
                 findings.append(f)
         if not late:
@@ -541,8 +548,10 @@ class PatientMonitor:
             if due:
                 self.news2_next = ts + CHECK_EVERY_S
             if due or NEWS2_KEY in rule_state:
-                # NEWS2 is a score of a patient at rest: exercise is no emergency
-                f = aggregate_check(self, ts, due, at_rest and not self.activity.exerting)
+                # NEWS2 is a score of a patient at rest: exercise, or a walk, is no emergency
+                f = aggregate_check(
+                    self, ts, due, at_rest and not busy and not self.activity.exerting
+                )
                 if f is not None:
                     findings.append(f)
             if not follows:

@@ -194,8 +194,10 @@ class VitalRule(NamedTuple):
         90 (a simulated cohort, seed 20261229).
     exertion
         Exertion moves this vital this way (HR, RR, SBP up; SpO2 down): while the wearer is
-        active, only the ``hard`` bound fires. At rest, the monitor lets an early warning
-        fire only half a ``dev_early`` beyond the wearer's settled level while active
+        active, or moving about more than usual (a wearable's vitals:
+        :meth:`~stream.detect.activity.Activity.busier`), only the ``hard`` bound fires.
+        At rest, the monitor lets an early warning fire only half a ``dev_early`` beyond the
+        wearer's settled level while active
         (:meth:`~stream.detect.monitor.PatientMonitor._apply_rule`).
     red
         The edge of the vital's NEWS2 3-point band as the chart places a value, halves rounded

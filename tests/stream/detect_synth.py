@@ -119,3 +119,27 @@ def exercise(start: int, minutes: int, peak_hr: float = 160.0) -> Mod:
         v["rr"] = round(v["rr"] + k * 12)
 
     return mod
+
+
+def walk(start: int, minutes: int, hr_rise: float = 25.0, motion: float | None = 0.2) -> Mod:
+    """A walk: HR up ``hr_rise`` and RR up 4 within a minute or two, back over ~5 min after.
+
+    ``motion``: what the wearable reads meanwhile (about 2.5 times :func:`samples`' usual
+    0.08 g, under the active bound of 0.25 g), or ``None`` to leave it as it was: the same rise
+    with nothing to explain it.
+    """
+
+    def mod(m: int, v: dict[str, float | None]) -> None:
+        if start <= m < start + minutes:
+            k = 1 - math.exp(-(m - start + 1) / 1.5)
+            if motion is not None:
+                v["motion"] = round(motion * (1.0 + 0.2 * math.sin(m)), 3)
+        elif start + minutes <= m < start + minutes + 30:
+            k = math.exp(-(m - start - minutes) / 4)
+        else:
+            return
+        assert v["hr"] is not None and v["rr"] is not None
+        v["hr"] = round(v["hr"] + k * hr_rise)
+        v["rr"] = round(v["rr"] + k * 4)
+
+    return mod

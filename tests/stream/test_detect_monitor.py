@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 import random
@@ -14,10 +15,11 @@ from ingest.sample import Sample
 from stream.detect import activity
 from stream.detect.baseline import REST, STILL
 from stream.detect.config import PatientConfig
+from stream.detect.deterioration import assess
 from stream.detect.findings import Finding
 from stream.detect.monitor import MAX_CUSTOM_MODELS, PatientMonitor
 from stream.pipeline import Pipeline
-from tests.stream.detect_synth import T0, Mod, Person, artifacts, exercise, ramp, samples
+from tests.stream.detect_synth import T0, Mod, Person, artifacts, exercise, ramp, samples, walk
 
 DAY = 1440
 
@@ -117,6 +119,42 @@ def test_a_cuff_reading_is_not_gated_by_the_wearables_motion_or_quality():
 def test_exercise_and_its_recovery_are_not_tachycardia():
     mods = (exercise(600, 45), exercise(DAY + 900, 60, peak_hr=170.0))
     assert clinical_alerts(Person(seed=5), 2 * DAY, mods=mods) == []
+
+
+_WALKS = tuple(DAY + start for start in (540, 640, 760, 900, 1020, 1140))
+
+
+def test_walks_at_twice_the_usual_motion_are_not_tachycardia():
+    # a walk at 0.16-0.24 g against a usual 0.08 is under the active bound (0.25 g), yet HR
+    # 72 -> 97 within two minutes: the wearer moves more than usual (Activity.busier)
+    mods = tuple(walk(start, 15) for start in _WALKS)
+    assert clinical_alerts(Person(seed=5), 2 * DAY, mods=mods) == []
+
+
+def test_the_same_rises_without_the_motion_are_alerted():
+    mods = tuple(walk(start, 15, motion=None) for start in _WALKS)
+    alerts = clinical_alerts(Person(seed=5), 2 * DAY, mods=mods)
+    assert alerts and {a.kind for a in alerts} == {"tachycardia"}
+    assert alerts[0].message.startswith("Early warning: HR ")
+
+
+def test_a_deterioration_is_held_while_the_wearer_moves_about_more_than_usual():
+    # HR 112, RR 23, SpO2 94 against 72, 14, 97: NEWS2 5 against a usual 0, three vitals
+    # adverse for half an hour. Moving about more than usual (a brisk walk), that is evidence,
+    # not an alert: NEWS2 is a score of a patient at rest.
+    onset = DAY + 600
+    mods = tuple(
+        ramp(vital, onset, 30, level, onset + 120)
+        for vital, level in (("hr", 112.0), ("rr", 23.0), ("spo2", 94.0))
+    )
+    mon = PatientMonitor("p1")
+    for s in samples(Person(seed=5), onset + 60, mods=mods):
+        mon.observe(s)
+    ts = T0 + 60.0 * (onset + 59)
+    resting = assess(copy.deepcopy(mon), ts, at_rest=True)
+    walking = assess(copy.deepcopy(mon), ts, at_rest=True, busy=True)
+    assert resting is not None and resting.kind == "deterioration" and resting.firing
+    assert walking is not None and walking.kind == "deterioration" and not walking.firing
 
 
 def test_a_tachycardia_ramp_is_caught_early_and_explained():
