@@ -7,9 +7,9 @@ Usage::
     .venv/bin/vigil eval DIR
 
 Written apart from :mod:`ingest.simulator`: its own physiology, confounders and event shapes,
-none of the simulator's code or parameters. Detection tuned on the simulator can thus be checked
-against confounders it was never tuned on. It writes the files ``vigil simulate`` writes, so
-``vigil eval DIR`` scores it:
+none of the simulator's code or parameters (only the event types, the labels' vocabulary).
+Detection tuned on the simulator can thus be checked against confounders it was never tuned
+on. It writes the files ``vigil simulate`` writes, so ``vigil eval DIR`` scores it:
 
 - ``samples.jsonl``: one JSON object a minute per patient (``patient_id``, ``device_id``, ``ts``
   on the device's clock, ``hr``, ``spo2``, ``rr``, ``temp``, ``motion``, ``quality``, ``sbp`` and
@@ -89,6 +89,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# the label vocabulary, the one thing shared with the simulator: vigil eval reads both
+from ingest.simulator.events import EVENT_TYPES  # noqa: E402
+
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 Rng = np.random.Generator
@@ -107,16 +114,20 @@ PROFILE_MIX = [
     ("frail", 0.18),
 ]
 
-EVENT_TYPES = [
-    "tachycardia",
-    "bradycardia",
-    "desaturation",
-    "fever",
-    "hypotension",
-    "tachypnea",
-    "hypertensive_crisis",
-    "sepsis",
-]
+
+#: A profile's resting baselines, each drawn uniformly from its range.
+PROFILE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "athlete": {"hr": (40, 50), "spo2": (96, 99), "rr": (10, 14), "sbp": (105, 125),
+                "dbp": (62, 76), "core": (36.5, 37.0)},
+    "copd": {"hr": (72, 92), "spo2": (88, 92), "rr": (16, 22), "sbp": (118, 145),
+             "dbp": (68, 86), "core": (36.4, 37.0)},
+    "hypertensive": {"hr": (62, 85), "spo2": (94, 98), "rr": (12, 18), "sbp": (145, 165),
+                     "dbp": (88, 102), "core": (36.5, 37.1)},
+    "frail": {"hr": (62, 85), "spo2": (92, 97), "rr": (14, 20), "sbp": (110, 150),
+              "dbp": (58, 84), "core": (36.2, 36.9)},
+    "ordinary": {"hr": (58, 82), "spo2": (95, 99), "rr": (12, 18), "sbp": (108, 138),
+                 "dbp": (65, 88), "core": (36.5, 37.1)},
+}  # fmt: skip
 
 BASE_EVENT_W = {
     "tachycardia": 1.0,
@@ -226,24 +237,12 @@ def draw_params(rng: Rng, profile: str) -> dict[str, Any]:
     """A patient's baselines and traits."""
     U = rng.uniform
     p: dict[str, Any] = {"profile": profile, "af": False}
-    if profile == "athlete":
-        p.update(hr=U(40, 50), spo2=U(96, 99), rr=U(10, 14), sbp=U(105, 125),
-                 dbp=U(62, 76), core=U(36.5, 37.0))  # fmt: skip
-    elif profile == "copd":
-        p.update(hr=U(72, 92), spo2=U(88, 92), rr=U(16, 22), sbp=U(118, 145),
-                 dbp=U(68, 86), core=U(36.4, 37.0))  # fmt: skip
-    elif profile == "hypertensive":
-        p.update(hr=U(62, 85), spo2=U(94, 98), rr=U(12, 18), sbp=U(145, 165),
-                 dbp=U(88, 102), core=U(36.5, 37.1))  # fmt: skip
-    elif profile == "frail":
-        p.update(hr=U(62, 85), spo2=U(92, 97), rr=U(14, 20), sbp=U(110, 150),
-                 dbp=U(58, 84), core=U(36.2, 36.9))  # fmt: skip
+    lo_hi = PROFILE_RANGES.get(profile, PROFILE_RANGES["ordinary"])
+    p.update({vital: U(lo, hi) for vital, (lo, hi) in lo_hi.items()})  # (drawn in this order)
+    if profile == "frail":
         p["af"] = rng.random() < 0.35
         if p["af"]:
             p["hr"] = U(72, 95)
-    else:
-        p.update(hr=U(58, 82), spo2=U(95, 99), rr=U(12, 18), sbp=U(108, 138),
-                 dbp=U(65, 88), core=U(36.5, 37.1))  # fmt: skip
     p["skin_off"] = U(0.3, 0.9)  # wrist reads below core
     p["hr_dip"] = U(0.06, 0.16)  # nocturnal HR fall (fraction)
     p["bp_dip"] = U(-0.02, 0.06) if rng.random() < 0.3 else U(0.08, 0.18)  # non-dippers
