@@ -123,6 +123,21 @@ def test_a_workout_is_exertion_on_a_device_that_reads_motion_lower(k):
     assert sum(out) <= sum(base) + 2
 
 
+@pytest.mark.parametrize("k", [1.0, 0.3, 2.0])
+def test_a_walk_at_twice_the_usual_motion_is_busier_on_any_device_scale(k):
+    # days of light movement (typically 0.08 g) read at k times the scale, then ten minutes
+    # at twice that: busier from a few minutes in, not before. (At x2 the first night reads
+    # above the still bound and counts as awake until the floor is trusted: on the first day
+    # the typical motion is low, and ordinary movement is often busier.)
+    a = Activity()
+    day = scaled(day_of_motion(minutes=2 * DAY + 10 * 60), k)  # (ends at 10:00, awake)
+    busy = [(a.update(m, 0.95, ts), a.busier())[1] for ts, m in day]
+    assert not any(busy[-60:])
+    t = day[-1][0]
+    walk = [(a.update(0.16 * k, 0.95, t + 60.0 * i), a.busier())[1] for i in range(1, 11)]
+    assert walk[-1] and not walk[0]
+
+
 def test_a_device_that_reads_lower_has_its_bounds_scaled_from_the_typical_motion():
     a, b = Activity(), Activity()
     for ts, m in day_of_motion(minutes=DAY):
