@@ -935,11 +935,22 @@ def confounder_list(text: str) -> frozenset[str]:
     return names
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1 (``--patients``, ``--days``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="cohort directory to write")
-    parser.add_argument("--patients", type=int, default=150)
-    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--patients", type=positive, default=150)
+    parser.add_argument("--days", type=positive, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--without",

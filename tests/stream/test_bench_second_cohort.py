@@ -103,3 +103,12 @@ def test_an_unknown_confounder_is_a_usage_error(tmp_path, capsys):
     assert "sneeze" in err
     assert all(name in err for name in second_cohort.CONFOUNDERS)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("option", [["--patients", "0"], ["--days", "-1"], ["--days", "two"]])
+def test_no_patients_or_days_is_a_usage_error(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as exc:
+        second_cohort.main(["--out", str(tmp_path / "x"), *option])
+    assert exc.value.code == 2
+    assert option[0] in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
