@@ -166,14 +166,14 @@ Night = tuple[int, int, int]  # (first minute asleep, end, unclipped bedtime min
 # --------------------------------------------------------------------------------------------
 # signal helpers
 # --------------------------------------------------------------------------------------------
-def lag(x: Floats, tau_up: float, tau_dn: float, x0: float | None = None) -> Floats:
+def lag(x: Floats, tau_up: float, tau_dn: float) -> Floats:
     """Asymmetric first-order lag (a response with different rise and recovery time constants,
     in minutes)."""
     a_up = 1.0 - math.exp(-1.0 / tau_up)
     a_dn = 1.0 - math.exp(-1.0 / tau_dn)
     xl = x.tolist()
     out = [0.0] * len(xl)
-    v = xl[0] if x0 is None else x0
+    v = xl[0]
     for i, xi in enumerate(xl):
         d = xi - v
         v += d * (a_up if d > 0 else a_dn)
@@ -691,10 +691,11 @@ def make_patient(
     skin = (core - p["skin_off"] + 0.3 * sleep_s + ar1(rng, N, 0.995, 0.15)
             + rng.normal(0, 0.05, N))  # fmt: skip
     bpw = ar1(rng, N, 0.97, p["bp_var"])
+    meal_bp = lag(drv.meal_bp, 10, 20)
     sbp = (p["sbp"] * (1 - p["bp_dip"] * sleep_s) + drv.surge + lag(drv.sbp, 1.5, 6.0)
-           + lag(drv.meal_bp, 10, 20) + bpw)  # fmt: skip
+           + meal_bp + bpw)  # fmt: skip
     dbp = (p["dbp"] * (1 - 0.8 * p["bp_dip"] * sleep_s) + 0.5 * drv.surge
-           + lag(drv.dbp, 1.5, 6.0) + 0.5 * lag(drv.meal_bp, 10, 20) + 0.6 * bpw
+           + lag(drv.dbp, 1.5, 6.0) + 0.5 * meal_bp + 0.6 * bpw
            + ar1(rng, N, 0.9, 1.5))  # fmt: skip
     ref_skin = float(np.median(skin))
 
