@@ -97,6 +97,7 @@ from stream.detect.robust import BORROWED_WIDTH
 from stream.detect.rules import (
     COMPENSATION_FRESH_S,
     COMPENSATION_Z,
+    EXERTION_HR_RISE,
     FIRING,
     HOLDING,
     LATER_COMPENSATION,
@@ -509,7 +510,20 @@ class PatientMonitor:
                             ):
                                 continue  # NONE for sure, and no rule state to clear
                             rest = at_rest and not (moved and rule.exertion)
-                            f = self._apply_rule(rule, ch, ts, p, ctx, rest, tod)
+                            # a cuff reading on the move, with the heart of exertion
+                            # (VitalRule.hard_exerting); not in a backlog, whose motion
+                            # the context does not show, nor one that continues evidence
+                            # read at rest
+                            exerting = (
+                                rule.hard_exerting is not None
+                                and not late
+                                and (busy or not at_rest)
+                                and rule.kind not in rule_state
+                                and self._exerting(ts, tod)
+                            )
+                            f = self._apply_rule(
+                                rule, ch, ts, p, ctx, rest and not exerting, tod, exerting
+                            )
                             if f is not None:
                                 findings.append(f)
             if p > best:
@@ -710,8 +724,10 @@ class PatientMonitor:
         ctx: int,
         at_rest: bool,
         tod: tuple[int, int, float],
+        exerting: bool = False,
     ) -> Finding | None:
-        """The finding of ``rule`` on ``ch``'s reading at ``ts`` (``tod``: its time of day)."""
+        """The finding of ``rule`` on ``ch``'s reading at ``ts`` (``tod``: its time of day;
+        ``exerting``: as :meth:`~stream.detect.rules.VitalRule.evidence` takes it)."""
         low, high = self.config.limit(rule.vital)
         limit = high if rule.sign > 0 else low
         expected = ch.expected
@@ -788,7 +804,7 @@ class PatientMonitor:
             ch.xs, expected, ch.sd, settled=settled, limit=limit, at_rest=at_rest,
             young=young, settled_elsewhere=elsewhere,
             sustained=sustained, beyond_both=both, compensated=compensation is not None,
-            awake=ctx == REST,
+            awake=ctx == REST, exerting=exerting,
         )  # fmt: skip
         jump = False
         if (
@@ -907,6 +923,16 @@ class PatientMonitor:
         return Finding(
             rule.kind, "clinical", severity, (rule.vital,), state[1], firing, p, explain=explain
         )
+
+    def _exerting(self, ts: float, tod: tuple[int, int, float]) -> bool:
+        """Whether the heart rate at ``ts`` is at least
+        :data:`~stream.detect.rules.EXERTION_HR_RISE` above its settled resting normal (its
+        newest reading within :data:`~stream.detect.rules.COMPENSATION_FRESH_S`)."""
+        ch = self.channels.get("hr")
+        if ch is None or ts - ch.recent_at > COMPENSATION_FRESH_S:
+            return False
+        resting = ch.expected_in(REST, ts, tod)
+        return resting is not None and ch.xs - resting >= EXERTION_HR_RISE
 
     def _compensation(
         self, vital: str, rise: float, ts: float, z: float = COMPENSATION_Z

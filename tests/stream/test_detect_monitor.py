@@ -157,6 +157,96 @@ def test_a_deterioration_is_held_while_the_wearer_moves_about_more_than_usual():
     assert walking is not None and walking.kind == "deterioration" and not walking.firing
 
 
+# walks of 15 min with a cuff reading 5 min in (Person.cuff_every 30: minute 7 of each half hour)
+_CUFF_WALKS = tuple(DAY + start for start in (542, 662, 782, 902, 1022, 1142))
+
+
+def _pressure_on_walks(rise: float) -> Mod:
+    """The systolic pressure up ``rise`` mmHg during each of :data:`_CUFF_WALKS`."""
+
+    def mod(m: int, v: dict[str, float | None]) -> None:
+        sbp = v["sbp"]
+        if sbp is not None and any(s <= m < s + 15 for s in _CUFF_WALKS):
+            v["sbp"] = sbp + rise
+
+    return mod
+
+
+def _hypertension_on_walks(hr_rise: float, sbp_rise: float, motion: float = 0.2) -> list[Alert]:
+    mods = (
+        *(walk(s, 15, hr_rise=hr_rise, motion=motion) for s in _CUFF_WALKS),
+        _pressure_on_walks(sbp_rise),
+    )
+    return [
+        a for a in clinical_alerts(Person(sbp=160.0, seed=5), 2 * DAY, mods=mods)
+        if a.kind == "hypertension"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("motion", [0.2, 0.4], ids=["moving-more-than-usual", "active"])
+def test_a_cuff_reading_on_a_walk_with_the_heart_of_exertion_is_no_crisis(motion: float):
+    # a hypertensive patient usually at 160 reads 185-195 mmHg on a brisk walk (HR +25, the
+    # wearer moving at 2.5 or 5 times the usual): exertion, as a cuff taken on the move reads it
+    assert _hypertension_on_walks(hr_rise=25.0, sbp_rise=28.0, motion=motion) == []
+
+
+def test_a_crisis_read_on_the_move_with_the_heart_at_rest_is_alerted():
+    # the same readings with the heart at its resting rate: no exertion explains them
+    alerts = _hypertension_on_walks(hr_rise=0.0, sbp_rise=28.0)
+    assert alerts and alerts[0].message.startswith("BP ")
+
+
+def test_a_cuff_reading_on_the_move_continues_evidence_read_at_rest():
+    # 176 mmHg seated (holding evidence against a usual 160), then 188 on a walk with the heart
+    # up 25: the walk does not explain away what was already there at rest
+    walk_at = _CUFF_WALKS[2]
+
+    def seated_then_walking(m: int, v: dict[str, float | None]) -> None:
+        if v["sbp"] is not None and walk_at - 30 <= m < walk_at + 15:
+            v["sbp"] = 176.0 if m < walk_at else 188.0
+
+    mods = (walk(walk_at, 15), seated_then_walking)
+    mon = PatientMonitor("p1")
+    kinds: list[tuple[float, bool]] = []
+    for s in samples(Person(sbp=160.0, seed=5), walk_at + 15, mods=mods):
+        _, found = mon.observe(s)
+        kinds += [(s.ts, f.firing) for f in found if f.kind == "hypertension"]
+    seated, walking = T0 + 60.0 * (walk_at - 23), T0 + 60.0 * (walk_at + 5)
+    assert (seated, False) in kinds and (walking, True) in kinds
+
+
+def test_a_crisis_in_a_backlog_is_not_judged_by_the_walk_the_wearer_is_on_now():
+    # a batch delivered after a Bluetooth drop: 190 mmHg seated 30 min ago arrives while the
+    # wearer walks (HR up 25); the context is the walk's, not the reading's
+    walk_at = _CUFF_WALKS[2]
+    drop = range(walk_at - 30, walk_at - 10)  # holds the cuff reading at walk_at - 25
+
+    def crisis(m: int, v: dict[str, float | None]) -> None:
+        if v["sbp"] is not None and m in drop:
+            v["sbp"] = 190.0
+
+    mon = PatientMonitor("p1")
+    held: list[Sample] = []
+    fired: list[float] = []
+    for s in samples(Person(sbp=160.0, seed=5), walk_at + 10, mods=(walk(walk_at, 15), crisis)):
+        if (s.ts - T0) / 60 in drop:
+            held.append(s)
+            continue
+        mon.observe(s)
+        if (s.ts - T0) / 60 == walk_at + 4:  # the batch arrives (before the next cuff reading)
+            assert mon.activity.busier()
+            for late in held:
+                _, found = mon.observe(late)
+                fired += [late.ts for f in found if f.kind == "hypertension" and f.firing]
+    assert fired == [T0 + 60.0 * (walk_at - 25)]
+
+
+def test_a_cuff_reading_of_220_on_the_move_is_alerted_whatever_the_heart():
+    # NEWS2's 3-point systolic pressure (VitalRule.hard_exerting)
+    alerts = _hypertension_on_walks(hr_rise=25.0, sbp_rise=65.0)
+    assert alerts and alerts[0].message.startswith("BP 2")
+
+
 def test_a_tachycardia_ramp_is_caught_early_and_explained():
     onset = DAY + 600
     mods = (ramp("hr", onset, 30, 145, onset + 120),)
