@@ -74,6 +74,9 @@ _TYPICAL_SPAN = 720.0
 #: The wearer moves about more than usual (:meth:`Activity.busier`) while the motion average
 #: is at least this many times the typical awake motion.
 BUSIER = 1.5
+#: ... and stirring (more than usual, if only a little: an early warning of heart or breathing
+#: rate waits, :meth:`~stream.detect.rules.VitalRule.evidence`) from this many times.
+STIRRING = 1.2
 #: An hour of the day counts in :attr:`Activity.hours` if it had this many motion readings;
 #: its share of still readings (%) is averaged over the days, the newest day weighing this.
 _HOUR_READINGS = 6
@@ -413,15 +416,16 @@ class Activity:
             bound = min(bound, math.sqrt(max(level, 0.5 * _QUIET) * math.exp(typ[0])))
         self.still_at = max(bound, 2.0 * level)
 
-    def busier(self) -> bool:
+    def busier(self, factor: float = BUSIER) -> bool:
         """Whether the wearer has been moving about more than usual these last minutes.
 
-        The motion average (time constant ``tau``) is at least :data:`BUSIER` times the
-        wearer's typical awake motion (:attr:`typical`, once known). A walk at twice one's
-        usual motion may stay under ``active_above`` (a sensor's scale, a slow walker, the
-        two readings in a row it needs), yet it raises heart and breathing rate 15-30 bpm and
-        3-6 /min within the minute: a rise a resting baseline must not take for a
-        tachycardia. The scale is the wearer's own, so it holds on any device's scale.
+        The motion average (time constant ``tau``) is at least ``factor`` (:data:`BUSIER`,
+        or :data:`STIRRING`) times the wearer's typical awake motion (:attr:`typical`, once
+        known). A walk at twice one's usual motion may stay under ``active_above`` (a
+        sensor's scale, a slow walker, the two readings in a row it needs), yet it raises
+        heart and breathing rate 15-30 bpm and 3-6 /min within the minute: a rise a resting
+        baseline must not take for a tachycardia. The scale is the wearer's own, so it holds
+        on any device's scale.
 
         Examples
         --------
@@ -434,9 +438,13 @@ class Activity:
         ...     _ = a.update(0.2, 0.95, 60.0 * i)   # six minutes of a walk at 2.5 times that
         >>> a.busier(), a.context == ACTIVE
         (True, False)
+        >>> for i in range(66, 80):
+        ...     _ = a.update(0.11, 0.95, 60.0 * i)   # a stroll, a little more than usual
+        >>> a.busier(), a.busier(STIRRING)
+        (False, True)
         """
         typ = self.typical
-        return typ[1] >= _TYPICAL_AFTER and self.ewm >= BUSIER * math.exp(typ[0])
+        return typ[1] >= _TYPICAL_AFTER and self.ewm >= factor * math.exp(typ[0])
 
     @property
     def context(self) -> int:

@@ -73,7 +73,7 @@ from typing import Any, Final
 
 from ingest.sample import Sample
 
-from stream.detect.activity import Activity, activity_update
+from stream.detect.activity import STIRRING, Activity, activity_update
 from stream.detect.aggregate import CHECK_EVERY_S
 from stream.detect.aggregate import KEY as NEWS2_KEY
 from stream.detect.aggregate import SUSTAIN_CHECKS as NEWS2_SUSTAIN
@@ -147,6 +147,9 @@ _SLEEP_LOWERS: Final = frozenset(("hr", "rr", "spo2", "sbp"))
 #: normal alone once a scale below the sleeping one, and asleep below the sleeping normal,
 #: beyond both normals once a waking baseline exists.
 _WORN: Final = frozenset(("hr", "rr", "spo2"))
+#: Vitals a little more movement than usual raises: no early warning of theirs while the
+#: wearer is stirring (:meth:`~stream.detect.rules.VitalRule.evidence`).
+_STIRRED: Final = frozenset(("hr", "rr"))
 #: Readings with ``|z|`` below this cannot be evidence for any rule (half the lowest z_on).
 _SCREEN_Z: Final = 1.5
 #: On a vital's first day (its trend detector not yet running), evidence beyond both normals at
@@ -805,6 +808,9 @@ class PatientMonitor:
             young=young, settled_elsewhere=elsewhere,
             sustained=sustained, beyond_both=both, compensated=compensation is not None,
             awake=ctx == REST, exerting=exerting,
+            stirring=(
+                rule.exertion and rule.vital in _STIRRED and self.activity.busier(STIRRING)
+            ),
         )  # fmt: skip
         jump = False
         if (
