@@ -513,10 +513,10 @@ class PatientMonitor:
                             ):
                                 continue  # NONE for sure, and no rule state to clear
                             rest = at_rest and not (moved and rule.exertion)
-                            # a cuff reading on the move, with the heart of exertion
-                            # (VitalRule.hard_exerting); not in a backlog, whose motion
-                            # the context does not show, nor one that continues evidence
-                            # read at rest
+                            # a reading on the move with the heart of exertion (a cuff's
+                            # pressure, breathing rate: VitalRule.hard_exerting); not in a
+                            # backlog, whose motion the context does not show, nor one that
+                            # continues evidence read at rest
                             exerting = (
                                 rule.hard_exerting is not None
                                 and not late

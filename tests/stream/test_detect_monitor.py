@@ -223,6 +223,28 @@ def test_a_crisis_read_on_the_move_with_the_heart_at_rest_is_alerted():
     assert alerts and alerts[0].message.startswith("BP ")
 
 
+def _breathing_on_walks(hr_rise: float) -> list[Alert]:
+    """Tachypnea alerts of walks on which the wearer is active (0.4 g) and breathes at 27."""
+
+    def breathing(m: int, v: dict[str, float | None]) -> None:
+        if any(s <= m < s + 15 for s in _CUFF_WALKS) and v["rr"] is not None:
+            v["rr"] = 27.0
+
+    mods = (*(walk(s, 15, hr_rise=hr_rise, motion=0.4) for s in _CUFF_WALKS), breathing)
+    alerts = clinical_alerts(Person(seed=5), 2 * DAY, mods=mods)
+    return [a for a in alerts if a.kind == "tachypnea"]
+
+
+def test_breathing_at_27_on_a_brisk_walk_with_the_heart_up_is_no_tachypnea():
+    # moderate exercise breathes 25-30 /min, the heart 30 bpm up with it
+    assert _breathing_on_walks(hr_rise=30.0) == []
+
+
+def test_breathing_at_27_on_the_move_with_the_heart_at_rest_is_tachypnea():
+    alerts = _breathing_on_walks(hr_rise=0.0)
+    assert alerts and alerts[0].message.startswith("RR 2")
+
+
 def test_a_cuff_reading_on_the_move_continues_evidence_read_at_rest():
     # 176 mmHg seated (holding evidence against a usual 160), then 188 on a walk with the heart
     # up 25: the walk does not explain away what was already there at rest
