@@ -188,26 +188,28 @@ def test_a_deterioration_is_held_while_the_wearer_moves_about_more_than_usual():
 _CUFF_WALKS = tuple(DAY + start for start in (542, 662, 782, 902, 1022, 1142))
 
 
-def _pressure_on_walks(rise: float) -> Mod:
-    """The systolic pressure up ``rise`` mmHg during each of :data:`_CUFF_WALKS`."""
+def _during_walks(vital: str, change: Callable[[float], float]) -> Mod:
+    """``vital``'s readings changed by ``change`` during each of :data:`_CUFF_WALKS`."""
 
     def mod(m: int, v: dict[str, float | None]) -> None:
-        sbp = v["sbp"]
-        if sbp is not None and any(s <= m < s + 15 for s in _CUFF_WALKS):
-            v["sbp"] = sbp + rise
+        x = v[vital]
+        if x is not None and any(s <= m < s + 15 for s in _CUFF_WALKS):
+            v[vital] = change(x)
 
     return mod
 
 
+def _alerts_on_walks(
+    kind: str, person: Person, hr_rise: float, motion: float, during: Mod
+) -> list[Alert]:
+    """Alerts of ``kind`` over two days with :data:`_CUFF_WALKS` and ``during`` them."""
+    mods = (*(walk(s, 15, hr_rise=hr_rise, motion=motion) for s in _CUFF_WALKS), during)
+    return [a for a in clinical_alerts(person, 2 * DAY, mods=mods) if a.kind == kind]
+
+
 def _hypertension_on_walks(hr_rise: float, sbp_rise: float, motion: float = 0.2) -> list[Alert]:
-    mods = (
-        *(walk(s, 15, hr_rise=hr_rise, motion=motion) for s in _CUFF_WALKS),
-        _pressure_on_walks(sbp_rise),
-    )
-    return [
-        a for a in clinical_alerts(Person(sbp=160.0, seed=5), 2 * DAY, mods=mods)
-        if a.kind == "hypertension"
-    ]  # fmt: skip
+    pressure = _during_walks("sbp", lambda sbp: sbp + sbp_rise)
+    return _alerts_on_walks("hypertension", Person(sbp=160.0, seed=5), hr_rise, motion, pressure)
 
 
 @pytest.mark.parametrize("motion", [0.2, 0.4], ids=["moving-more-than-usual", "active"])
@@ -225,14 +227,8 @@ def test_a_crisis_read_on_the_move_with_the_heart_at_rest_is_alerted():
 
 def _breathing_on_walks(hr_rise: float) -> list[Alert]:
     """Tachypnea alerts of walks on which the wearer is active (0.4 g) and breathes at 27."""
-
-    def breathing(m: int, v: dict[str, float | None]) -> None:
-        if any(s <= m < s + 15 for s in _CUFF_WALKS) and v["rr"] is not None:
-            v["rr"] = 27.0
-
-    mods = (*(walk(s, 15, hr_rise=hr_rise, motion=0.4) for s in _CUFF_WALKS), breathing)
-    alerts = clinical_alerts(Person(seed=5), 2 * DAY, mods=mods)
-    return [a for a in alerts if a.kind == "tachypnea"]
+    breathing = _during_walks("rr", lambda _: 27.0)
+    return _alerts_on_walks("tachypnea", Person(seed=5), hr_rise, 0.4, breathing)
 
 
 def test_breathing_at_27_on_a_brisk_walk_with_the_heart_up_is_no_tachypnea():
