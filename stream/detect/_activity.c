@@ -28,20 +28,21 @@ enum {
     A_ACTIVE_ABOVE, A_ACTIVE_LINGER, A_ACTIVE_UNTIL, A_BURST_MOTION, A_EWM, A_EXERTION,
     A_LAST_T, A_MIN_QUALITY, A_PREV_MOTION, A_RECOVERY, A_STILL, A_STILL_BELOW, A_STILLNESS,
     A_TAU, A_VIGOROUS_ABOVE, A_VIGOROUS_UNTIL, A_FLOOR, A_TYPICAL, A_STILL_AT, A_HOURS,
-    N_FIELDS
+    A_STEP_EWM, A_STEP_SINCE, A_STEP_LAST, N_FIELDS
 };
 
 static const char *const NAMES[N_FIELDS] = {
     "active_above", "active_linger", "active_until", "burst_motion", "ewm", "exertion",
     "last_t", "min_quality", "prev_motion", "recovery", "still", "still_below", "stillness",
     "tau", "vigorous_above", "vigorous_until", "floor", "typical", "still_at", "hours",
+    "step_ewm", "step_since", "step_last",
 };
 
 /* Fields that must hold an exact float (the others: the still flag and the three lists). */
 static const int FLOATS[] = {
     A_ACTIVE_ABOVE, A_ACTIVE_LINGER, A_ACTIVE_UNTIL, A_BURST_MOTION, A_EWM, A_EXERTION,
     A_LAST_T, A_MIN_QUALITY, A_PREV_MOTION, A_RECOVERY, A_STILL_BELOW, A_STILLNESS, A_TAU,
-    A_VIGOROUS_ABOVE, A_VIGOROUS_UNTIL, A_STILL_AT,
+    A_VIGOROUS_ABOVE, A_VIGOROUS_UNTIL, A_STILL_AT, A_STEP_EWM, A_STEP_SINCE, A_STEP_LAST,
 };
 
 static Py_ssize_t offsets[N_FIELDS];
@@ -60,6 +61,9 @@ static PyObject *one = NULL, *zero = NULL;  /* the method's 1.0 and 0.0 */
 #define SCALE_MIN 0.15          /* _SCALE_MIN */
 #define TYPICAL_AFTER 30.0      /* _TYPICAL_AFTER */
 #define TYPICAL_SPAN 720.0      /* _TYPICAL_SPAN */
+#define STEP_UP 1.6             /* STEP_UP */
+#define STEP_TAU 90.0           /* STEP_TAU */
+#define STEP_SPELL_S 300.0      /* STEP_SPELL_S */
 #define STILL 0
 #define REST 1
 #define ACTIVE 2
@@ -332,6 +336,37 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         /* two moving samples in a row (turning over in bed is one) or a moving average */
         double prev = after(self, A_PREV_MOTION);
+        if (!burst) {
+            /* the quick motion average, and a step up (stepping_since): a new spell if the
+             * last step is long past */
+            double q = after(self, A_STEP_EWM);
+            if (q != q) {
+                set_obj(self, A_STEP_EWM, moved);  /* the reading itself, as the method's */
+                q = motion;
+            }
+            else if (dt > 0.0) {
+                double a = dt < 5.0 * STEP_TAU ? 1.0 - exp(-dt / STEP_TAU) : 1.0;
+                q += a * (motion - q);
+                if (set_f(self, A_STEP_EWM, q) < 0) {
+                    goto fail_typ;
+                }
+            }
+            if (item(typ, 1) >= TYPICAL_AFTER) {
+                double t0 = item(typ, 0);
+                double typical = exp(t0);
+                if (isinf(typical) && isfinite(t0)) {
+                    PyErr_SetString(PyExc_OverflowError, "math range error");  /* math.exp */
+                    goto fail_typ;
+                }
+                if (q >= STEP_UP * typical) {
+                    /* the state holds the time object itself, as the method's does */
+                    if (ts - after(self, A_STEP_LAST) > STEP_SPELL_S) {
+                        set_obj(self, A_STEP_SINCE, ts_o);
+                    }
+                    set_obj(self, A_STEP_LAST, ts_o);
+                }
+            }
+        }
         double active_above = after(self, A_ACTIVE_ABOVE) * item(typ, 3);
         Py_DECREF(typ);
         int moving = (prev < motion ? prev : motion) >= active_above;

@@ -20,6 +20,8 @@ gets:
   quietest readings and the wearer's typical motion (up to 0.06 g, beyond which the floor is
   an offset, removed), so that sleep is still sleep and sitting awake is not
   (:attr:`Activity.still_at`);
+- **steps up**: readings well above the wearer's typical awake motion, a walk or the stairs
+  beginning, before the motion average shows it (:meth:`Activity.stepping_since`);
 - the wearer's **waking hours**, learned from the share of still readings in each hour of the
   day (:attr:`Activity.hours`): resting then, a heart rate, breathing rate or SpO2 a scale
   below the sleeping normal is no doze.
@@ -77,6 +79,13 @@ BUSIER = 1.5
 #: ... and stirring (more than usual, if only a little: an early warning of heart or breathing
 #: rate waits, :meth:`~stream.detect.rules.VitalRule.evidence`) from this many times.
 STIRRING = 1.2
+#: The wearer steps up (a walk or the stairs beginning: heart and breathing rate follow within
+#: a minute or two, :meth:`Activity.stepping_since`) while a quick motion average, of time
+#: constant STEP_TAU (s), is at least STEP_UP times the typical awake motion ...
+STEP_UP = 1.6
+STEP_TAU = 90.0
+#: ... and a spell of steps up lasts while each comes within this many seconds of the last.
+STEP_SPELL_S = 300.0
 #: An hour of the day counts in :attr:`Activity.hours` if it had this many motion readings;
 #: its share of still readings (%) is averaged over the days, the newest day weighing this.
 _HOUR_READINGS = 6
@@ -175,6 +184,9 @@ class Activity:
         "typical",  # (likewise)
         "still_at",  # (likewise)
         "hours",  # (likewise)
+        "step_ewm",  # (likewise)
+        "step_since",  # (likewise)
+        "step_last",  # (likewise)
     )
 
     def __init__(
@@ -208,17 +220,23 @@ class Activity:
         self.typical: list[float] = [0.0, 0.0, 1.0, 1.0, 0.0]
         self.still_at = still_below
         self.hours: list[int] = [0, 0, *([_UNSEEN] * 24)]
+        self.step_ewm = math.nan
+        self.step_since = -math.inf
+        self.step_last = -math.inf
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if len(state) == len(self.__slots__) - 4:  # saved before the motion floor existed
+        n = len(self.__slots__)
+        if len(state) == n - 7:  # saved before the motion floor existed
             state = (*state, [])
-        if len(state) == len(self.__slots__) - 3:  # ... before the typical motion
+        if len(state) == n - 6:  # ... before the typical motion
             state = (*state, [0.0, 0.0, 1.0, 1.0, 0.0], state[self.__slots__.index("still_below")])
-        if len(state) == len(self.__slots__) - 1:  # ... before the hours of the day
+        if len(state) == n - 4:  # ... before the hours of the day
             state = (*state, [0, 0, *([_UNSEEN] * 24)])
+        if len(state) == n - 3:  # ... before the steps up
+            state = (*state, math.nan, -math.inf, -math.inf)
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
 
@@ -282,6 +300,20 @@ class Activity:
                 self.vigorous_until = ts + self.recovery
             # two moving samples in a row (turning over in bed is one) or a moving average
             prev = self.prev_motion
+            if not burst:
+                # the quick motion average, and a step up (stepping_since): a new spell if the
+                # last step is long past
+                q = self.step_ewm
+                if q != q:
+                    q = motion
+                elif dt > 0.0:
+                    a = 1.0 - math.exp(-dt / STEP_TAU) if dt < 5.0 * STEP_TAU else 1.0
+                    q += a * (motion - q)
+                self.step_ewm = q
+                if typ[1] >= _TYPICAL_AFTER and q >= STEP_UP * math.exp(typ[0]):
+                    if ts - self.step_last > STEP_SPELL_S:
+                        self.step_since = ts
+                    self.step_last = ts
             active_above = self.active_above * typ[3]
             moving = (prev if prev < motion else motion) >= active_above  # min(), inlined
             if not burst and (moving or self.ewm >= active_above):
@@ -445,6 +477,37 @@ class Activity:
         """
         typ = self.typical
         return typ[1] >= _TYPICAL_AFTER and self.ewm >= factor * math.exp(typ[0])
+
+    def stepping_since(self) -> float | None:
+        """When the current spell of steps up began, or ``None`` outside one.
+
+        The wearer steps up while a quick average of their motion (time constant
+        :data:`STEP_TAU`, bursts left out) is at least :data:`STEP_UP` times their typical
+        awake motion (:attr:`typical`, once known); a spell of steps up lasts while each comes
+        within :data:`STEP_SPELL_S` of the last, up to the last update. A walk or the stairs
+        show as one in their first minute or two, while the motion average (:meth:`busier`)
+        takes minutes: heart and breathing rate rise 15-30 bpm and 3-6 /min within a minute
+        or two of the first step (:meth:`~stream.detect.monitor.PatientMonitor.observe`). One
+        reading a little above the usual (a gesture) is no step up: the quick average takes
+        two readings a minute apart at 1.8 times the usual, or one at 2.3 times.
+
+        Examples
+        --------
+        >>> a = Activity()
+        >>> for i in range(60):
+        ...     _ = a.update(0.08, 0.95, 60.0 * i)
+        >>> a.stepping_since() is None
+        True
+        >>> _ = a.update(0.2, 0.95, 3600.0)     # 2.5 times the usual: a walk begins
+        >>> _ = a.update(0.09, 0.95, 3660.0)
+        >>> a.stepping_since(), a.busier()
+        (3600.0, False)
+        >>> for i in range(62, 67):
+        ...     _ = a.update(0.08, 0.95, 60.0 * i)   # it was a few steps: the spell ends
+        >>> a.stepping_since() is None
+        True
+        """
+        return self.step_since if self.last_t - self.step_last <= STEP_SPELL_S else None
 
     @property
     def context(self) -> int:

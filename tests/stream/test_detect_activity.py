@@ -76,7 +76,7 @@ def test_state_saved_before_the_floor_existed_restores():
     a = Activity()
     for ts, m in day_of_motion(minutes=120):
         a.update(m, 0.95, ts)
-    old = a.__getstate__()[:-4]  # (the floor; the typical motion, still bound, hours after it)
+    old = a.__getstate__()[:-7]  # (the floor; the typical motion, still bound, hours, steps after)
     b = Activity.__new__(Activity)
     b.__setstate__(old)
     assert b.floor == []
@@ -89,7 +89,7 @@ def test_state_saved_before_the_typical_motion_existed_restores():
     for ts, m in day_of_motion(minutes=600):
         a.update(m, 0.95, ts)
     b = Activity.__new__(Activity)
-    b.__setstate__(a.__getstate__()[:-3])
+    b.__setstate__(a.__getstate__()[:-6])
     assert b.typical == [0.0, 0.0, 1.0, 1.0, 0.0]  # the bounds as given, until it has learned
     assert b.still_at == b.still_below
     assert b.floor == a.floor
@@ -292,8 +292,68 @@ def test_state_saved_before_the_hours_existed_restores():
         a.update(m, 0.95, ts)
     assert a.waking_hour(DAY * 60.0 + 12 * 3600.0)
     b = Activity.__new__(Activity)
-    b.__setstate__(a.__getstate__()[:-1])
+    b.__setstate__(a.__getstate__()[:-4])
     assert b.floor == a.floor and b.typical == a.typical and b.still_at == a.still_at
     assert not b.waking_hour(DAY * 60.0 + 12 * 3600.0)  # none learned yet
     assert b.update(0.06, 0.95, 2 * DAY * 60.0) == a.update(0.06, 0.95, 2 * DAY * 60.0)
     assert pickle.loads(pickle.dumps(a)).hours == a.hours  # noqa: S301 - our own bytes
+
+
+def test_state_saved_before_the_steps_up_existed_restores():
+    a = Activity()
+    for ts, m in day_of_motion():
+        a.update(m, 0.95, ts)
+    b = Activity.__new__(Activity)
+    b.__setstate__(a.__getstate__()[:-3])
+    assert b.hours == a.hours and b.typical == a.typical
+    assert b.stepping_since() is None
+    assert b.update(0.3, 0.95, 2 * DAY * 60.0) == a.update(0.3, 0.95, 2 * DAY * 60.0)
+    assert b.stepping_since() == a.stepping_since() == 2 * DAY * 60.0
+
+
+def _settled(motion: float = 0.08) -> Activity:
+    """An hour awake at ``motion``: the typical awake motion learned."""
+    a = Activity()
+    for i in range(60):
+        a.update(motion, 0.95, 60.0 * i)
+    return a
+
+
+def _steps(a: Activity, motions: tuple[float, ...], start: float = 3600.0) -> list[float | None]:
+    """``stepping_since()`` after each of ``motions``, a minute apart from ``start``."""
+    out = []
+    for i, m in enumerate(motions):
+        a.update(m, 0.95, start + 60.0 * i)
+        out.append(a.stepping_since())
+    return out
+
+
+def test_a_spell_of_steps_up_begins_at_its_first_step_and_lasts_while_they_come():
+    # a walk of a few minutes at 2.5 times the usual, then sitting down: the spell lasts 5 min
+    # after the last step up
+    walk, sit = (0.2, 0.2, 0.2), (0.08,) * 8
+    assert _steps(_settled(), walk + sit) == [3600.0] * 8 + [None] * 3
+    a = _settled()
+    _steps(a, walk + sit)
+    assert _steps(a, (0.2,), start=3600.0 + 60.0 * 11) == [3600.0 + 60.0 * 11]  # a new one
+
+
+@pytest.mark.parametrize(
+    ("motions", "stepped"),
+    [((0.15, 0.08), False), ((0.15, 0.15), True), ((0.19,), True), ((1.4, 0.08), False)],
+    ids=["a-gesture", "two-readings-at-1.9-times", "one-at-2.4-times", "a-burst"],
+)
+def test_a_step_up_is_well_above_the_usual_motion_for_a_minute_or_two(motions, stepped):
+    steps = _steps(_settled(), motions)
+    assert (steps[-1] is not None) is stepped
+
+
+def test_steps_up_are_on_the_wearers_own_scale():
+    # a device reading half the scale: 0.1 g against a usual 0.04 is a step up
+    assert _steps(_settled(0.04), (0.1,)) == [3600.0]
+
+
+def test_no_step_up_before_the_usual_motion_is_known():
+    a = Activity()
+    a.update(0.08, 0.95, 0.0)
+    assert _steps(a, (0.5, 0.5), start=60.0) == [None, None]

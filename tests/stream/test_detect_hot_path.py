@@ -25,8 +25,10 @@ import itertools
 import math
 import pickle
 import random
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,6 +161,15 @@ def test_the_hot_path_inlines_its_constants_as_they_are():
     assert baseline._Z_MAX == 1e6 and "< 1e6" in source
     assert baseline._CUSUM_UNIT == 60.0 and "dt / 60.0" in source
     assert baseline.TREND_AFTER_S == 86400.0 and "ts - self.born >= 86400.0" in source
+
+
+def test_the_compiled_update_has_the_constants_of_activity():
+    # _activity.c copies activity.py's constants as #defines, each naming its original
+    source = (Path(activity.__file__).parent / "_activity.c").read_text()
+    copies = re.findall(r"^#define \w+ ([\d.]+) +/\* (\w+) \*/", source, re.M)
+    assert {name for _, name in copies} >= {"STEP_UP", "STEP_SPELL_S", "_TYPICAL_AFTER"}
+    for value, name in copies:
+        assert float(value) == getattr(activity, name), name
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
