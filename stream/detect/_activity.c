@@ -336,9 +336,13 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         /* two moving samples in a row (turning over in bed is one) or a moving average */
         double prev = after(self, A_PREV_MOTION);
-        if (!burst) {
-            /* the quick motion average, and a step up (stepping_since): a new spell if the
-             * last step is long past */
+        /* a step up (stepping_since): the quick motion average well above the usual, or a
+         * burst, left out of the average; a new spell if the last step is long past */
+        int step;
+        if (burst) {
+            step = item(typ, 1) >= TYPICAL_AFTER;
+        }
+        else {
             double q = after(self, A_STEP_EWM);
             if (q != q) {
                 set_obj(self, A_STEP_EWM, moved);  /* the reading itself, as the method's */
@@ -351,6 +355,7 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     goto fail_typ;
                 }
             }
+            step = 0;
             if (item(typ, 1) >= TYPICAL_AFTER) {
                 double t0 = item(typ, 0);
                 double typical = exp(t0);
@@ -358,14 +363,15 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     PyErr_SetString(PyExc_OverflowError, "math range error");  /* math.exp */
                     goto fail_typ;
                 }
-                if (q >= STEP_UP * typical) {
-                    /* the state holds the time object itself, as the method's does */
-                    if (ts - after(self, A_STEP_LAST) > STEP_SPELL_S) {
-                        set_obj(self, A_STEP_SINCE, ts_o);
-                    }
-                    set_obj(self, A_STEP_LAST, ts_o);
-                }
+                step = q >= STEP_UP * typical;
             }
+        }
+        if (step) {
+            /* the state holds the time object itself, as the method's does */
+            if (ts - after(self, A_STEP_LAST) > STEP_SPELL_S) {
+                set_obj(self, A_STEP_SINCE, ts_o);
+            }
+            set_obj(self, A_STEP_LAST, ts_o);
         }
         double active_above = after(self, A_ACTIVE_ABOVE) * item(typ, 3);
         Py_DECREF(typ);

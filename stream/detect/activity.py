@@ -300,9 +300,12 @@ class Activity:
                 self.vigorous_until = ts + self.recovery
             # two moving samples in a row (turning over in bed is one) or a moving average
             prev = self.prev_motion
-            if not burst:
-                # the quick motion average, and a step up (stepping_since): a new spell if the
-                # last step is long past
+            # a step up (stepping_since): the quick motion average well above the usual, or a
+            # burst (the stairs, a dash), left out of the average; a new spell if the last
+            # step is long past
+            if burst:
+                step = typ[1] >= _TYPICAL_AFTER
+            else:
                 q = self.step_ewm
                 if q != q:
                     q = motion
@@ -310,10 +313,11 @@ class Activity:
                     a = 1.0 - math.exp(-dt / STEP_TAU) if dt < 5.0 * STEP_TAU else 1.0
                     q += a * (motion - q)
                 self.step_ewm = q
-                if typ[1] >= _TYPICAL_AFTER and q >= STEP_UP * math.exp(typ[0]):
-                    if ts - self.step_last > STEP_SPELL_S:
-                        self.step_since = ts
-                    self.step_last = ts
+                step = typ[1] >= _TYPICAL_AFTER and q >= STEP_UP * math.exp(typ[0])
+            if step:
+                if ts - self.step_last > STEP_SPELL_S:
+                    self.step_since = ts
+                self.step_last = ts
             active_above = self.active_above * typ[3]
             moving = (prev if prev < motion else motion) >= active_above  # min(), inlined
             if not burst and (moving or self.ewm >= active_above):
@@ -483,7 +487,9 @@ class Activity:
 
         The wearer steps up while a quick average of their motion (time constant
         :data:`STEP_TAU`, bursts left out) is at least :data:`STEP_UP` times their typical
-        awake motion (:attr:`typical`, once known); a spell of steps up lasts while each comes
+        awake motion (:attr:`typical`, once known), and at a burst of motion (the stairs, a
+        dash: on a second cohort, the heart and breathing rate after a flight of stairs were
+        a third of its remaining false tachypneas); a spell of steps up lasts while each comes
         within :data:`STEP_SPELL_S` of the last, up to the last update. A walk or the stairs
         show as one in their first minute or two, while the motion average (:meth:`busier`)
         takes minutes: heart and breathing rate rise 15-30 bpm and 3-6 /min within a minute

@@ -882,8 +882,8 @@ class PatientMonitor:
             and rule.sign * (ch.xs - rule.hard) < 0.0
         ):
             # The first minutes of a walk or the stairs, and the heart's recovery after: the
-            # wearer steps up (a quick motion average 1.6 times their usual,
-            # Activity.stepping_since) and the heart and breathing follow within a minute or
+            # wearer steps up (a quick motion average 1.6 times their usual, or a burst of
+            # motion: Activity.stepping_since) and the heart and breathing follow within a minute or
             # two, while the motion average takes minutes to show it (busier). Evidence that
             # began with the steps, or a minute before them, holds short of the population
             # bound (``hard``) until the spell of steps ends, 5 min after the last: HR 100-113

@@ -176,6 +176,36 @@ def test_the_first_minutes_of_a_walk_raise_no_tachycardia(motion, expected):
     assert {a.kind for a in alerts} == expected
 
 
+def _stairs(start: int, motion: float | None) -> Mod:
+    """A flight of stairs at ``start``: two readings of a burst of motion (``None``: the
+    motion as it was), the heart and breathing up 30 bpm and 10 /min, back over ~4 min."""
+
+    def mod(m: int, v: dict[str, float | None]) -> None:
+        if start <= m < start + 2:
+            if motion is not None:
+                v["motion"] = motion
+            k = 1.0
+        elif start + 2 <= m < start + 30:
+            k = math.exp(-(m - start - 2) / 4)
+        else:
+            return
+        assert v["hr"] is not None and v["rr"] is not None
+        v["hr"] = round(v["hr"] + 30.0 * k)
+        v["rr"] = round(v["rr"] + 10.0 * k)
+
+    return mod
+
+
+@pytest.mark.parametrize(("motion", "expected"), [(0.9, set()), (None, {"tachypnea"})])
+def test_the_breath_after_a_flight_of_stairs_is_no_tachypnea(motion, expected):
+    # the stairs are a burst of motion (readings not judged), and the breathing and heart
+    # after them recover over minutes: a burst is a step up too (Activity.stepping_since).
+    # The same breathing with no motion to explain it is a tachypnea.
+    mods = tuple(_stairs(start, motion) for start in _WALKS)
+    alerts = clinical_alerts(Person(seed=5), 2 * DAY, mods=mods)
+    assert {a.kind for a in alerts} == expected
+
+
 def test_a_tachycardia_in_evidence_before_a_walk_is_judged_as_before():
     # HR 112 at rest for 10 min, then a walk begins: its first step does not explain away
     # what was there before it
