@@ -334,8 +334,6 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto fail_typ;
             }
         }
-        /* two moving samples in a row (turning over in bed is one) or a moving average */
-        double prev = after(self, A_PREV_MOTION);
         /* a step up (stepping_since): the quick motion average well above the usual, or a
          * burst, left out of the average; a new spell if the last step is long past */
         int step;
@@ -373,6 +371,8 @@ update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             set_obj(self, A_STEP_LAST, ts_o);
         }
+        /* two moving samples in a row (turning over in bed is one) or a moving average */
+        double prev = after(self, A_PREV_MOTION);
         double active_above = after(self, A_ACTIVE_ABOVE) * item(typ, 3);
         Py_DECREF(typ);
         int moving = (prev < motion ? prev : motion) >= active_above;

@@ -20,8 +20,9 @@ gets:
   quietest readings and the wearer's typical motion (up to 0.06 g, beyond which the floor is
   an offset, removed), so that sleep is still sleep and sitting awake is not
   (:attr:`Activity.still_at`);
-- **steps up**: readings well above the wearer's typical awake motion, a walk or the stairs
-  beginning, before the motion average shows it (:meth:`Activity.stepping_since`);
+- **steps up**: a quick motion average well above the wearer's typical awake motion, or a
+  burst of motion: a walk or the stairs beginning, before the motion average shows it
+  (:meth:`Activity.stepping_since`);
 - the wearer's **waking hours**, learned from the share of still readings in each hour of the
   day (:attr:`Activity.hours`): resting then, a heart rate, breathing rate or SpO2 a scale
   below the sleeping normal is no doze.
@@ -161,6 +162,10 @@ class Activity:
         the wearer is usually neither asleep nor falling asleep or waking then. Learned, not
         clock hours: wearers live in other time zones and work night shifts. An hour not yet
         seen (the first day) is judged as it is being lived: so far, and the two hours before.
+    step_ewm, step_since, step_last
+        The quick motion average (time constant :data:`STEP_TAU`, bursts left out; ``nan``
+        before any motion), and when the current (or last) spell of steps up began and when
+        its last step was (``-inf`` before any): :meth:`stepping_since`.
     """
 
     __slots__ = (
@@ -298,8 +303,6 @@ class Activity:
                 hours[0] += 1
             if self.exertion >= self.vigorous_above:
                 self.vigorous_until = ts + self.recovery
-            # two moving samples in a row (turning over in bed is one) or a moving average
-            prev = self.prev_motion
             # a step up (stepping_since): the quick motion average well above the usual, or a
             # burst (the stairs, a dash), left out of the average; a new spell if the last
             # step is long past
@@ -318,6 +321,8 @@ class Activity:
                 if ts - self.step_last > STEP_SPELL_S:
                     self.step_since = ts
                 self.step_last = ts
+            # two moving samples in a row (turning over in bed is one) or a moving average
+            prev = self.prev_motion
             active_above = self.active_above * typ[3]
             moving = (prev if prev < motion else motion) >= active_above  # min(), inlined
             if not burst and (moving or self.ewm >= active_above):

@@ -883,12 +883,12 @@ class PatientMonitor:
         ):
             # The first minutes of a walk or the stairs, and the heart's recovery after: the
             # wearer steps up (a quick motion average 1.6 times their usual, or a burst of
-            # motion: Activity.stepping_since) and the heart and breathing follow within a minute or
-            # two, while the motion average takes minutes to show it (busier). Evidence that
-            # began with the steps, or a minute before them, holds short of the population
-            # bound (``hard``) until the spell of steps ends, 5 min after the last: HR 100-113
-            # two minutes into a walk, the context still at rest, was a fifth of the false
-            # alerts on a second cohort written apart from our simulator
+            # motion: Activity.stepping_since) and the heart and breathing follow within a
+            # minute or two, while the motion average takes minutes to show it (busier).
+            # Evidence that began with the steps, or a minute before them, holds short of the
+            # population bound (``hard``) until the spell of steps ends, 5 min after the last:
+            # HR 100-113 two minutes into a walk, the context still at rest, was a fifth of
+            # the false alerts on a second cohort written apart from our simulator
             # (bench/second_cohort.py). A run of evidence from before the steps is judged as
             # before: a walk does not explain away what was there at rest.
             since = self.activity.stepping_since()
