@@ -167,7 +167,7 @@ def test_the_compiled_update_has_the_constants_of_activity():
     # _activity.c copies activity.py's constants as #defines, each naming its original
     source = (Path(activity.__file__).parent / "_activity.c").read_text()
     copies = re.findall(r"^#define \w+ ([\d.]+) +/\* (\w+) \*/", source, re.M)
-    assert {name for _, name in copies} >= {"STEP_UP", "STEP_SPELL_S", "_TYPICAL_AFTER"}
+    assert {name for _, name in copies} >= {"STEP_UP", "STEP_TAU", "STEP_SPELL_S", "_TYPICAL_AFTER"}
     for value, name in copies:
         assert float(value) == getattr(activity, name), name
 

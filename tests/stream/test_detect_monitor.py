@@ -168,9 +168,9 @@ def test_a_tachycardia_beyond_100_is_alerted_on_a_stroll():
 @pytest.mark.parametrize(("motion", "expected"), [(0.18, set()), (None, {"tachycardia"})])
 def test_the_first_minutes_of_a_walk_raise_no_tachycardia(motion, expected):
     # a walk at 0.18 g against a usual 0.08 raises HR 72 -> 102 in two minutes, while the
-    # 5-min motion average shows it (busier) only from the third: its first step (a reading
-    # 1.8 times the usual, Activity.stepping_since) explains the heart that follows it. The same
-    # rise sitting still is a tachycardia.
+    # 5-min motion average shows it (busier) only from the third: its first steps (the quick
+    # motion average 1.6 times the usual, Activity.stepping_since) explain the heart that
+    # follows them. The same rise sitting still is a tachycardia.
     mods = tuple(walk(start, 15, hr_rise=35, motion=motion) for start in _WALKS)
     alerts = clinical_alerts(Person(seed=5), 2 * DAY, mods=mods)
     assert {a.kind for a in alerts} == expected
